@@ -1,0 +1,151 @@
+"""The `transferbench` command (also `python -m harness`)."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+
+from harness import __version__
+from harness.errors import CardErrors, TransferBenchError
+
+logger = logging.getLogger("harness")
+
+
+def _table(rows: list[dict], headers: str = "keys") -> str:
+    from tabulate import tabulate
+
+    return tabulate(rows, headers=headers, tablefmt="github") if rows else "(none)"
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    what = args.what
+    if what == "tasks":
+        from harness.taskregistry import TaskRegistry
+
+        reg = TaskRegistry(args.include_path)
+        rows = []
+        for name in reg.names(args.tag):
+            c = reg.get(name)
+            rows.append({
+                "name": c.name,
+                "modality": c.modality,
+                "problem": c.problem + (" (pair)" if c.is_pair else ""),
+                "labels": c.num_labels if c.problem == "classification" else "-",
+                "primary metric": f"{c.primary_metric} ({c.direction})",
+                "sources": c.describe_sources(),
+                "tags": ",".join(c.tags),
+            })
+        print(_table(rows))
+        return 0
+    if what == "metrics":
+        from harness.metrics import METRICS
+
+        print(_table([{"name": s.name, "direction": s.direction, "problems": ",".join(s.problems), "module": s.module} for s in METRICS.values()]))
+        return 0
+    if what == "backbones":
+        from harness.backbones import BACKBONES, describe_preset
+
+        print(_table([describe_preset(n) for n in BACKBONES.names(args.tag)]))
+        return 0
+    return _list_extra(what, args)
+
+
+def _list_extra(what: str, args: argparse.Namespace) -> int:
+    """`list suites` / `list methods` (run-time pieces, imported only when asked)."""
+    if what == "suites":
+        from harness.suites import describe_suites
+
+        print(_table(describe_suites()))
+        return 0
+    if what == "methods":
+        from harness.methods import describe_methods
+
+        print(_table(describe_methods()))
+        return 0
+    raise TransferBenchError(f"cannot list '{what}'")
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    from harness.taskregistry import load_cards
+
+    cards, problems = load_cards(args.paths)
+    if problems:
+        print(f"{len(problems)} problem(s):", file=sys.stderr)
+        for p in problems:
+            print(f"  - {p}", file=sys.stderr)
+        return 1
+    print(f"ok: {len(cards)} card(s) valid")
+    return 0
+
+
+def cmd_inspect(args: argparse.Namespace) -> int:
+    """Load a task's splits and show their sizes and a few rows."""
+    from harness.data.loading import load_task
+    from harness.taskregistry import TaskRegistry
+
+    reg = TaskRegistry(args.include_path)
+    for name in args.tasks:
+        card = reg.get(name)
+        data = load_task(card, args.data_dir, args.source)
+        print(f"{card.name}: source={data.source}")
+        print(_table([{"split": r, "rows": len(data.split(r)), "columns": ", ".join(data.split(r).column_names)} for r in ("train", "validation", "test")]))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="transferbench", description="Benchmark transfer learning and multi-task learning.")
+    parser.add_argument("--version", action="version", version=f"transferbench {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log at INFO level")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    p = sub.add_parser("list", help="list tasks, suites, methods, backbones or metrics")
+    p.add_argument("what", choices=["tasks", "suites", "methods", "backbones", "metrics"])
+    p.add_argument("--tag", help="only entries with this tag (tasks: also a modality)")
+    p.add_argument("--include_path", action="append", default=[], help="extra folder of task cards")
+    p.set_defaults(func=cmd_list)
+
+    p = sub.add_parser("validate", help="check task cards; exits non-zero listing every problem")
+    p.add_argument("paths", nargs="+", help="card files or folders")
+    p.set_defaults(func=cmd_validate)
+
+    p = sub.add_parser("inspect", help="load tasks and show their splits")
+    p.add_argument("tasks", nargs="+")
+    p.add_argument("--data_dir", help="local data folder (default: $TRANSFERBENCH_DATA_DIR)")
+    p.add_argument("--source", default="auto", choices=["auto", "generator", "local", "hub"])
+    p.add_argument("--include_path", action="append", default=[])
+    p.set_defaults(func=cmd_inspect)
+
+    _add_run_commands(sub)
+    return parser
+
+
+def _add_run_commands(sub: argparse._SubParsersAction) -> None:
+    try:
+        from harness.commands import add_commands
+    except ImportError:  # run commands arrive with the runner
+        return
+    add_commands(sub)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv:
+        argv = ["run"] if "run" in parser._subparsers._group_actions[0].choices else ["list", "tasks"]
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        return int(args.func(args) or 0)
+    except CardErrors as exc:
+        print(f"error: {len(exc.problems)} problem(s) in task cards:", file=sys.stderr)
+        for p in exc.problems:
+            print(f"  - {p}", file=sys.stderr)
+        return exc.exit_code
+    except TransferBenchError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130

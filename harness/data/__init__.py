@@ -1,0 +1,1 @@
+"""Loading task data (Hub, local files, generators) into validated `datasets` splits."""
