@@ -1,0 +1,208 @@
+"""Turn a task's raw splits into model inputs for one backbone, cached on disk by `datasets`.
+
+Text: the backbone's tokenizer (or a WordPiece trained on the suite's task texts for presets),
+single sentences or pairs, truncation here and padding per batch in the collator.
+Images: greyscale/RGB conversion to the backbone's channels, resize and normalise, in torch.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import datasets
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from harness.backbones import BackboneSpec, image_settings, resolve_modality
+from harness.cards import TaskCard
+from harness.data.loading import TaskData
+from harness.errors import ConfigError
+
+logger = logging.getLogger(__name__)
+PREPROCESS_VERSION = "1"
+
+
+@dataclass
+class InputPipeline:
+    """How raw rows become tensors for one backbone; `identity` keys every cache built on it."""
+
+    spec: BackboneSpec
+    modality: str
+    identity: str
+    tokenizer: Any = None
+    image: dict[str, Any] | None = None
+
+    @property
+    def vocab_size(self) -> int | None:
+        return len(self.tokenizer) if self.tokenizer is not None else None
+
+    def check(self, card: TaskCard) -> None:
+        if card.modality != self.modality:
+            raise ConfigError(
+                f"task '{card.name}' is {card.modality}, but backbone '{self.spec.name}' is {self.modality}"
+            )
+
+    def encode_fn(self, card: TaskCard) -> Callable[[dict[str, list]], dict[str, Any]]:
+        self.check(card)
+        if self.modality == "text":
+            text_col, pair_col = card.inputs["text"], card.inputs.get("text_pair")
+            tok, max_len = self.tokenizer, self.spec.max_length
+
+            def encode_text(batch: dict[str, list]) -> dict[str, Any]:
+                pairs = batch[pair_col] if pair_col else None
+                enc = tok(batch[text_col], pairs, truncation=True, max_length=max_len)
+                return {**enc, "labels": batch["labels"]}
+
+            return encode_text
+        col, settings = card.inputs["image"], self.image
+
+        def encode_images(batch: dict[str, list]) -> dict[str, Any]:
+            return {
+                "pixel_values": images_to_tensor(batch[col], settings).numpy(),
+                "labels": batch["labels"],
+            }
+
+        return encode_images
+
+    def features(self, card: TaskCard) -> datasets.Features | None:
+        if self.modality != "image":
+            return None
+        s = self.image["size"]
+        label = (
+            datasets.Value("float32") if card.problem == "regression" else datasets.Value("int64")
+        )
+        return datasets.Features(
+            {
+                "pixel_values": datasets.Array3D((self.image["channels"], s, s), "float32"),
+                "labels": label,
+            }
+        )
+
+    def collate(self, rows: list[dict[str, Any]]) -> dict[str, torch.Tensor]:
+        """Stack a batch; text is padded to the longest row in the batch (dynamic padding)."""
+        labels = torch.stack([torch.as_tensor(r["labels"]) for r in rows])
+        if self.modality == "image":
+            return {
+                "pixel_values": torch.stack([torch.as_tensor(r["pixel_values"]) for r in rows]),
+                "labels": labels,
+            }
+        keys = [k for k in ("input_ids", "attention_mask", "token_type_ids") if k in rows[0]]
+        longest = max(len(r["input_ids"]) for r in rows)
+        pad_id = self.tokenizer.pad_token_id or 0
+        out = {}
+        for k in keys:
+            fill = pad_id if k == "input_ids" else 0
+            out[k] = torch.tensor(
+                [list(r[k]) + [fill] * (longest - len(r[k])) for r in rows], dtype=torch.long
+            )
+        out["labels"] = labels
+        return out
+
+
+def images_to_tensor(images: list, settings: dict[str, Any]) -> torch.Tensor:
+    """PIL images (or arrays) to a normalised float tensor (N, C, size, size)."""
+    channels, size = settings["channels"], settings["size"]
+    mode = "RGB" if channels == 3 else "L"
+    arrays = []
+    for img in images:
+        if not hasattr(img, "convert"):
+            from PIL import Image
+
+            img = Image.fromarray(np.asarray(img, dtype=np.uint8))
+        a = np.asarray(img.convert(mode), dtype=np.uint8)
+        arrays.append(a[:, :, None] if a.ndim == 2 else a)
+    shapes = {a.shape for a in arrays}
+    if len(shapes) == 1:
+        x = torch.from_numpy(np.stack(arrays)).permute(0, 3, 1, 2).float().div_(255.0)
+        x = _resize(x, size)
+    else:
+        x = torch.cat(
+            [
+                _resize(torch.from_numpy(a).permute(2, 0, 1)[None].float().div_(255.0), size)
+                for a in arrays
+            ]
+        )
+    mean = torch.tensor(settings["mean"][:channels]).view(1, -1, 1, 1)
+    std = torch.tensor(settings["std"][:channels]).view(1, -1, 1, 1)
+    return (x - mean) / std
+
+
+def _resize(x: torch.Tensor, size: int) -> torch.Tensor:
+    if x.shape[-2:] == (size, size):
+        return x
+    return F.interpolate(x, size=(size, size), mode="bilinear", align_corners=False, antialias=True)
+
+
+def _hash(obj: Any) -> str:
+    return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def _iter_texts(tasks: Iterable[TaskData]) -> Iterator[str]:
+    for td in tasks:
+        for col in td.card.input_columns:
+            yield from td.train[col]
+
+
+def build_pipeline(spec: BackboneSpec, corpus: list[TaskData], cache_dir: Path) -> InputPipeline:
+    """The input pipeline for a backbone. For text presets, a WordPiece tokenizer is trained on
+    the training texts of `corpus` (every task the suite puts through this backbone) and cached,
+    so sources and targets share one vocabulary."""
+    modality = resolve_modality(spec)
+    if modality == "image":
+        settings = image_settings(spec)
+        return InputPipeline(
+            spec, modality, _hash([spec.to_dict(), settings, PREPROCESS_VERSION]), image=settings
+        )
+    if spec.is_preset:
+        from harness.tokenization import corpus_key, train_wordpiece
+
+        text_tasks = sorted(
+            (td for td in corpus if td.card.modality == "text"), key=lambda td: td.card.name
+        )
+        if not text_tasks:
+            raise ConfigError(f"backbone '{spec.name}' needs text tasks to train its tokenizer on")
+        texts_id = _hash(
+            [
+                [td.card.name, td.card.content_hash, td.fingerprints.get("train")]
+                for td in text_tasks
+            ]
+        )
+        tokenizer = train_wordpiece(_iter_texts(text_tasks), spec.vocab_size, cache_dir, texts_id)
+        tok_id = corpus_key(texts_id, spec.vocab_size)
+    else:
+        from transformers import AutoTokenizer
+
+        tokenizer = AutoTokenizer.from_pretrained(spec.name)
+        tok_id = spec.name
+    return InputPipeline(
+        spec, modality, _hash([spec.to_dict(), tok_id, PREPROCESS_VERSION]), tokenizer=tokenizer
+    )
+
+
+def encode_split(
+    pipeline: InputPipeline, data: TaskData, role: str, cache_dir: Path
+) -> datasets.Dataset:
+    """Encode one split for the pipeline; the result is cached as an Arrow file and reused."""
+    card = data.card
+    raw = data.split(role)
+    key = _hash([card.content_hash, role, data.fingerprints.get(role), pipeline.identity, len(raw)])
+    folder = Path(cache_dir) / "processed"
+    folder.mkdir(parents=True, exist_ok=True)
+    encoded = raw.map(
+        pipeline.encode_fn(card),
+        batched=True,
+        batch_size=256,
+        remove_columns=raw.column_names,
+        features=pipeline.features(card),
+        cache_file_name=str(folder / f"{card.name}-{role}-{key}.arrow"),
+        load_from_cache_file=True,
+        desc=f"encode {card.name}/{role}",
+    )
+    return encoded
