@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -59,7 +59,7 @@ def metric_spec(name: str) -> MetricSpec:
     return METRICS[name]
 
 
-@lru_cache(maxsize=None)
+@cache
 def load_module(module: str, config_name: str | None = None) -> evaluate.EvaluationModule:
     """Load a shipped `evaluate` module by folder name (cached per process)."""
     import evaluate
@@ -67,25 +67,34 @@ def load_module(module: str, config_name: str | None = None) -> evaluate.Evaluat
     path = MODULES_DIR / module
     if not path.is_dir():
         raise UnknownNameError(f"no metric module '{module}' in {MODULES_DIR}")
-    return evaluate.load(str(path), config_name) if config_name else evaluate.load(str(path))
+    # in memory: no Arrow cache files or locks; metrics are computed on gathered predictions
+    if config_name:
+        return evaluate.load(str(path), config_name, keep_in_memory=True)
+    return evaluate.load(str(path), keep_in_memory=True)
 
 
 def compute_metric(name: str, predictions: Sequence, references: Sequence) -> float:
     """Compute one named metric on predictions and references."""
     spec = metric_spec(name)
     module = load_module(spec.module, spec.config_name)
-    result = module.compute(predictions=list(predictions), references=list(references), **spec.kwargs)
+    result = module.compute(
+        predictions=list(predictions), references=list(references), **spec.kwargs
+    )
     return float(result[spec.key])
 
 
-def compute_metrics(card: TaskCard, predictions: Sequence, references: Sequence) -> dict[str, float]:
+def compute_metrics(
+    card: TaskCard, predictions: Sequence, references: Sequence
+) -> dict[str, float]:
     """Every metric a card names, keyed by its card name."""
     return {name: compute_metric(name, predictions, references) for name in card.metrics}
 
 
 def is_better(card_or_direction: TaskCard | str, new: float, old: float | None) -> bool:
     """Whether `new` beats `old` under the card's (or the given) direction."""
-    direction = card_or_direction if isinstance(card_or_direction, str) else card_or_direction.direction
+    direction = (
+        card_or_direction if isinstance(card_or_direction, str) else card_or_direction.direction
+    )
     if old is None:
         return True
     return new > old if direction == "max" else new < old
