@@ -20,7 +20,9 @@ if TYPE_CHECKING:
 
 
 class Reader(Protocol):
-    def __call__(self, files: list[Path], spec: dict[str, Any], card: TaskCard) -> datasets.Dataset: ...
+    def __call__(
+        self, files: list[Path], spec: dict[str, Any], card: TaskCard
+    ) -> datasets.Dataset: ...
 
 
 FORMATS: Registry[Reader] = Registry("data format")

@@ -61,7 +61,9 @@ def _load_generator(card: TaskCard, split: str) -> tuple[datasets.Dataset, str]:
     except TypeError as exc:
         raise ConfigError(f"{card.path}: field 'data.generator.kwargs': {exc}") from exc
     if split not in splits:
-        raise ConfigError(f"{card.path}: field 'splits': generator makes splits {sorted(splits)}, not '{split}'")
+        raise ConfigError(
+            f"{card.path}: field 'splits': generator makes splits {sorted(splits)}, not '{split}'"
+        )
     return splits[split], _hash([spec["function"], kwargs, split])
 
 
@@ -81,7 +83,9 @@ def _resolve_function(ref: str, card: TaskCard):
     return import_object(ref)
 
 
-def _load_local(card: TaskCard, split: str, data_dir: Path, tried: list[str]) -> tuple[datasets.Dataset, str] | None:
+def _load_local(
+    card: TaskCard, split: str, data_dir: Path, tried: list[str]
+) -> tuple[datasets.Dataset, str] | None:
     for spec in card.data.get("local", []):
         files = spec["files"].get(split)
         root = data_dir / spec["path"]
@@ -94,6 +98,7 @@ def _load_local(card: TaskCard, split: str, data_dir: Path, tried: list[str]) ->
             tried.extend(str(p) for p in missing)
             continue
         reader = FORMATS.get(spec["format"])
+        spec = {**spec, "_label": card.label}
         logger.info("loading %s/%s from %s", card.name, split, root)
         return reader(paths, spec, card), _hash([spec["format"], _file_fingerprint(paths)])
     return None
@@ -110,8 +115,11 @@ def _load_hub(card: TaskCard, split: str) -> tuple[datasets.Dataset, str]:
     return ds, _hash([hub, split])
 
 
-def load_raw_split(card: TaskCard, split: str, data_dir: Path | None = None, source: str = "auto") -> tuple[datasets.Dataset, str, str]:
+def load_raw_split(
+    card: TaskCard, split: str, data_dir: Path | None = None, source: str = "auto"
+) -> tuple[datasets.Dataset, str, str]:
     """Load one source split by name. Returns (dataset, source used, fingerprint)."""
+    data_dir = resolve_data_dir(data_dir)
     if source not in SOURCES:
         raise ConfigError(f"unknown data source '{source}'; use one of {', '.join(SOURCES)}")
     tried: list[str] = []
@@ -132,19 +140,28 @@ def load_raw_split(card: TaskCard, split: str, data_dir: Path | None = None, sou
         except TransferBenchError:
             raise
         except Exception as exc:  # offline, unknown dataset, bad revision...
-            tried.append(f"hub:{card.data['hub']['path']} ({type(exc).__name__}: {str(exc).splitlines()[0][:200]})")
+            tried.append(
+                f"hub:{card.data['hub']['path']} ({type(exc).__name__}: {str(exc).splitlines()[0][:200]})"
+            )
     if not tried:
         tried.append(f"no '{source}' source in the card")
     where = card.path or card.name
-    raise DataError(f"task '{card.name}' ({where}): cannot find split '{split}'. Tried:\n  " + "\n  ".join(tried))
+    raise DataError(
+        f"task '{card.name}' ({where}): cannot find split '{split}'. Tried:\n  "
+        + "\n  ".join(tried)
+    )
 
 
-def validate_split(card: TaskCard, ds: datasets.Dataset, split: str, where: str) -> datasets.Dataset:
+def validate_split(
+    card: TaskCard, ds: datasets.Dataset, split: str, where: str
+) -> datasets.Dataset:
     """Check columns, emptiness and labels; return the dataset with integer/float labels."""
     needed = [*card.input_columns, card.label]
     missing = [c for c in needed if c not in ds.column_names]
     if missing:
-        raise DataError(f"task '{card.name}', split '{split}' ({where}): missing column(s) {missing}; found {ds.column_names}")
+        raise DataError(
+            f"task '{card.name}', split '{split}' ({where}): missing column(s) {missing}; found {ds.column_names}"
+        )
     if len(ds) == 0:
         raise DataError(f"task '{card.name}', split '{split}' ({where}): the split is empty")
     labels = ds[card.label]
@@ -158,7 +175,9 @@ def validate_split(card: TaskCard, ds: datasets.Dataset, split: str, where: str)
                 continue
             try:
                 as_int = int(value)
-                ok = as_int == value or (isinstance(value, str) and value.strip().lstrip("-").isdigit())
+                ok = as_int == value or (
+                    isinstance(value, str) and value.strip().lstrip("-").isdigit()
+                )
             except (TypeError, ValueError):
                 ok = False
             if not ok or not 0 <= as_int < len(names):
@@ -176,7 +195,9 @@ def validate_split(card: TaskCard, ds: datasets.Dataset, split: str, where: str)
             except (TypeError, ValueError):
                 f = math.nan
             if not math.isfinite(f):
-                raise DataError(f"task '{card.name}', split '{split}' ({where}): row {row}: label {value!r} is not a finite number")
+                raise DataError(
+                    f"task '{card.name}', split '{split}' ({where}): row {row}: label {value!r} is not a finite number"
+                )
             out.append(f)
         target = datasets.Value("float32")
     keep = [c for c in needed if c != card.label]
@@ -184,7 +205,12 @@ def validate_split(card: TaskCard, ds: datasets.Dataset, split: str, where: str)
     return ds.add_column("labels", out, feature=target)
 
 
-def load_task(card: TaskCard, data_dir: str | Path | None = None, source: str = "auto", roles: tuple[str, ...] = ("train", "validation", "test")) -> TaskData:
+def load_task(
+    card: TaskCard,
+    data_dir: str | Path | None = None,
+    source: str = "auto",
+    roles: tuple[str, ...] = ("train", "validation", "test"),
+) -> TaskData:
     """Load and validate the card's train, validation and scored (test) splits.
 
     When the card names no validation split, a seeded, stratified `validation_fraction` of
@@ -219,11 +245,15 @@ def load_task(card: TaskCard, data_dir: str | Path | None = None, source: str = 
     )
 
 
-def holdout(card: TaskCard, train: datasets.Dataset, seed: int = 0) -> tuple[datasets.Dataset, datasets.Dataset]:
+def holdout(
+    card: TaskCard, train: datasets.Dataset, seed: int = 0
+) -> tuple[datasets.Dataset, datasets.Dataset]:
     """Split train into (train, validation) with the card's validation fraction."""
     n_val = max(1, int(round(len(train) * card.validation_fraction)))
     if len(train) - n_val < 1:
-        raise DataError(f"task '{card.name}': train split has {len(train)} rows, too few to hold out a validation split")
+        raise DataError(
+            f"task '{card.name}': train split has {len(train)} rows, too few to hold out a validation split"
+        )
     stratify = "labels" if card.problem == "classification" and n_val >= card.num_labels else None
     try:
         parts = train.train_test_split(test_size=n_val, seed=seed, stratify_by_column=stratify)

@@ -15,11 +15,16 @@ from harness.errors import DataError
 def rename_columns(ds: datasets.Dataset, spec: dict[str, Any], where: str) -> datasets.Dataset:
     """Apply `options.columns` ({file column: card column}) and keep only mapped columns."""
     mapping = (spec.get("options") or {}).get("columns") or {}
-    missing = [c for c in mapping if c not in ds.column_names]
+    # a label column may be absent (hidden test labels); validation reports it where it matters
+    missing = [c for c, target in mapping.items() if c not in ds.column_names and target != card_label(spec)]
     if missing:
         raise DataError(f"{where}: column(s) {missing} not found; the file has {ds.column_names}")
-    mapping = {k: v for k, v in mapping.items() if k != v}
+    mapping = {k: v for k, v in mapping.items() if k != v and k in ds.column_names}
     return ds.rename_columns(mapping) if mapping else ds
+
+
+def card_label(spec: dict[str, Any]) -> str | None:
+    return spec.get("_label")
 
 
 def _concat(parts: list[datasets.Dataset]) -> datasets.Dataset:
@@ -34,7 +39,16 @@ def read_csv(files: list[Path], spec: dict[str, Any], card: TaskCard) -> dataset
     frames = []
     for f in files:
         try:
-            frames.append(pd.read_csv(f, sep=sep, header=opts.get("header", 0), names=opts.get("names"), encoding="utf-8-sig", keep_default_na=False))
+            frames.append(
+                pd.read_csv(
+                    f,
+                    sep=sep,
+                    header=opts.get("header", 0),
+                    names=opts.get("names"),
+                    encoding="utf-8-sig",
+                    keep_default_na=False,
+                )
+            )
         except (ValueError, pd.errors.ParserError) as exc:
             raise DataError(f"{f}: cannot parse as csv: {exc}") from exc
     ds = datasets.Dataset.from_pandas(pd.concat(frames, ignore_index=True), preserve_index=False)
@@ -59,7 +73,12 @@ def read_parquet(files: list[Path], spec: dict[str, Any], card: TaskCard) -> dat
         parts = [datasets.Dataset.from_parquet(str(f), keep_in_memory=False) for f in files]
     except Exception as exc:  # pyarrow raises several types for corrupt files
         raise DataError(f"{files[0]}: cannot read parquet: {exc}") from exc
-    return rename_columns(_concat(parts), spec, str(files[0]))
+    ds = rename_columns(_concat(parts), spec, str(files[0]))
+    if card.modality == "image":
+        from harness.data.vision_files import ensure_image_column
+
+        ds = ensure_image_column(ds, card, str(files[0]))
+    return ds
 
 
 def read_npz(files: list[Path], spec: dict[str, Any], card: TaskCard) -> datasets.Dataset:
