@@ -1,0 +1,1 @@
+"""Reference transfer methods, one module each; every module registers itself on import."""

@@ -171,7 +171,10 @@ def validate_card_dict(data: dict[str, Any], where: str) -> list[str]:
             allowed = {"text": ("text", "text_pair"), "image": ("image",)}.get(modality, ())
             for role, col in inputs.items():
                 if allowed and role not in allowed:
-                    bad(f"inputs.{role}", f"not an input role for modality {modality!r}; use {', '.join(allowed)}")
+                    bad(
+                        f"inputs.{role}",
+                        f"not an input role for modality {modality!r}; use {', '.join(allowed)}",
+                    )
                 if not isinstance(col, str) or not col:
                     bad(f"inputs.{role}", "must be a column name")
             if modality == "text" and "text" not in inputs:
@@ -197,10 +200,16 @@ def validate_card_dict(data: dict[str, Any], where: str) -> list[str]:
         else:
             for role in splits:
                 if role not in SPLIT_ROLES:
-                    bad(f"splits.{role}", f"unknown split role.{did_you_mean(role, list(SPLIT_ROLES))}")
+                    bad(
+                        f"splits.{role}",
+                        f"unknown split role.{did_you_mean(role, list(SPLIT_ROLES))}",
+                    )
             for role in ("train", "test"):
                 if not splits.get(role):
-                    bad(f"splits.{role}", "missing: a card names its training split and the split it is scored on")
+                    bad(
+                        f"splits.{role}",
+                        "missing: a card names its training split and the split it is scored on",
+                    )
     vf = data.get("validation_fraction", 0.1)
     if not isinstance(vf, (int, float)) or not 0 < vf < 1:
         bad("validation_fraction", f"must be a number between 0 and 1, got {vf!r}")
@@ -223,7 +232,10 @@ def validate_card_dict(data: dict[str, Any], where: str) -> list[str]:
         if direction not in DIRECTIONS:
             bad("direction", f"must be 'max' or 'min', got {direction!r}")
         elif primary in METRICS and METRICS[primary].direction != direction:
-            bad("direction", f"metric {primary!r} is better when {METRICS[primary].direction}imised, not {direction}")
+            bad(
+                "direction",
+                f"metric {primary!r} is better when {METRICS[primary].direction}imised, not {direction}",
+            )
 
     tags = data.get("tags", [])
     if not isinstance(tags, list):
@@ -240,7 +252,9 @@ def _validate_data_sources(sources: Any, where: str) -> list[str]:
         return [f"{where}: field 'data': must name at least one of {', '.join(SOURCE_KINDS)}"]
     for kind in sources:
         if kind not in SOURCE_KINDS:
-            problems.append(f"{where}: field 'data.{kind}': unknown data source.{did_you_mean(kind, list(SOURCE_KINDS))}")
+            problems.append(
+                f"{where}: field 'data.{kind}': unknown data source.{did_you_mean(kind, list(SOURCE_KINDS))}"
+            )
     hub = sources.get("hub")
     if hub is not None and (not isinstance(hub, dict) or not isinstance(hub.get("path"), str)):
         problems.append(f"{where}: field 'data.hub.path': a Hub source needs a dataset id")
@@ -255,9 +269,13 @@ def _validate_data_sources(sources: Any, where: str) -> list[str]:
                 continue
             fmt = spec.get("format")
             if fmt not in FORMATS:
-                problems.append(f"{where}: field '{fld}.format': unknown format {fmt!r}.{did_you_mean(str(fmt), FORMATS.names())} Known: {', '.join(FORMATS.names())}")
+                problems.append(
+                    f"{where}: field '{fld}.format': unknown format {fmt!r}.{did_you_mean(str(fmt), FORMATS.names())} Known: {', '.join(FORMATS.names())}"
+                )
             if not isinstance(spec.get("path"), str):
-                problems.append(f"{where}: field '{fld}.path': a folder relative to the data dir is required")
+                problems.append(
+                    f"{where}: field '{fld}.path': a folder relative to the data dir is required"
+                )
             if not isinstance(spec.get("files"), dict) or not spec["files"]:
                 problems.append(f"{where}: field '{fld}.files': must map split names to files")
     gen = sources.get("generator")

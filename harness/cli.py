@@ -28,21 +28,35 @@ def cmd_list(args: argparse.Namespace) -> int:
         rows = []
         for name in reg.names(args.tag):
             c = reg.get(name)
-            rows.append({
-                "name": c.name,
-                "modality": c.modality,
-                "problem": c.problem + (" (pair)" if c.is_pair else ""),
-                "labels": c.num_labels if c.problem == "classification" else "-",
-                "primary metric": f"{c.primary_metric} ({c.direction})",
-                "sources": c.describe_sources(),
-                "tags": ",".join(c.tags),
-            })
+            rows.append(
+                {
+                    "name": c.name,
+                    "modality": c.modality,
+                    "problem": c.problem + (" (pair)" if c.is_pair else ""),
+                    "labels": c.num_labels if c.problem == "classification" else "-",
+                    "primary metric": f"{c.primary_metric} ({c.direction})",
+                    "sources": c.describe_sources(),
+                    "tags": ",".join(c.tags),
+                }
+            )
         print(_table(rows))
         return 0
     if what == "metrics":
         from harness.metrics import METRICS
 
-        print(_table([{"name": s.name, "direction": s.direction, "problems": ",".join(s.problems), "module": s.module} for s in METRICS.values()]))
+        print(
+            _table(
+                [
+                    {
+                        "name": s.name,
+                        "direction": s.direction,
+                        "problems": ",".join(s.problems),
+                        "module": s.module,
+                    }
+                    for s in METRICS.values()
+                ]
+            )
+        )
         return 0
     if what == "backbones":
         from harness.backbones import BACKBONES, describe_preset
@@ -90,12 +104,25 @@ def cmd_inspect(args: argparse.Namespace) -> int:
         card = reg.get(name)
         data = load_task(card, args.data_dir, args.source)
         print(f"{card.name}: source={data.source}")
-        print(_table([{"split": r, "rows": len(data.split(r)), "columns": ", ".join(data.split(r).column_names)} for r in ("train", "validation", "test")]))
+        print(
+            _table(
+                [
+                    {
+                        "split": r,
+                        "rows": len(data.split(r)),
+                        "columns": ", ".join(data.split(r).column_names),
+                    }
+                    for r in ("train", "validation", "test")
+                ]
+            )
+        )
     return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="transferbench", description="Benchmark transfer learning and multi-task learning.")
+    parser = argparse.ArgumentParser(
+        prog="transferbench", description="Benchmark transfer learning and multi-task learning."
+    )
     parser.add_argument("--version", action="version", version=f"transferbench {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="log at INFO level")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -133,9 +160,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv:
-        argv = ["run"] if "run" in parser._subparsers._group_actions[0].choices else ["list", "tasks"]
+        argv = (
+            ["run"] if "run" in parser._subparsers._group_actions[0].choices else ["list", "tasks"]
+        )
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING,
+        format="%(levelname)s %(name)s: %(message)s",
+    )
     try:
         return int(args.func(args) or 0)
     except CardErrors as exc:

@@ -54,7 +54,9 @@ def load_cards(paths: Iterable[Path]) -> tuple[dict[str, TaskCard], list[str]]:
                 problems.append(str(exc))
                 continue
             if card.name in cards:
-                problems.append(f"{file}: field 'name': task '{card.name}' is already defined in {cards[card.name].path}")
+                problems.append(
+                    f"{file}: field 'name': task '{card.name}' is already defined in {cards[card.name].path}"
+                )
                 continue
             cards[card.name] = card
     return cards, problems
@@ -70,11 +72,15 @@ class TaskRegistry:
             raise CardErrors(problems)
 
     def names(self, tag: str | None = None) -> list[str]:
-        return sorted(n for n, c in self.cards.items() if tag is None or tag in c.tags or tag == c.modality)
+        return sorted(
+            n for n, c in self.cards.items() if tag is None or tag in c.tags or tag == c.modality
+        )
 
     def get(self, name: str) -> TaskCard:
         if name not in self.cards:
-            raise UnknownNameError(f"unknown task '{name}'.{did_you_mean(name, sorted(self.cards))} See `transferbench list tasks`.")
+            raise UnknownNameError(
+                f"unknown task '{name}'.{did_you_mean(name, sorted(self.cards))} See `transferbench list tasks`."
+            )
         return self.cards[name]
 
     def __contains__(self, name: object) -> bool:

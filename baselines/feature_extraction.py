@@ -1,0 +1,85 @@
+"""`feature_extraction`: a frozen encoder (base or source-trained); its features for each split
+are computed once and cached on disk, and a linear or small MLP head is trained on them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+from torch.utils.data import Dataset
+
+from harness.context import RunContext
+from harness.heads import build_head
+from harness.methods import Method, MethodConfig, MethodResult, register_method
+from harness.spec import Budget
+from harness.training import train_model
+
+
+@dataclass
+class FeatureExtractionConfig(MethodConfig):
+    learning_rate: float = 1e-2  # heads on fixed features like a larger step
+    num_train_epochs: float = 0.0  # 0: the run's budget
+    standardize: bool = True  # z-score features with training-split statistics
+
+
+class FeatureSet(Dataset):
+    def __init__(self, features: torch.Tensor, labels: torch.Tensor):
+        self.features, self.labels = features, labels
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
+        return {"features": self.features[i], "labels": self.labels[i]}
+
+
+def collate_features(rows: list[dict[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
+    return {
+        "features": torch.stack([r["features"] for r in rows]),
+        "labels": torch.stack([r["labels"] for r in rows]),
+    }
+
+
+class HeadOnFeatures(nn.Module):
+    def __init__(self, head: nn.Module, mean: torch.Tensor, std: torch.Tensor):
+        super().__init__()
+        self.head = head
+        self.register_buffer("mean", mean)
+        self.register_buffer("std", std)
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        return self.head((features - self.mean) / self.std)
+
+
+@register_method
+class FeatureExtraction(Method):
+    name = "feature_extraction"
+    Config = FeatureExtractionConfig
+    description = "frozen encoder, cached features, linear/MLP head"
+
+    def run(self, ctx: RunContext) -> MethodResult:
+        encoder = ctx.start_encoder()
+        sets = {role: ctx.features(encoder, role) for role in ("train", "validation", "test")}
+        x_train = sets["train"][0]
+        if self.config.standardize:
+            mean, std = (
+                x_train.mean(0),
+                x_train.std(0).clamp(min=1e-6)
+                if len(x_train) > 1
+                else torch.ones(x_train.shape[1]),
+            )
+        else:
+            mean, std = torch.zeros(x_train.shape[1]), torch.ones(x_train.shape[1])
+        head = build_head(
+            ctx.card, encoder.feature_dim, self.config.head_hidden, self.config.head_dropout
+        )
+        model = HeadOnFeatures(head, mean, std)
+        overrides = {"learning_rate": self.config.learning_rate, "group_by_length": False}
+        if self.config.num_train_epochs:
+            overrides["num_train_epochs"] = self.config.num_train_epochs
+        budget = Budget(**{**ctx.budget.__dict__, **overrides})
+        data = {role: FeatureSet(*sets[role]) for role in sets}
+        result = train_model(model, ctx.card, data["train"], data["validation"], data["test"], collate_features,
+                             budget, ctx.accelerator, ctx.seed, desc=ctx.spec.variant)  # fmt: skip
+        return MethodResult(result, {"feature_dim": int(x_train.shape[1])})

@@ -1,0 +1,145 @@
+"""`transferbench run` and `transferbench leaderboard`."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+logger = logging.getLogger(__name__)
+BUDGET_FLAGS = {"num_train_epochs": float, "max_steps": int, "per_device_train_batch_size": int,
+                "learning_rate": float, "weight_decay": float, "warmup_ratio": float,
+                "gradient_accumulation_steps": int, "lr_scheduler_type": str}  # fmt: skip
+
+
+def add_commands(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("run", help="run a suite (default: the offline `quick` suite)")
+    src = p.add_mutually_exclusive_group()
+    src.add_argument("--suite", help="suite name in tasks/suites (see `transferbench list suites`)")
+    src.add_argument("--config", help="suite YAML file")
+    p.add_argument("--backbone", help="comma-separated backbone presets, Hub names or paths")
+    p.add_argument("--model_name_or_path", dest="backbone_alias", help="alias of --backbone")
+    p.add_argument(
+        "--sources", help="comma-separated source sets; 'none' = no source, 'a+b' = a then b"
+    )
+    p.add_argument("--targets", help="comma-separated target tasks")
+    p.add_argument("--methods", help="comma-separated methods (or the suite's method variants)")
+    p.add_argument("--fractions", help="comma-separated fractions of the target's training split")
+    p.add_argument("--seeds", help="comma-separated seeds")
+    p.add_argument("--seed", type=int, help="one seed (same as --seeds N)")
+    p.add_argument(
+        "--output_dir", help="where records, leaderboard and config go (default: results/<suite>)"
+    )
+    p.add_argument("--data_dir", help="local data folder (default: $TRANSFERBENCH_DATA_DIR)")
+    p.add_argument(
+        "--cache_dir", help="cache for tokenizers, encoded splits, source encoders, features"
+    )
+    p.add_argument(
+        "--limit",
+        type=int,
+        help="cap every split at N rows (quick checks; results marked not comparable)",
+    )
+    p.add_argument("--include_path", action="append", default=[], help="extra folder of task cards")
+    p.add_argument("--mixed_precision", default="no", choices=["no", "fp16", "bf16"])
+    p.add_argument("--report_to", default="none", help="tensorboard, wandb, all or none")
+    p.add_argument(
+        "--rerun_failed", action="store_true", help="run again the runs recorded as failed"
+    )
+    p.add_argument("--dry_run", action="store_true", help="print the expanded runs and exit")
+    for flag, kind in BUDGET_FLAGS.items():
+        p.add_argument(f"--{flag}", type=kind, help="training budget (overrides the suite)")
+    p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("leaderboard", help="tables and gain matrices from run records")
+    p.add_argument(
+        "--results", default="results", help="folder of run records (searched recursively)"
+    )
+    p.add_argument("--format", default="md", choices=["md", "latex", "html", "csv"])
+    p.add_argument(
+        "--output_dir", help="write leaderboard.* and gain matrices here (default: --results)"
+    )
+    p.add_argument("--skip_corrupt", action="store_true", help="report corrupt records and go on")
+    p.set_defaults(func=cmd_leaderboard)
+
+
+def _overrides(args: argparse.Namespace) -> dict[str, Any]:
+    budget = {k: getattr(args, k) for k in BUDGET_FLAGS if getattr(args, k) is not None}
+    seeds = args.seeds if args.seed is None else str(args.seed)
+    return {"backbones": args.backbone or args.backbone_alias, "sources": args.sources, "targets": args.targets,
+            "methods": args.methods, "fractions": args.fractions, "seeds": seeds, "limit": args.limit,
+            "budget": budget or None}  # fmt: skip
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from harness.leaderboard import build
+    from harness.runner import SuiteRunner
+    from harness.suites import expand, load_suite, resolve_suite
+    from harness.taskregistry import TaskRegistry
+
+    if args.config or args.suite:
+        data, where = load_suite(args.suite, args.config)
+    elif args.targets:  # a suite built on the command line
+        data, where = {"name": "cli"}, "command line"
+    else:
+        data, where = load_suite("quick")
+    resolved = resolve_suite(data, _overrides(args), where)
+    registry = TaskRegistry(args.include_path)
+    specs = expand(resolved, registry, where)
+    output_dir = Path(args.output_dir or Path("results") / str(resolved.get("name", "cli")))
+    if args.dry_run:
+        for s in specs:
+            print(s.id, s.describe())
+        print(f"{len(specs)} run(s)")
+        return 0
+    if resolved.get("limit"):
+        logger.warning(
+            "--limit %s: every split is capped; these numbers are NOT comparable results",
+            resolved["limit"],
+        )
+    runner = SuiteRunner(output_dir, data_dir=args.data_dir, include_paths=args.include_path, cache_dir=args.cache_dir,
+                         mixed_precision=args.mixed_precision, report_to=args.report_to, rerun_failed=args.rerun_failed)  # fmt: skip
+    acc = runner.accelerator
+    if acc.is_main_process:
+        output_dir.mkdir(parents=True, exist_ok=True)
+        saved = {**resolved, "targets": resolved["targets"], "output_dir": str(output_dir), "data_dir": args.data_dir,
+                 "num_runs": len(specs)}  # fmt: skip
+        (output_dir / "config.yaml").write_text(yaml.safe_dump(_plain(saved), sort_keys=False))
+    acc.print(f"suite '{resolved.get('name')}': {len(specs)} run(s) -> {output_dir}")
+    outcome = runner.run(specs)
+    if not acc.is_main_process:
+        return 0
+    board = build(output_dir, output_dir, "md")
+    print(board["text"])
+    print(
+        f"\n{len(outcome.ran)} run(s) done, {len(outcome.skipped)} skipped (already recorded), {len(outcome.failed)} failed"
+    )
+    if outcome.cache_counts:
+        print("caches: " + ", ".join(f"{k}={v}" for k, v in sorted(outcome.cache_counts.items())))
+    for r in board["failed"]:
+        print(f"FAILED {r['run_id']}: {r.get('error', '?')}")
+    print(f"leaderboard and gain matrices written to {output_dir}")
+    if outcome.failed:
+        return 1
+    return 0
+
+
+def _plain(obj: Any) -> Any:
+    if isinstance(obj, dict):
+        return {str(k): _plain(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_plain(v) for v in obj]
+    return obj
+
+
+def cmd_leaderboard(args: argparse.Namespace) -> int:
+    from harness.leaderboard import build
+
+    out = Path(args.output_dir) if args.output_dir else Path(args.results)
+    board = build(Path(args.results), out, args.format, strict=not args.skip_corrupt)
+    print(board["text"])
+    for p in board["problems"]:
+        print(f"skipped corrupt record: {p}")
+    return 0

@@ -1,0 +1,258 @@
+"""What a method gets for one run: the target's data, encoders (base or source-trained, cached),
+cached features, the accelerator, the budget and the seed."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from harness.backbones import BackboneSpec, Encoder, build_model
+from harness.cards import TaskCard
+from harness.data.loading import TaskData, load_task
+from harness.errors import DataError
+from harness.heads import EncoderWithHead, build_head
+from harness.preprocess import InputPipeline, encode_split
+from harness.spec import Budget, RunSpec
+from harness.taskregistry import TaskRegistry
+from harness.training import TrainResult, train_model
+
+logger = logging.getLogger(__name__)
+
+
+def _hash(obj: Any) -> str:
+    return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()[:20]
+
+
+def default_cache_dir() -> Path:
+    return Path(os.environ.get("TRANSFERBENCH_CACHE", Path.home() / ".cache" / "transferbench"))
+
+
+def atomic_torch_save(obj: Any, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    torch.save(obj, tmp)
+    os.replace(tmp, path)
+
+
+class TaskStore:
+    """Loads each task once per process and encodes each split once per input pipeline."""
+
+    def __init__(
+        self, registry: TaskRegistry, data_dir: Path | None, cache_dir: Path, accelerator: Any
+    ):
+        self.registry = registry
+        self.data_dir = data_dir
+        self.cache_dir = cache_dir
+        self.accelerator = accelerator
+        self._data: dict[str, TaskData] = {}
+        self._encoded: dict[tuple[str, str, str], Any] = {}
+
+    def data(self, name: str) -> TaskData:
+        if name not in self._data:
+            with self.accelerator.main_process_first():
+                self._data[name] = load_task(self.registry.get(name), self.data_dir)
+        return self._data[name]
+
+    def encoded(self, name: str, pipeline: InputPipeline, role: str):
+        key = (name, pipeline.identity, role)
+        if key not in self._encoded:
+            with self.accelerator.main_process_first():
+                self._encoded[key] = encode_split(pipeline, self.data(name), role, self.cache_dir)
+        return self._encoded[key]
+
+
+@dataclass
+class Caches:
+    """Disk caches for source-trained encoders and frozen features; hits and misses are counted."""
+
+    root: Path
+    counts: Counter = field(default_factory=Counter)
+
+
+def fraction_indices(labels: list, fraction: float, seed: int, stratify: bool) -> list[int]:
+    """A seeded subset of `fraction` of the rows, stratified by label (at least one per class)."""
+    n = len(labels)
+    if fraction >= 1.0:
+        return list(range(n))
+    rng = np.random.default_rng(seed)
+    if not stratify:
+        return sorted(rng.permutation(n)[: max(1, round(fraction * n))].tolist())
+    labels_arr = np.asarray(labels)
+    picked: list[int] = []
+    for c in np.unique(labels_arr):
+        idx = np.flatnonzero(labels_arr == c)
+        picked.extend(rng.permutation(idx)[: max(1, round(fraction * len(idx)))].tolist())
+    return sorted(picked)
+
+
+@dataclass
+class RunContext:
+    """Everything a method needs for one run spec."""
+
+    spec: RunSpec
+    card: TaskCard
+    accelerator: Any
+    pipeline: InputPipeline
+    store: TaskStore
+    caches: Caches
+    budget: Budget
+    source_budget: Budget
+
+    def __post_init__(self) -> None:
+        self.backbone = BackboneSpec(**self.spec.backbone)
+        self.data = self.store.data(self.spec.target)
+        full_train = self.store.encoded(self.spec.target, self.pipeline, "train")
+        stratify = self.card.problem == "classification"
+        self.train_indices = fraction_indices(
+            full_train["labels"], self.spec.fraction, self.spec.seed, stratify
+        )
+        if self.spec.limit:
+            self.train_indices = self.train_indices[: self.spec.limit]
+        if not self.train_indices:
+            raise DataError(
+                f"task '{self.card.name}': fraction {self.spec.fraction} leaves no training rows"
+            )
+
+    @property
+    def seed(self) -> int:
+        return self.spec.seed
+
+    def split(self, role: str):
+        """The encoded target split: train is the seeded fraction; `--limit` caps every split."""
+        ds = self.store.encoded(self.spec.target, self.pipeline, role)
+        if role == "train":
+            return ds.select(self.train_indices)
+        return ds.select(range(min(len(ds), self.spec.limit))) if self.spec.limit else ds
+
+    def lengths(self, ds) -> list[int] | None:
+        return [len(x) for x in ds["input_ids"]] if "input_ids" in ds.column_names else None
+
+    # -- encoders -------------------------------------------------------------------------
+    def base_encoder(self, seed: int | None = None) -> Encoder:
+        """The backbone's own initialisation (random for presets, pretrained weights otherwise)."""
+        return build_model(
+            self.backbone, self.pipeline.vocab_size, seed=self.seed if seed is None else seed
+        )
+
+    def encoder_key(self) -> str:
+        """Identity of the starting encoder: the source cache key, or base init and seed."""
+        if self.spec.sources:
+            return self.source_key()
+        seeded = self.backbone.is_preset or self.backbone.init == "random"
+        return _hash(["base", self.pipeline.identity, self.seed if seeded else None])
+
+    def source_key(self) -> str:
+        versions = [self.store.registry.get(s).content_hash for s in self.spec.sources]
+        return _hash(["source", self.pipeline.identity, list(self.spec.sources), versions,
+                      self.spec.source_budget, self.spec.source_seed, self.spec.limit])  # fmt: skip
+
+    def start_encoder(self) -> Encoder:
+        """The encoder a method starts from: trained on the sources (cached), or the base init."""
+        if not self.spec.sources:
+            return self.base_encoder()
+        path = self.caches.root / "sources" / self.source_key() / "encoder.pt"
+        encoder = self.base_encoder(seed=self.spec.source_seed)
+        if path.exists():
+            self.caches.counts["source_hit"] += 1
+        else:
+            self.caches.counts["source_miss"] += 1
+            self._train_on_sources(encoder, path)
+            self.accelerator.wait_for_everyone()
+        encoder.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
+        return encoder
+
+    def _train_on_sources(self, encoder: Encoder, path: Path) -> None:
+        history = []
+        for name in self.spec.sources:
+            card = self.store.registry.get(name)
+            self.pipeline.check(card)
+            enc = {
+                r: self.store.encoded(name, self.pipeline, r)
+                for r in ("train", "validation", "test")
+            }
+            if self.spec.limit:
+                enc = {r: d.select(range(min(len(d), self.spec.limit))) for r, d in enc.items()}
+            model = EncoderWithHead(encoder, build_head(card, encoder.feature_dim))
+            result = train_model(model, card, enc["train"], enc["validation"], enc["test"], self.pipeline.collate,
+                                 self.source_budget, self.accelerator, self.spec.source_seed,
+                                 lengths=self.lengths(enc["train"]), desc=f"source {name}")  # fmt: skip
+            history.append(
+                {
+                    "task": name,
+                    "score": result.primary,
+                    "metric": card.primary_metric,
+                    "best_epoch": result.best_epoch,
+                }
+            )
+            logger.info("source %s: %s %.4f", name, card.primary_metric, result.primary)
+        if self.accelerator.is_main_process:
+            atomic_torch_save(encoder.state_dict(), path)
+            (path.parent / "meta.json").write_text(json.dumps({"sources": list(self.spec.sources), "history": history,
+                                                               "backbone": self.spec.backbone}, indent=2))  # fmt: skip
+
+    def source_history(self) -> list[dict[str, Any]]:
+        meta = self.caches.root / "sources" / self.source_key() / "meta.json"
+        return (
+            json.loads(meta.read_text())["history"] if self.spec.sources and meta.exists() else []
+        )
+
+    # -- features ---------------------------------------------------------------------------
+    def features(self, encoder: Encoder, role: str) -> tuple[torch.Tensor, torch.Tensor]:
+        """Frozen-encoder features of a full target split, computed once and cached on disk
+        (keyed by encoder, task, split, pipeline), then subset like `split(role)`."""
+        full = self.store.encoded(self.spec.target, self.pipeline, role)
+        key = _hash(["features", self.encoder_key(), self.card.content_hash, role,
+                     self.data.fingerprints.get(role), self.pipeline.identity, len(full)])  # fmt: skip
+        path = self.caches.root / "features" / f"{self.card.name}-{role}-{key}.pt"
+        with self.accelerator.main_process_first():
+            if path.exists():
+                self.caches.counts["feature_hit"] += 1
+                feats, labels = torch.load(path, map_location="cpu", weights_only=True).values()
+            else:
+                self.caches.counts["feature_miss"] += 1
+                feats, labels = self._compute_features(encoder, full)
+                if self.accelerator.is_main_process:
+                    atomic_torch_save({"features": feats, "labels": labels}, path)
+        if role == "train":
+            idx = torch.tensor(self.train_indices)
+            return feats[idx], labels[idx]
+        n = min(len(feats), self.spec.limit) if self.spec.limit else len(feats)
+        return feats[:n], labels[:n]
+
+    @torch.no_grad()
+    def _compute_features(self, encoder: Encoder, ds) -> tuple[torch.Tensor, torch.Tensor]:
+        from torch.utils.data import DataLoader
+
+        device = self.accelerator.device
+        encoder = encoder.to(device).eval()
+        loader = DataLoader(
+            ds, batch_size=self.budget.per_device_eval_batch_size, collate_fn=self.pipeline.collate
+        )
+        feats, labels = [], []
+        for batch in loader:
+            labels.append(batch.pop("labels"))
+            with self.accelerator.autocast():
+                feats.append(encoder(**{k: v.to(device) for k, v in batch.items()}).float().cpu())
+        return torch.cat(feats), torch.cat(labels)
+
+    # -- training -------------------------------------------------------------------------
+    def train(
+        self,
+        model: torch.nn.Module,
+        param_groups: list[dict[str, Any]] | None = None,
+        desc: str | None = None,
+    ) -> TrainResult:
+        """Train a model on the target (encoded splits) with the run's budget and seed."""
+        train = self.split("train")
+        return train_model(model, self.card, train, self.split("validation"), self.split("test"), self.pipeline.collate,
+                           self.budget, self.accelerator, self.seed, param_groups=param_groups,
+                           lengths=self.lengths(train), desc=desc or self.spec.variant)  # fmt: skip

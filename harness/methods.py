@@ -1,0 +1,95 @@
+"""Transfer methods: a class with a config dataclass, registered by name.
+
+A method lives in one file in `baselines/` (or any module imported through
+`TRANSFERBENCH_PLUGINS`) and registers itself with `@register_method`. It receives a
+`RunContext` (the target's data, the encoder factory, the accelerator, caches, budget and
+seed) and returns a `MethodResult`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+import os
+import pkgutil
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from harness.registry import Registry
+from harness.spec import dataclass_from_dict
+
+if TYPE_CHECKING:
+    from harness.context import RunContext
+    from harness.training import TrainResult
+
+METHODS: Registry[type[Method]] = Registry("method")
+_discovered = False
+
+
+@dataclass
+class MethodConfig:
+    """Settings every method has; subclasses add their own."""
+
+    head_hidden: int = 0  # 0: linear head; >0: one hidden layer of this size
+    head_dropout: float = 0.1
+
+
+@dataclass
+class MethodResult:
+    """What a method hands back to the runner for the run record."""
+
+    train: TrainResult
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class Method:
+    """Base class: set `name`, `Config` and `uses_sources`, implement `run`."""
+
+    name: ClassVar[str]
+    Config: ClassVar[type[MethodConfig]] = MethodConfig
+    uses_sources: ClassVar[bool] = True
+    description: ClassVar[str] = ""
+
+    def __init__(self, config: MethodConfig):
+        self.config = config
+
+    @classmethod
+    def from_settings(cls, settings: dict[str, Any], where: str) -> Method:
+        return cls(dataclass_from_dict(cls.Config, settings, where))
+
+    def run(self, ctx: RunContext) -> MethodResult:
+        raise NotImplementedError
+
+
+def register_method(cls: type[Method]) -> type[Method]:
+    """Class decorator: register a method under its `name`."""
+    METHODS.register(cls.name, cls)
+    return cls
+
+
+def discover_methods() -> Registry[type[Method]]:
+    """Import every module in `baselines/` and in `$TRANSFERBENCH_PLUGINS` (comma-separated)."""
+    global _discovered
+    if not _discovered:
+        import baselines
+
+        for info in pkgutil.iter_modules(baselines.__path__):
+            importlib.import_module(f"baselines.{info.name}")
+        for mod in filter(None, os.environ.get("TRANSFERBENCH_PLUGINS", "").split(",")):
+            importlib.import_module(mod.strip())
+        _discovered = True
+    return METHODS
+
+
+def get_method(name: str) -> type[Method]:
+    return discover_methods().get(name)
+
+
+def describe_methods() -> list[dict[str, Any]]:
+    rows = []
+    for name in discover_methods().names():
+        cls = METHODS.get(name)
+        settings = ", ".join(f"{f.name}={f.default!r}" for f in dataclasses.fields(cls.Config))
+        rows.append({"name": name, "uses sources": "yes" if cls.uses_sources else "no",
+                     "description": cls.description, "settings (defaults)": settings})  # fmt: skip
+    return rows

@@ -1,0 +1,149 @@
+"""Run records: one versioned JSON file per run, written atomically, read back with checks.
+
+Schema (version 1), one key each:
+- `schema_version`: int, this schema's version
+- `run_id`: the spec's content hash (also the file name)
+- `status`: "ok" or "failed"; `error`: the reason a failed run failed
+- `spec`: the RunSpec as a dict
+- `comparable`: false when `--limit` capped the data (numbers are not real results)
+- `metrics`: every metric of the target card on its scored split; `primary_metric`, `primary_score`
+- `validation_metrics`: best epoch's validation scores; `best_epoch`; `curve`: per-epoch loss and score
+- `wall_seconds`, `train_seconds`, `throughput` (training examples/s), `peak_memory_mb`
+- `extra`: method-specific measurements; `source_history`: how the source encoder scored
+- `provenance`: transferbench version, git commit, library versions, device, dataset fingerprints, seeds
+- `created`: ISO time the record was written
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import platform
+import subprocess
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from harness import __version__
+from harness.errors import DataError
+
+SCHEMA_VERSION = 1
+RUNS_DIR = "runs"
+
+
+def record_path(output_dir: Path, run_id: str) -> Path:
+    return Path(output_dir) / RUNS_DIR / f"{run_id}.json"
+
+
+def write_record(record: dict[str, Any], output_dir: Path) -> Path:
+    """Write atomically (temp file + rename): a reader never sees half a record."""
+    path = record_path(output_dir, record["run_id"])
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(record, indent=2, sort_keys=False, default=str))
+    os.replace(tmp, path)
+    return path
+
+
+def read_record(path: Path) -> dict[str, Any]:
+    try:
+        record = json.loads(Path(path).read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        raise DataError(f"{path}: corrupt run record: {exc}") from exc
+    missing = [k for k in ("schema_version", "run_id", "status", "spec") if k not in record]
+    if missing:
+        raise DataError(f"{path}: not a run record (missing {missing})")
+    if record["schema_version"] > SCHEMA_VERSION:
+        raise DataError(
+            f"{path}: record schema {record['schema_version']} is newer than this TransferBench ({SCHEMA_VERSION})"
+        )
+    return record
+
+
+def find_records(results: Path) -> list[Path]:
+    """Every record under `results` (recursively, in `runs/` folders)."""
+    results = Path(results)
+    if not results.exists():
+        raise DataError(f"{results}: no such results folder")
+    return sorted(p for p in results.rglob(f"{RUNS_DIR}/*.json") if not p.name.startswith("."))
+
+
+def load_records(results: Path, strict: bool = True) -> tuple[list[dict[str, Any]], list[str]]:
+    """All records under `results`; corrupt files raise (strict) or are reported and skipped."""
+    records, problems = [], []
+    for path in find_records(results):
+        try:
+            records.append(read_record(path))
+        except DataError as exc:
+            if strict:
+                raise
+            problems.append(str(exc))
+    return records, problems
+
+
+def existing_status(output_dir: Path, run_id: str) -> str | None:
+    """The status of an existing readable record, or None when there is none (or it is corrupt)."""
+    path = record_path(output_dir, run_id)
+    if not path.exists():
+        return None
+    try:
+        return read_record(path)["status"]
+    except DataError:
+        return None
+
+
+@cache
+def git_commit() -> str | None:
+    try:
+        here = Path(__file__).resolve().parent
+        out = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=here, capture_output=True, text=True, timeout=5
+        )
+        return out.stdout.strip() or None
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+@cache
+def library_versions() -> dict[str, str]:
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = {"python": platform.python_version()}
+    for lib in (
+        "torch",
+        "transformers",
+        "datasets",
+        "evaluate",
+        "accelerate",
+        "tokenizers",
+        "numpy",
+        "pandas",
+    ):
+        try:
+            out[lib] = version(lib)
+        except PackageNotFoundError:
+            pass
+    return out
+
+
+def device_info(accelerator: Any) -> dict[str, Any]:
+    import torch
+
+    info = {"device": str(accelerator.device), "num_processes": accelerator.num_processes,
+            "mixed_precision": str(accelerator.mixed_precision), "platform": platform.platform(),
+            "cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads()}  # fmt: skip
+    if torch.cuda.is_available():
+        info["gpu"] = torch.cuda.get_device_name(accelerator.device)
+    return info
+
+
+def provenance(
+    accelerator: Any, fingerprints: dict[str, Any], seeds: dict[str, int]
+) -> dict[str, Any]:
+    return {"transferbench_version": __version__, "git_commit": git_commit(), "libraries": library_versions(),
+            "device": device_info(accelerator), "dataset_fingerprints": fingerprints, "seeds": seeds}  # fmt: skip
+
+
+def now() -> str:
+    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")

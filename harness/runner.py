@@ -1,0 +1,195 @@
+"""Run a list of specs: skip those already recorded, run the rest one by one, record each.
+
+A run that fails (NaN loss, out of memory, a data or config error in that run) is recorded
+as failed with its reason and the suite goes on. Records are written by the main process only.
+"""
+
+from __future__ import annotations
+
+import logging
+import resource
+import sys
+import time
+import traceback
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from tqdm.auto import tqdm
+
+from harness.backbones import BackboneSpec
+from harness.context import Caches, RunContext, TaskStore, default_cache_dir
+from harness.errors import TransferBenchError
+from harness.methods import get_method
+from harness.preprocess import InputPipeline, build_pipeline
+from harness.records import SCHEMA_VERSION, existing_status, now, provenance, write_record
+from harness.spec import Budget, RunSpec
+from harness.taskregistry import TaskRegistry
+from harness.training import DivergedError
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class SuiteOutcome:
+    ran: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+    failed: list[str] = field(default_factory=list)
+    cache_counts: Counter = field(default_factory=Counter)
+
+
+def make_accelerator(
+    mixed_precision: str = "no", report_to: str | None = None, project_dir: Path | None = None
+):
+    from accelerate import Accelerator
+    from accelerate.utils import DistributedDataParallelKwargs
+
+    log_with = (
+        None
+        if report_to in (None, "", "none")
+        else ("all" if report_to == "all" else report_to.split(","))
+    )
+    return Accelerator(mixed_precision=mixed_precision, log_with=log_with, project_dir=str(project_dir) if project_dir else None,
+                       kwargs_handlers=[DistributedDataParallelKwargs(find_unused_parameters=True)])  # fmt: skip
+
+
+def _peak_memory_mb(device: torch.device) -> dict[str, float]:
+    out = {"peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)}
+    if sys.platform == "darwin":
+        out["peak_rss_mb"] = round(out["peak_rss_mb"] / 1024, 1)
+    if device.type == "cuda":
+        out["peak_gpu_mb"] = round(torch.cuda.max_memory_allocated(device) / 2**20, 1)
+    return out
+
+
+class SuiteRunner:
+    """Runs specs with one Accelerator, one task store and one input pipeline per backbone."""
+
+    def __init__(self, output_dir: Path, data_dir: Path | None = None, include_paths: list[str] | None = None,
+                 cache_dir: Path | None = None, mixed_precision: str = "no", report_to: str | None = None,
+                 rerun_failed: bool = False, accelerator: Any = None):  # fmt: skip
+        self.output_dir = Path(output_dir)
+        self.registry = TaskRegistry(include_paths or [])
+        self.cache_dir = Path(cache_dir) if cache_dir else default_cache_dir()
+        self.accelerator = accelerator or make_accelerator(
+            mixed_precision, report_to, self.output_dir / "logs"
+        )
+        self.report_to = report_to
+        self.rerun_failed = rerun_failed
+        self.store = TaskStore(self.registry, data_dir, self.cache_dir, self.accelerator)
+        self.caches = Caches(self.cache_dir)
+        self._pipelines: dict[str, InputPipeline] = {}
+        self._corpus: dict[str, set[str]] = defaultdict(set)
+
+    def pipeline(self, spec: RunSpec) -> InputPipeline:
+        bb = BackboneSpec(**spec.backbone)
+        key = repr(sorted(spec.backbone.items()))
+        if key not in self._pipelines:
+            corpus = [self.store.data(name) for name in sorted(self._corpus[key])]
+            with self.accelerator.main_process_first():
+                self._pipelines[key] = build_pipeline(bb, corpus, self.cache_dir)
+        return self._pipelines[key]
+
+    def run(self, specs: list[RunSpec]) -> SuiteOutcome:
+        acc = self.accelerator
+        outcome = SuiteOutcome()
+        for spec in specs:  # the tokenizer of a preset is trained on every task its backbone sees
+            self._corpus[repr(sorted(spec.backbone.items()))].update([spec.target, *spec.sources])
+        todo = []
+        for spec in specs:
+            status = existing_status(self.output_dir, spec.id)
+            if status == "ok" or (status == "failed" and not self.rerun_failed):
+                outcome.skipped.append(spec.id)
+            else:
+                todo.append(spec)
+        if outcome.skipped:
+            acc.print(
+                f"{len(outcome.skipped)} run(s) already recorded in {self.output_dir / 'runs'}: skipped"
+            )
+        for spec in tqdm(todo, desc="runs", disable=not acc.is_local_main_process):
+            record = self.run_one(spec)
+            (outcome.ran if record["status"] == "ok" else outcome.failed).append(spec.id)
+            acc.wait_for_everyone()
+        outcome.cache_counts = self.caches.counts
+        return outcome
+
+    def run_one(self, spec: RunSpec) -> dict[str, Any]:
+        acc = self.accelerator
+        started = time.perf_counter()
+        if acc.device.type == "cuda":
+            torch.cuda.reset_peak_memory_stats(acc.device)
+        record: dict[str, Any] = {"schema_version": SCHEMA_VERSION, "run_id": spec.id, "status": "ok", "spec": spec.to_dict(),
+                                  "comparable": spec.limit is None}  # fmt: skip
+        if spec.limit is not None:
+            logger.warning(
+                "run %s uses --limit %d: its numbers are NOT comparable results",
+                spec.id,
+                spec.limit,
+            )
+        if self.report_to not in (None, "", "none"):
+            acc.init_trackers(
+                f"{spec.variant}-{spec.target}-{spec.id[:8]}",
+                config={k: str(v) for k, v in spec.to_dict().items()},
+            )
+        fingerprints: dict[str, Any] = {}
+        try:
+            card = self.registry.get(spec.target)
+            pipeline = self.pipeline(spec)
+            pipeline.check(card)
+            ctx = RunContext(spec=spec, card=card, accelerator=acc, pipeline=pipeline, store=self.store, caches=self.caches,
+                             budget=Budget.from_dict(spec.budget), source_budget=Budget.from_dict(spec.source_budget))  # fmt: skip
+            fingerprints = {spec.target: ctx.data.fingerprints}
+            for s in spec.sources:
+                fingerprints[s] = self.store.data(s).fingerprints
+            method = get_method(spec.method).from_settings(
+                spec.method_config, f"method '{spec.variant}'"
+            )
+            result = method.run(ctx)
+            tr = result.train
+            record.update({
+                "target_card_version": card.content_hash,
+                "metrics": tr.test_metrics, "primary_metric": card.primary_metric, "direction": card.direction,
+                "primary_score": tr.primary, "validation_metrics": tr.validation_metrics, "best_epoch": tr.best_epoch,
+                "curve": tr.curve[-20:], "steps": tr.steps, "train_examples": tr.train_examples,
+                "train_rows": len(ctx.train_indices), "train_seconds": round(tr.train_seconds, 3),
+                "throughput": round(tr.throughput, 1), "extra": result.extra, "source_history": ctx.source_history(),
+            })  # fmt: skip
+        except KeyboardInterrupt:
+            raise
+        except (
+            DivergedError,
+            torch.OutOfMemoryError,
+            TransferBenchError,
+            RuntimeError,
+            ValueError,
+        ) as exc:
+            kind = (
+                "out of memory"
+                if isinstance(exc, torch.OutOfMemoryError) or "out of memory" in str(exc)
+                else type(exc).__name__
+            )
+            record.update(
+                {
+                    "status": "failed",
+                    "error": f"{kind}: {exc}",
+                    "traceback": traceback.format_exc(limit=6),
+                }
+            )
+            acc.print(f"run {spec.id} ({spec.describe()}) FAILED: {kind}: {exc}")
+            if acc.device.type == "cuda":
+                torch.cuda.empty_cache()
+        finally:
+            if self.report_to not in (None, "", "none"):
+                acc.end_training()
+                acc.trackers = []
+        record["wall_seconds"] = round(time.perf_counter() - started, 3)
+        record["peak_memory_mb"] = _peak_memory_mb(acc.device)
+        record["provenance"] = provenance(
+            acc, fingerprints, {"seed": spec.seed, "source_seed": spec.source_seed}
+        )
+        record["created"] = now()
+        if acc.is_main_process:
+            write_record(record, self.output_dir)
+        return record

@@ -1,0 +1,131 @@
+"""Run specs: one (backbone, sources, method, target, fraction, seed, budget); the content hash is the id."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any
+
+from harness.errors import ConfigError
+from harness.registry import did_you_mean
+
+SPEC_VERSION = 1
+
+
+@dataclass(frozen=True)
+class Budget:
+    """How long and how a model is trained (Hugging Face `TrainingArguments` names)."""
+
+    num_train_epochs: float = 3.0
+    max_steps: int = -1
+    per_device_train_batch_size: int = 32
+    per_device_eval_batch_size: int = 128
+    learning_rate: float = 5e-4
+    weight_decay: float = 0.01
+    warmup_ratio: float = 0.1
+    lr_scheduler_type: str = "linear"
+    gradient_accumulation_steps: int = 1
+    max_grad_norm: float = 1.0
+    group_by_length: bool = True
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any] | None, where: str = "budget") -> Budget:
+        return dataclass_from_dict(cls, values or {}, where)
+
+
+def dataclass_from_dict(cls: type, values: dict[str, Any], where: str) -> Any:
+    """Build a config dataclass, naming unknown keys (with a suggestion) and wrong types."""
+    known = {f.name: f for f in fields(cls)}
+    unknown = [k for k in values if k not in known]
+    if unknown:
+        k = unknown[0]
+        raise ConfigError(
+            f"{where}: unknown setting '{k}'.{did_you_mean(k, sorted(known))} Known: {', '.join(sorted(known))}"
+        )
+    kwargs = {}
+    for k, v in values.items():
+        default = getattr(cls(), k) if _has_defaults(cls) else None
+        kwargs[k] = _coerce(v, default, f"{where}.{k}")
+    try:
+        return cls(**kwargs)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"{where}: {exc}") from exc
+
+
+def _has_defaults(cls: type) -> bool:
+    try:
+        cls()
+        return True
+    except TypeError:
+        return False
+
+
+def _coerce(value: Any, default: Any, where: str) -> Any:
+    """Coerce strings from the command line (and ints for floats) to the default's type."""
+    if default is None or value is None:
+        return value
+    kind = type(default)
+    try:
+        if kind is bool:
+            if isinstance(value, str):
+                if value.lower() in ("1", "true", "yes", "on"):
+                    return True
+                if value.lower() in ("0", "false", "no", "off"):
+                    return False
+                raise ValueError
+            return bool(value)
+        if kind in (int, float):
+            if isinstance(value, bool):
+                raise ValueError
+            out = kind(value)
+            if kind is int and float(value) != out:
+                raise ValueError
+            return out
+        if kind is str:
+            return str(value)
+    except (TypeError, ValueError):
+        raise ConfigError(f"{where}: expected {kind.__name__}, got {value!r}") from None
+    return value
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """Everything that determines one run's result. Two specs with the same id are the same run."""
+
+    backbone: dict[str, Any]
+    sources: tuple[str, ...]
+    method: str  # registered method name
+    variant: str  # the suite's name for this method + settings (what leaderboards show)
+    method_config: dict[str, Any]
+    target: str
+    fraction: float
+    seed: int
+    budget: dict[str, Any]
+    source_budget: dict[str, Any]
+    source_seed: int = 0
+    limit: int | None = None
+    task_versions: dict[str, str] = field(default_factory=dict)  # card content hashes
+
+    @property
+    def id(self) -> str:
+        blob = json.dumps({"v": SPEC_VERSION, **self.to_dict()}, sort_keys=True, default=str)
+        return hashlib.sha256(blob.encode()).hexdigest()[:20]
+
+    @property
+    def source_label(self) -> str:
+        return "+".join(self.sources) if self.sources else "none"
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["sources"] = list(self.sources)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> RunSpec:
+        d = dict(d)
+        d["sources"] = tuple(d.get("sources") or ())
+        return cls(**{f.name: d[f.name] for f in fields(cls) if f.name in d})
+
+    def describe(self) -> str:
+        return f"{self.variant} | {self.source_label} -> {self.target} | frac {self.fraction:g} | seed {self.seed} | {self.backbone['name']}"

@@ -1,0 +1,203 @@
+"""Suites: a named grid (backbones, sources, targets, methods with settings, fractions, seeds,
+budgets) in `tasks/suites/*.yaml`, expanded into run specs. Command line > YAML > defaults."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Any
+
+from harness.backbones import BACKBONES, BackboneSpec, resolve_modality
+from harness.cards import read_yaml
+from harness.errors import ConfigError
+from harness.methods import discover_methods
+from harness.registry import did_you_mean
+from harness.spec import Budget, RunSpec, dataclass_from_dict
+from harness.taskregistry import TaskRegistry, builtin_tasks_dir
+
+SUITE_FIELDS = {"name", "description", "backbones", "sources", "targets", "methods", "fractions", "seeds",
+                "budget", "source_budget", "source_seed", "limit"}  # fmt: skip
+DEFAULTS: dict[str, Any] = {"sources": [[]], "methods": {"scratch": {}, "feature_extraction": {}, "finetune": {}},
+                            "fractions": [1.0], "seeds": [0], "budget": {}, "source_budget": {}, "source_seed": 0,
+                            "limit": None, "description": ""}  # fmt: skip
+
+
+def suites_dir() -> Path:
+    return builtin_tasks_dir() / "suites"
+
+
+def suite_files() -> dict[str, Path]:
+    return {p.stem: p for p in sorted(suites_dir().glob("*.yaml"))}
+
+
+def describe_suites() -> list[dict[str, Any]]:
+    rows = []
+    for name, path in suite_files().items():
+        d = read_yaml(path)
+        rows.append({"name": name, "targets": len(d.get("targets", [])), "methods": ",".join(d.get("methods", {})),
+                     "fractions": ",".join(map(str, d.get("fractions", []))), "seeds": len(d.get("seeds", [])),
+                     "description": d.get("description", "")})  # fmt: skip
+    return rows
+
+
+def load_suite(
+    name: str | None = None, config: str | Path | None = None
+) -> tuple[dict[str, Any], str]:
+    """The suite mapping from a name in `tasks/suites/` or a file; returns (mapping, where)."""
+    if config:
+        path = Path(config)
+    else:
+        files = suite_files()
+        if name not in files:
+            raise ConfigError(
+                f"unknown suite '{name}'.{did_you_mean(str(name), list(files))} Known: {', '.join(files)}"
+            )
+        path = files[name]
+    data = read_yaml(path)
+    for key in data:
+        if key not in SUITE_FIELDS:
+            raise ConfigError(
+                f"{path}: field '{key}': unknown suite field.{did_you_mean(key, sorted(SUITE_FIELDS))}"
+            )
+    data.setdefault("name", path.stem)
+    return data, str(path)
+
+
+def parse_sources(value: Any, where: str) -> list[list[str]]:
+    """Sources as a list of source sets: 'none' or [] is the base init; 'a+b' trains on a then b."""
+    if isinstance(value, str):
+        value = [v.strip() for v in value.split(",") if v.strip()]
+    if not isinstance(value, list):
+        raise ConfigError(f"{where}: field 'sources': expected a list")
+    out = []
+    for item in value:
+        if item in (None, "none", [], ""):
+            out.append([])
+        elif isinstance(item, str):
+            out.append([s for s in item.split("+") if s])
+        elif isinstance(item, list) and all(isinstance(s, str) for s in item):
+            out.append(list(item))
+        else:
+            raise ConfigError(f"{where}: field 'sources': bad entry {item!r}")
+    return out
+
+
+def _as_list(value: Any, cast: type, where: str, fld: str) -> list:
+    if isinstance(value, str):
+        value = [v.strip() for v in value.split(",") if v.strip()]
+    if not isinstance(value, list) or not value:
+        raise ConfigError(f"{where}: field '{fld}': expected a non-empty list")
+    try:
+        return [cast(v) for v in value]
+    except (TypeError, ValueError):
+        raise ConfigError(
+            f"{where}: field '{fld}': expected {cast.__name__} values, got {value!r}"
+        ) from None
+
+
+def resolve_suite(data: dict[str, Any], overrides: dict[str, Any], where: str) -> dict[str, Any]:
+    """Merge defaults < YAML < command line into the resolved suite (saved beside the results)."""
+    resolved = {**DEFAULTS, **data}
+    for key, value in overrides.items():
+        if value is None:
+            continue
+        if key in ("budget", "source_budget"):
+            resolved[key] = {**resolved.get(key, {}), **value}
+        elif key == "methods":
+            chosen = _as_list(value, str, "command line", "--methods")
+            known = resolved.get("methods") or {}
+            resolved["methods"] = {m: known.get(m, {}) for m in chosen}
+        else:
+            resolved[key] = value
+    if not resolved.get("targets"):
+        raise ConfigError(
+            f"{where}: field 'targets': a suite needs at least one target (or pass --targets)"
+        )
+    if not resolved.get("backbones"):
+        raise ConfigError(
+            f"{where}: field 'backbones': a suite needs a backbone (or pass --backbone)"
+        )
+    return resolved
+
+
+def _backbones(value: Any, where: str) -> list[BackboneSpec]:
+    if isinstance(value, (str, dict)):
+        value = (
+            [value]
+            if isinstance(value, dict)
+            else [v.strip() for v in value.split(",") if v.strip()]
+        )
+    out = []
+    for item in value:
+        item = {"name": item} if isinstance(item, str) else dict(item)
+        out.append(dataclass_from_dict(BackboneSpec, item, f"{where}: backbone"))
+    return out
+
+
+def expand(resolved: dict[str, Any], registry: TaskRegistry, where: str = "suite") -> list[RunSpec]:
+    """Every run of the grid. Names are checked before anything runs (with a did-you-mean).
+
+    Each target pairs with the backbones and sources of its own modality; `scratch`-like
+    methods (which use no source) run once per target instead of once per source.
+    """
+    methods = discover_methods()
+    targets = _as_list(resolved["targets"], str, where, "targets")
+    source_sets = parse_sources(resolved["sources"], where)
+    for name in targets + [s for ss in source_sets for s in ss]:
+        registry.get(name)
+    variants: dict[str, tuple[str, dict[str, Any]]] = {}
+    method_map = resolved["methods"]
+    if isinstance(method_map, list):
+        method_map = {m: {} for m in method_map}
+    for variant, settings in method_map.items():
+        settings = dict(settings or {})
+        method_name = settings.pop("method", variant)
+        cls = methods.get(method_name)
+        cfg = dataclass_from_dict(cls.Config, settings, f"{where}: method '{variant}'")
+        variants[variant] = (method_name, dataclasses.asdict(cfg))
+    backbones = _backbones(resolved["backbones"], where)
+    modality = {}
+    for bb in backbones:
+        if not bb.is_preset and "/" not in bb.name and not Path(bb.name).exists():
+            raise ConfigError(f"unknown backbone '{bb.name}'.{did_you_mean(bb.name, BACKBONES.names())} "
+                              f"Presets: {', '.join(BACKBONES.names())}; or a Hub name / local path")  # fmt: skip
+        modality[bb.name] = resolve_modality(bb)
+    fractions = _as_list(resolved["fractions"], float, where, "fractions")
+    for f in fractions:
+        if not 0 < f <= 1:
+            raise ConfigError(f"{where}: field 'fractions': {f} is not in (0, 1]")
+    seeds = _as_list(resolved["seeds"], int, where, "seeds")
+    budget = dataclasses.asdict(Budget.from_dict(resolved.get("budget"), f"{where}: budget"))
+    source_budget = dataclasses.asdict(
+        Budget.from_dict(
+            {**resolved.get("budget", {}), **resolved.get("source_budget", {})},
+            f"{where}: source_budget",
+        )
+    )
+    limit = resolved.get("limit")
+    limit = int(limit) if limit not in (None, "") else None
+    specs = []
+    for target in targets:
+        card = registry.get(target)
+        for bb in (b for b in backbones if modality[b.name] == card.modality):
+            usable = [
+                ss
+                for ss in source_sets
+                if all(registry.get(s).modality == card.modality and s != target for s in ss)
+            ]
+            for variant, (method_name, cfg) in variants.items():
+                src_sets = usable if methods.get(method_name).uses_sources else [[]]
+                for sources in src_sets:
+                    versions = {n: registry.get(n).content_hash for n in [target, *sources]}
+                    for fraction in fractions:
+                        for seed in seeds:
+                            specs.append(RunSpec(backbone=bb.to_dict(), sources=tuple(sources), method=method_name,
+                                                 variant=variant, method_config=cfg, target=target, fraction=fraction,
+                                                 seed=seed, budget=budget, source_budget=source_budget,
+                                                 source_seed=int(resolved.get("source_seed", 0)), limit=limit,
+                                                 task_versions=versions))  # fmt: skip
+    if not specs:
+        raise ConfigError(
+            f"{where}: the grid is empty: no backbone matches the targets' modalities"
+        )
+    return specs
