@@ -99,8 +99,8 @@ def read_yaml(path: Path) -> dict[str, Any]:
     """Read a YAML mapping, turning parse errors into errors that name the file and line."""
     try:
         text = Path(path).read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read: {exc.strerror}") from exc
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot read: {getattr(exc, 'strerror', None) or exc}") from exc
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
@@ -220,7 +220,7 @@ def validate_card_dict(data: dict[str, Any], where: str) -> list[str]:
             bad("metrics", "must be a non-empty list of metric names")
             metrics = []
         for m in metrics:
-            if m not in METRICS:
+            if not isinstance(m, str) or m not in METRICS:
                 bad("metrics", f"unknown metric {m!r}.{did_you_mean(str(m), sorted(METRICS))}")
             elif problem in PROBLEMS and problem not in METRICS[m].problems:
                 bad("metrics", f"metric {m!r} does not apply to {problem}")
@@ -231,7 +231,7 @@ def validate_card_dict(data: dict[str, Any], where: str) -> list[str]:
     if "direction" in data:
         if direction not in DIRECTIONS:
             bad("direction", f"must be 'max' or 'min', got {direction!r}")
-        elif primary in METRICS and METRICS[primary].direction != direction:
+        elif METRICS.get(str(primary)) and METRICS[primary].direction != direction:
             bad(
                 "direction",
                 f"metric {primary!r} is better when {METRICS[primary].direction}imised, not {direction}",
@@ -268,7 +268,7 @@ def _validate_data_sources(sources: Any, where: str) -> list[str]:
                 problems.append(f"{where}: field '{fld}': must be a mapping")
                 continue
             fmt = spec.get("format")
-            if fmt not in FORMATS:
+            if not isinstance(fmt, str) or fmt not in FORMATS:
                 problems.append(
                     f"{where}: field '{fld}.format': unknown format {fmt!r}.{did_you_mean(str(fmt), FORMATS.names())} Known: {', '.join(FORMATS.names())}"
                 )

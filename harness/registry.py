@@ -15,6 +15,7 @@ T = TypeVar("T")
 
 def did_you_mean(name: str, choices: list[str]) -> str:
     """A ' Did you mean ...?' suffix for an unknown name, or '' when nothing is close."""
+    name = str(name)  # YAML keys may be ints or booleans
     close = difflib.get_close_matches(name, choices, n=3, cutoff=0.5)
     if not close:
         lowered = [c for c in choices if name.lower() in c.lower()]

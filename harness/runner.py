@@ -7,6 +7,7 @@ as failed with its reason and the suite goes on. Records are written by the main
 from __future__ import annotations
 
 import logging
+import os
 import resource
 import sys
 import time
@@ -46,12 +47,14 @@ def make_accelerator(
     from accelerate import Accelerator
     from accelerate.utils import DistributedDataParallelKwargs
 
+    # `accelerate launch --multi_gpu` on a machine without a GPU: the processes run on the CPU over gloo
+    cpu = not torch.cuda.is_available() and int(os.environ.get("WORLD_SIZE", "1")) > 1
     log_with = (
         None
         if report_to in (None, "", "none")
         else ("all" if report_to == "all" else report_to.split(","))
     )
-    return Accelerator(mixed_precision=mixed_precision, log_with=log_with, project_dir=str(project_dir) if project_dir else None,
+    return Accelerator(cpu=cpu, mixed_precision=mixed_precision, log_with=log_with, project_dir=str(project_dir) if project_dir else None,
                        kwargs_handlers=[DistributedDataParallelKwargs(find_unused_parameters=True)])  # fmt: skip
 
 

@@ -1,0 +1,183 @@
+"""End-to-end tests of the transfer ladder on the synthetic families: methods learn, caches are
+hit on reuse (counted), records resume, runs are deterministic, failures are recorded."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from harness.records import find_records, read_record
+from harness.runner import SuiteRunner
+from harness.suites import expand, resolve_suite
+from harness.taskregistry import TaskRegistry
+
+TEXT_BB = {"name": "bert-tiny", "max_length": 32, "vocab_size": 1000}
+IMAGE_BB = {"name": "resnet-tiny", "image_size": 16}
+BUDGET = {"num_train_epochs": 6, "per_device_train_batch_size": 32, "learning_rate": 2e-3}
+
+
+def suite(**kw):
+    base = {"name": "t", "backbones": [TEXT_BB], "targets": ["synth_text_near"], "sources": ["none"],
+            "methods": {"scratch": {}}, "fractions": [0.5], "seeds": [0], "budget": BUDGET,
+            "source_budget": {"num_train_epochs": 3}}  # fmt: skip
+    base.update(kw)
+    return expand(resolve_suite(base, {}, "test"), TaskRegistry(), "test")
+
+
+@pytest.fixture(scope="module")
+def cache_dir(tmp_path_factory):
+    return tmp_path_factory.mktemp("cache")
+
+
+def run(specs, out, cache_dir, **kw):
+    runner = SuiteRunner(out, cache_dir=cache_dir, **kw)
+    outcome = runner.run(specs)
+    records = {p.stem: read_record(p) for p in find_records(out)}
+    return runner, outcome, records
+
+
+def test_every_method_learns_and_related_source_helps(tmp_path, cache_dir):
+    specs = suite(sources=["none", "synth_text_anchor"], methods={"scratch": {}, "feature_extraction": {}, "finetune": {}},
+                  fractions=[0.05])  # fmt: skip
+    _, outcome, records = run(specs, tmp_path, cache_dir)
+    assert not outcome.failed
+    by = {(r["spec"]["variant"], "+".join(r["spec"]["sources"]) or "none"): r["primary_score"] for r in records.values()}
+    # learning: with the related source every method is far above chance (0.5)
+    assert by[("finetune", "synth_text_anchor")] > 0.75
+    assert by[("feature_extraction", "synth_text_anchor")] > 0.75
+    # transfer: fine-tuning from the related source beats scratch at the small fraction
+    assert by[("finetune", "synth_text_anchor")] > by[("scratch", "none")] + 0.1
+    rec = next(iter(records.values()))
+    for key in ("metrics", "primary_score", "best_epoch", "curve", "wall_seconds", "throughput", "peak_memory_mb", "provenance"):
+        assert key in rec
+    assert rec["provenance"]["dataset_fingerprints"]["synth_text_near"]
+    assert rec["provenance"]["libraries"]["torch"]
+
+
+def test_scratch_learns_with_enough_data(tmp_path, cache_dir):
+    _, _, records = run(suite(fractions=[1.0]), tmp_path, cache_dir)
+    (rec,) = records.values()
+    assert rec["primary_score"] > 0.75, rec["curve"]
+
+
+def test_image_methods_learn(tmp_path, cache_dir):
+    specs = suite(backbones=[IMAGE_BB], targets=["synth_image_near"], sources=["none", "synth_image_anchor"],
+                  methods={"scratch": {}, "finetune": {}}, fractions=[0.5])  # fmt: skip
+    _, outcome, records = run(specs, tmp_path, cache_dir)
+    assert not outcome.failed
+    for r in records.values():
+        assert r["primary_score"] > 0.6, (r["spec"]["variant"], r["primary_score"])  # chance is 0.25
+
+
+def test_source_encoder_trained_once_and_feature_cache_hit(tmp_path, cache_dir):
+    specs = suite(targets=["synth_text_near", "synth_text_mid"], sources=["synth_text_far"],
+                  methods={"feature_extraction": {}, "finetune": {}}, fractions=[0.2, 0.4], seeds=[0, 1],
+                  budget={**BUDGET, "num_train_epochs": 1})  # fmt: skip
+    runner, outcome, _ = run(specs, tmp_path, cache_dir)
+    assert len(outcome.ran) == 2 * 2 * 2 * 2
+    counts = runner.caches.counts
+    # one source, many targets/methods/fractions/seeds: trained once, then reused
+    assert counts["source_miss"] == 1
+    assert counts["source_hit"] == len(specs) - 1
+    # features: 2 targets x 3 splits computed once each; every other use is a hit
+    assert counts["feature_miss"] == 2 * 3
+    assert counts["feature_hit"] == (8 - 2) * 3
+
+
+def test_same_spec_same_seed_same_score(tmp_path, cache_dir):
+    specs = suite(methods={"finetune": {}}, fractions=[0.2], budget={**BUDGET, "num_train_epochs": 2})
+    _, _, a = run(specs, tmp_path / "a", cache_dir)
+    _, _, b = run(specs, tmp_path / "b", cache_dir)
+    assert [r["primary_score"] for r in a.values()] == [r["primary_score"] for r in b.values()]
+    assert [r["curve"] for r in a.values()] == [r["curve"] for r in b.values()]
+
+
+def test_resume_skips_recorded_runs(tmp_path, cache_dir):
+    specs = suite(seeds=[0, 1, 2], budget={**BUDGET, "num_train_epochs": 1})
+    _, first, records = run(specs, tmp_path, cache_dir)
+    assert len(first.ran) == 3
+    victim = sorted(records)[0]
+    (tmp_path / "runs" / f"{victim}.json").unlink()
+    mtimes = {p.name: p.stat().st_mtime_ns for p in (tmp_path / "runs").glob("*.json")}
+    _, second, records2 = run(specs, tmp_path, cache_dir)
+    assert second.ran == [victim] and len(second.skipped) == 2
+    assert len(records2) == 3
+    for name, m in mtimes.items():
+        assert (tmp_path / "runs" / name).stat().st_mtime_ns == m  # finished runs untouched
+
+
+def test_failed_run_is_recorded_and_suite_goes_on(tmp_path, cache_dir):
+    specs = suite(methods={"bad": {"method": "finetune", "freeze_first_n": 99}, "scratch": {}},
+                  budget={**BUDGET, "num_train_epochs": 1})  # fmt: skip
+    _, outcome, records = run(specs, tmp_path, cache_dir)
+    assert len(outcome.failed) == 1 and len(outcome.ran) == 1
+    failed = [r for r in records.values() if r["status"] == "failed"]
+    assert "freeze_first_n=99" in failed[0]["error"]
+    # recorded failures are not re-run unless asked
+    _, again, _ = run(specs, tmp_path, cache_dir)
+    assert not again.ran and len(again.skipped) == 2
+
+
+def test_nan_loss_is_recorded_as_diverged(tmp_path, cache_dir):
+    specs = suite(methods={"finetune": {}}, budget={**BUDGET, "num_train_epochs": 2, "learning_rate": 1e12, "max_grad_norm": 0})
+    _, outcome, records = run(specs, tmp_path, cache_dir)
+    (rec,) = records.values()
+    assert rec["status"] == "failed" and "loss became" in rec["error"], rec.get("error")
+
+
+def test_yosinski_copy_and_freeze(tmp_path, cache_dir):
+    specs = suite(sources=["synth_text_anchor"], fractions=[0.2], budget={**BUDGET, "num_train_epochs": 1},
+                  methods={"AnB": {"method": "finetune", "copy_first_n": 2, "finetune_copied": False},
+                           "AnB+": {"method": "finetune", "copy_first_n": 2},
+                           "frozen": {"method": "finetune", "freeze_first_n": 3}})  # fmt: skip
+    _, outcome, records = run(specs, tmp_path, cache_dir)
+    assert not outcome.failed
+    extra = {r["spec"]["variant"]: r["extra"] for r in records.values()}
+    assert extra["AnB"]["frozen_layers"] == 2 and extra["AnB+"]["frozen_layers"] == 0
+    assert extra["AnB"]["trainable_params"] < extra["AnB+"]["trainable_params"]
+    assert extra["frozen"]["trainable_params"] < extra["AnB"]["trainable_params"]
+
+
+def test_limit_marks_records_not_comparable(tmp_path, cache_dir):
+    specs = suite(limit=40, budget={**BUDGET, "num_train_epochs": 1})
+    _, _, records = run(specs, tmp_path, cache_dir)
+    (rec,) = records.values()
+    assert rec["comparable"] is False and rec["spec"]["limit"] == 40 and rec["train_rows"] <= 40
+
+
+ENV = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}
+
+
+def cli(*args, cwd=None, check=True):
+    out = subprocess.run([sys.executable, "-m", "harness", *args], capture_output=True, text=True, env=ENV, cwd=cwd, timeout=600)
+    if check and out.returncode != 0:
+        raise AssertionError(out.stdout[-3000:] + out.stderr[-3000:])
+    return out
+
+
+def test_cli_run_overrides_yaml_and_saves_config(tmp_path):
+    cfg = tmp_path / "suite.yaml"
+    cfg.write_text("name: mine\nbackbones: [{name: bert-tiny, max_length: 32, vocab_size: 1000}]\n"
+                   "targets: [synth_text_near]\nmethods: {scratch: {}}\nfractions: [0.5]\nseeds: [0]\n"
+                   "budget: {num_train_epochs: 5, learning_rate: 0.002}\n")  # fmt: skip
+    out = tmp_path / "out"
+    res = cli("run", "--config", str(cfg), "--seeds", "3", "--num_train_epochs", "1", "--output_dir", str(out), "--limit", "64")
+    saved = json.loads(json.dumps(__import__("yaml").safe_load((out / "config.yaml").read_text())))
+    assert saved["seeds"] == "3" and saved["budget"]["num_train_epochs"] == 1.0 and saved["budget"]["learning_rate"] == 0.002
+    (rec,) = [read_record(p) for p in find_records(out)]
+    assert rec["spec"]["seed"] == 3 and rec["spec"]["budget"]["num_train_epochs"] == 1.0
+    assert "synth_text_near" in res.stdout and (out / "leaderboard.md").exists()
+
+
+def test_leaderboard_rejects_corrupt_record(tmp_path, cache_dir):
+    run(suite(budget={**BUDGET, "num_train_epochs": 1}), tmp_path, cache_dir)
+    (tmp_path / "runs" / "broken.json").write_text('{"schema_version": 1, "run_')
+    res = cli("leaderboard", "--results", str(tmp_path), check=False)
+    assert res.returncode == 2 and "broken.json" in res.stderr and "Traceback" not in res.stderr
+    res = cli("leaderboard", "--results", str(tmp_path), "--skip_corrupt", "--format", "latex")
+    assert "synth_text_near" in res.stdout and "broken.json" in res.stdout
