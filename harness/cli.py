@@ -61,7 +61,8 @@ def cmd_list(args: argparse.Namespace) -> int:
     if what == "backbones":
         from harness.backbones import BACKBONES, describe_preset
 
-        print(_table([describe_preset(n) for n in BACKBONES.names(args.tag)]))
+        names = [n for n in BACKBONES.names() if not args.tag or args.tag in BACKBONES.get(n).tags]
+        print(_table([describe_preset(n) for n in names]))
         return 0
     return _list_extra(what, args)
 

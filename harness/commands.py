@@ -10,6 +10,10 @@ from typing import Any
 import yaml
 
 logger = logging.getLogger(__name__)
+DEFAULT_BACKBONES = {
+    "text": {"name": "bert-tiny", "max_length": 64},
+    "image": {"name": "resnet-tiny"},
+}
 BUDGET_FLAGS = {"num_train_epochs": float, "max_steps": int, "per_device_train_batch_size": int,
                 "learning_rate": float, "weight_decay": float, "warmup_ratio": float,
                 "gradient_accumulation_steps": int, "lr_scheduler_type": str}  # fmt: skip
@@ -85,8 +89,16 @@ def cmd_run(args: argparse.Namespace) -> int:
         data, where = {"name": "cli"}, "command line"
     else:
         data, where = load_suite("quick")
-    resolved = resolve_suite(data, _overrides(args), where)
     registry = TaskRegistry(args.include_path)
+    for name in (args.targets or "").split(","):  # name mistakes first, before missing settings
+        if name.strip():
+            registry.get(name.strip())
+    if "backbones" not in data and not (args.backbone or args.backbone_alias) and args.targets:
+        modalities = {
+            registry.get(t.strip()).modality for t in args.targets.split(",") if t.strip()
+        }
+        data = {**data, "backbones": [DEFAULT_BACKBONES[m] for m in sorted(modalities)]}
+    resolved = resolve_suite(data, _overrides(args), where)
     specs = expand(resolved, registry, where)
     output_dir = Path(args.output_dir or Path("results") / str(resolved.get("name", "cli")))
     if args.dry_run:

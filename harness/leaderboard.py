@@ -70,6 +70,12 @@ def aggregate(df: pd.DataFrame) -> pd.DataFrame:
     agg["gain_vs_base"] = (agg["mean"].values - base.reindex(idx_b).values) * sign
     agg.loc[agg["sources"] == "none", "gain_vs_base"] = float("nan")
     agg["negative_transfer"] = agg["gain_vs_base"] < 0
+    # standard error of the difference of two seed means: a gap inside 2 SE is within seed noise
+    se = (agg["std"] ** 2 / agg["n"]).pow(0.5)
+    base_se = (agg.set_index(["backbone", "variant", "target", "fraction"]).loc[lambda d: d["sources"] == "none"]
+               .pipe(lambda d: (d["std"] ** 2 / d["n"]).pow(0.5)).reindex(idx_b).values)  # fmt: skip
+    agg["gain_se"] = (se.values**2 + base_se**2) ** 0.5
+    agg["within_noise"] = agg["gain_vs_base"].abs() <= 2 * agg["gain_se"]
     return agg
 
 
@@ -84,7 +90,8 @@ def leaderboard_table(agg: pd.DataFrame) -> pd.DataFrame:
         "fraction": agg["fraction"], "metric": agg["metric"],
         "score": [f"{m:.4f} ± {s:.4f}" for m, s in zip(agg["mean"], agg["std"])], "seeds": agg["n"],
         "Δ vs scratch": agg["gain_vs_scratch"].map(_fmt_gain), "Δ vs no source": agg["gain_vs_base"].map(_fmt_gain),
-        "note": ["NEGATIVE TRANSFER" if neg else "" for neg in agg["negative_transfer"]],
+        "note": ["negative transfer" + (" (within seed noise)" if noise else "") if neg else ""
+                 for neg, noise in zip(agg["negative_transfer"], agg["within_noise"])],
     })  # fmt: skip
     out.loc[~agg["comparable"].values, "note"] += " (--limit: not comparable)"
     return out.sort_values(["backbone", "target", "fraction", "method", "source"]).reset_index(

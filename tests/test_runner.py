@@ -7,7 +7,6 @@ import json
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
@@ -46,14 +45,26 @@ def test_every_method_learns_and_related_source_helps(tmp_path, cache_dir):
                   fractions=[0.05])  # fmt: skip
     _, outcome, records = run(specs, tmp_path, cache_dir)
     assert not outcome.failed
-    by = {(r["spec"]["variant"], "+".join(r["spec"]["sources"]) or "none"): r["primary_score"] for r in records.values()}
+    by = {
+        (r["spec"]["variant"], "+".join(r["spec"]["sources"]) or "none"): r["primary_score"]
+        for r in records.values()
+    }
     # learning: with the related source every method is far above chance (0.5)
     assert by[("finetune", "synth_text_anchor")] > 0.75
     assert by[("feature_extraction", "synth_text_anchor")] > 0.75
     # transfer: fine-tuning from the related source beats scratch at the small fraction
     assert by[("finetune", "synth_text_anchor")] > by[("scratch", "none")] + 0.1
     rec = next(iter(records.values()))
-    for key in ("metrics", "primary_score", "best_epoch", "curve", "wall_seconds", "throughput", "peak_memory_mb", "provenance"):
+    for key in (
+        "metrics",
+        "primary_score",
+        "best_epoch",
+        "curve",
+        "wall_seconds",
+        "throughput",
+        "peak_memory_mb",
+        "provenance",
+    ):
         assert key in rec
     assert rec["provenance"]["dataset_fingerprints"]["synth_text_near"]
     assert rec["provenance"]["libraries"]["torch"]
@@ -71,7 +82,10 @@ def test_image_methods_learn(tmp_path, cache_dir):
     _, outcome, records = run(specs, tmp_path, cache_dir)
     assert not outcome.failed
     for r in records.values():
-        assert r["primary_score"] > 0.6, (r["spec"]["variant"], r["primary_score"])  # chance is 0.25
+        assert r["primary_score"] > 0.6, (
+            r["spec"]["variant"],
+            r["primary_score"],
+        )  # chance is 0.25
 
 
 def test_source_encoder_trained_once_and_feature_cache_hit(tmp_path, cache_dir):
@@ -90,7 +104,9 @@ def test_source_encoder_trained_once_and_feature_cache_hit(tmp_path, cache_dir):
 
 
 def test_same_spec_same_seed_same_score(tmp_path, cache_dir):
-    specs = suite(methods={"finetune": {}}, fractions=[0.2], budget={**BUDGET, "num_train_epochs": 2})
+    specs = suite(
+        methods={"finetune": {}}, fractions=[0.2], budget={**BUDGET, "num_train_epochs": 2}
+    )
     _, _, a = run(specs, tmp_path / "a", cache_dir)
     _, _, b = run(specs, tmp_path / "b", cache_dir)
     assert [r["primary_score"] for r in a.values()] == [r["primary_score"] for r in b.values()]
@@ -124,7 +140,10 @@ def test_failed_run_is_recorded_and_suite_goes_on(tmp_path, cache_dir):
 
 
 def test_nan_loss_is_recorded_as_diverged(tmp_path, cache_dir):
-    specs = suite(methods={"finetune": {}}, budget={**BUDGET, "num_train_epochs": 2, "learning_rate": 1e12, "max_grad_norm": 0})
+    specs = suite(
+        methods={"finetune": {}},
+        budget={**BUDGET, "num_train_epochs": 2, "learning_rate": 1e12, "max_grad_norm": 0},
+    )
     _, outcome, records = run(specs, tmp_path, cache_dir)
     (rec,) = records.values()
     assert rec["status"] == "failed" and "loss became" in rec["error"], rec.get("error")
@@ -154,7 +173,14 @@ ENV = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}
 
 
 def cli(*args, cwd=None, check=True):
-    out = subprocess.run([sys.executable, "-m", "harness", *args], capture_output=True, text=True, env=ENV, cwd=cwd, timeout=600)
+    out = subprocess.run(
+        [sys.executable, "-m", "harness", *args],
+        capture_output=True,
+        text=True,
+        env=ENV,
+        cwd=cwd,
+        timeout=600,
+    )
     if check and out.returncode != 0:
         raise AssertionError(out.stdout[-3000:] + out.stderr[-3000:])
     return out
@@ -166,9 +192,25 @@ def test_cli_run_overrides_yaml_and_saves_config(tmp_path):
                    "targets: [synth_text_near]\nmethods: {scratch: {}}\nfractions: [0.5]\nseeds: [0]\n"
                    "budget: {num_train_epochs: 5, learning_rate: 0.002}\n")  # fmt: skip
     out = tmp_path / "out"
-    res = cli("run", "--config", str(cfg), "--seeds", "3", "--num_train_epochs", "1", "--output_dir", str(out), "--limit", "64")
+    res = cli(
+        "run",
+        "--config",
+        str(cfg),
+        "--seeds",
+        "3",
+        "--num_train_epochs",
+        "1",
+        "--output_dir",
+        str(out),
+        "--limit",
+        "64",
+    )
     saved = json.loads(json.dumps(__import__("yaml").safe_load((out / "config.yaml").read_text())))
-    assert saved["seeds"] == "3" and saved["budget"]["num_train_epochs"] == 1.0 and saved["budget"]["learning_rate"] == 0.002
+    assert (
+        saved["seeds"] == "3"
+        and saved["budget"]["num_train_epochs"] == 1.0
+        and saved["budget"]["learning_rate"] == 0.002
+    )
     (rec,) = [read_record(p) for p in find_records(out)]
     assert rec["spec"]["seed"] == 3 and rec["spec"]["budget"]["num_train_epochs"] == 1.0
     assert "synth_text_near" in res.stdout and (out / "leaderboard.md").exists()
@@ -181,3 +223,82 @@ def test_leaderboard_rejects_corrupt_record(tmp_path, cache_dir):
     assert res.returncode == 2 and "broken.json" in res.stderr and "Traceback" not in res.stderr
     res = cli("leaderboard", "--results", str(tmp_path), "--skip_corrupt", "--format", "latex")
     assert "synth_text_near" in res.stdout and "broken.json" in res.stdout
+
+
+SMALL = [
+    "--targets",
+    "synth_text_near",
+    "--backbone",
+    "bert-tiny",
+    "--fractions",
+    "0.2",
+    "--num_train_epochs",
+    "2",
+]
+
+
+def test_two_processes_write_the_same_kind_of_record_once(tmp_path):
+    """`accelerate launch --multi_gpu --num_processes 2` (two CPU processes over gloo here)."""
+    env = {**ENV, "TRANSFERBENCH_CACHE": str(tmp_path / "cache")}
+    args = ["run", *SMALL, "--methods", "finetune", "--sources", "none", "--seeds", "0"]
+    one = subprocess.run([sys.executable, "-m", "harness", *args, "--output_dir", str(tmp_path / "one")],
+                         capture_output=True, text=True, env=env, timeout=600)  # fmt: skip
+    assert one.returncode == 0, one.stderr[-2000:]
+    two = subprocess.run(["accelerate", "launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1",
+                          "--mixed_precision", "no", "--dynamo_backend", "no", "-m", "harness", *args,
+                          "--output_dir", str(tmp_path / "two")],
+                         capture_output=True, text=True, env=env, timeout=600)  # fmt: skip
+    assert two.returncode == 0, two.stderr[-3000:]
+    assert (
+        two.stdout.count("run(s) done") == 1
+    )  # the leaderboard is printed by the main process only
+    (rec1,) = [read_record(p) for p in find_records(tmp_path / "one")]
+    (rec2,) = [read_record(p) for p in find_records(tmp_path / "two")]
+    assert rec1["run_id"] == rec2["run_id"] and rec2["status"] == "ok"
+    assert (
+        rec2["provenance"]["device"]["num_processes"] == 2
+        and rec1["provenance"]["device"]["num_processes"] == 1
+    )
+    assert set(rec1) == set(rec2)
+    assert rec2["primary_score"] > 0.5
+
+
+def test_killed_suite_resumes_without_redoing_or_corrupting(tmp_path):
+    import signal
+    import time
+
+    env = {**ENV, "TRANSFERBENCH_CACHE": str(tmp_path / "cache")}
+    out = tmp_path / "out"
+    args = [
+        sys.executable,
+        "-m",
+        "harness",
+        "run",
+        *SMALL,
+        "--methods",
+        "scratch",
+        "--seeds",
+        "0,1,2,3",
+        "--output_dir",
+        str(out),
+    ]
+    proc = subprocess.Popen(args, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 300
+    while (
+        time.time() < deadline
+        and len(list((out / "runs").glob("*.json")) if (out / "runs").exists() else []) < 1
+    ):
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    done_before = {p.name: p.stat().st_mtime_ns for p in (out / "runs").glob("*.json")}
+    assert 1 <= len(done_before) < 4
+    res = subprocess.run(args, env=env, capture_output=True, text=True, timeout=600)
+    assert res.returncode == 0, res.stderr[-2000:]
+    assert f"{len(done_before)} run(s) already recorded" in res.stdout
+    records = [read_record(p) for p in find_records(out)]
+    assert len(records) == 4 and len({r["run_id"] for r in records}) == 4
+    assert all(r["status"] == "ok" for r in records)
+    assert not list((out / "runs").glob(".*.tmp"))
+    for name, mtime in done_before.items():
+        assert (out / "runs" / name).stat().st_mtime_ns == mtime

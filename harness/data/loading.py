@@ -78,8 +78,18 @@ def _resolve_function(ref: str, card: TaskCard):
             raise ConfigError(f"{card.path}: field 'data.generator.function': {file} not found")
         mod_spec = importlib.util.spec_from_file_location(f"_tb_gen_{file.stem}", file)
         mod = importlib.util.module_from_spec(mod_spec)
-        mod_spec.loader.exec_module(mod)
-        return getattr(mod, attr)
+        try:
+            mod_spec.loader.exec_module(mod)
+        except Exception as exc:
+            raise ConfigError(
+                f"{card.path}: field 'data.generator.function': cannot load {file}: {type(exc).__name__}: {exc}"
+            ) from exc
+        fn = getattr(mod, attr, None) if attr else None
+        if not callable(fn):
+            raise ConfigError(
+                f"{card.path}: field 'data.generator.function': {file} has no function '{attr}'"
+            )
+        return fn
     return import_object(ref)
 
 
