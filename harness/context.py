@@ -207,11 +207,17 @@ class RunContext:
 
     # -- features ---------------------------------------------------------------------------
     def features(self, encoder: Encoder, role: str) -> tuple[torch.Tensor, torch.Tensor]:
-        """Frozen-encoder features of a full target split, computed once and cached on disk
-        (keyed by encoder, task, split, pipeline), then subset like `split(role)`."""
+        """Frozen-encoder features of a target split, computed once and cached on disk (keyed by
+        encoder, task, split, pipeline and rows), then subset like `split(role)`. Full splits are
+        cached so every fraction and seed reuses them; under `--limit` only the rows used are."""
         full = self.store.encoded(self.spec.target, self.pipeline, role)
-        key = _hash(["features", self.encoder_key(), self.card.content_hash, role,
-                     self.data.fingerprints.get(role), self.pipeline.identity, len(full)])  # fmt: skip
+        if role == "train":
+            rows = self.train_indices
+        else:
+            rows = list(range(min(len(full), self.spec.limit) if self.spec.limit else len(full)))
+        subset = bool(self.spec.limit)
+        key = _hash(["features", self.encoder_key(), self.card.content_hash, role, self.data.fingerprints.get(role),
+                     self.pipeline.identity, len(full), rows if subset else None])  # fmt: skip
         path = self.caches.root / "features" / f"{self.card.name}-{role}-{key}.pt"
         with self.accelerator.main_process_first():
             if path.exists():
@@ -219,14 +225,15 @@ class RunContext:
                 feats, labels = torch.load(path, map_location="cpu", weights_only=True).values()
             else:
                 self.caches.counts["feature_miss"] += 1
-                feats, labels = self._compute_features(encoder, full)
+                feats, labels = self._compute_features(
+                    encoder, full.select(rows) if subset else full
+                )
                 if self.accelerator.is_main_process:
                     atomic_torch_save({"features": feats, "labels": labels}, path)
-        if role == "train":
-            idx = torch.tensor(self.train_indices)
-            return feats[idx], labels[idx]
-        n = min(len(feats), self.spec.limit) if self.spec.limit else len(feats)
-        return feats[:n], labels[:n]
+        if subset:
+            return feats, labels
+        idx = torch.tensor(rows)
+        return feats[idx], labels[idx]
 
     @torch.no_grad()
     def _compute_features(self, encoder: Encoder, ds) -> tuple[torch.Tensor, torch.Tensor]:
