@@ -222,9 +222,11 @@ def test_leaderboard_rejects_corrupt_record(tmp_path, cache_dir):
     res = cli("leaderboard", "--results", str(tmp_path), check=False)
     assert res.returncode == 2 and "broken.json" in res.stderr and "Traceback" not in res.stderr
     res = cli("leaderboard", "--results", str(tmp_path), "--skip_corrupt", "--format", "latex")
-    assert "synth_text_near" in res.stdout and "broken.json" in res.stdout
+    assert "synth\\_text\\_near" in res.stdout and "broken.json" in res.stdout  # LaTeX escapes _
 
 
+LEARN = ["--targets", "synth_text_near", "--backbone", "bert-tiny", "--fractions", "1.0",
+         "--num_train_epochs", "6", "--learning_rate", "0.002"]  # fmt: skip
 SMALL = [
     "--targets",
     "synth_text_near",
@@ -240,7 +242,7 @@ SMALL = [
 def test_two_processes_write_the_same_kind_of_record_once(tmp_path):
     """`accelerate launch --multi_gpu --num_processes 2` (two CPU processes over gloo here)."""
     env = {**ENV, "TRANSFERBENCH_CACHE": str(tmp_path / "cache")}
-    args = ["run", *SMALL, "--methods", "finetune", "--sources", "none", "--seeds", "0"]
+    args = ["run", *LEARN, "--methods", "finetune", "--sources", "none", "--seeds", "0"]
     one = subprocess.run([sys.executable, "-m", "harness", *args, "--output_dir", str(tmp_path / "one")],
                          capture_output=True, text=True, env=env, timeout=600)  # fmt: skip
     assert one.returncode == 0, one.stderr[-2000:]
@@ -260,7 +262,7 @@ def test_two_processes_write_the_same_kind_of_record_once(tmp_path):
         and rec1["provenance"]["device"]["num_processes"] == 1
     )
     assert set(rec1) == set(rec2)
-    assert rec2["primary_score"] > 0.5
+    assert rec1["primary_score"] > 0.7 and rec2["primary_score"] > 0.7  # both learn
 
 
 def test_killed_suite_resumes_without_redoing_or_corrupting(tmp_path):

@@ -108,7 +108,6 @@ def _load_local(
             tried.extend(str(p) for p in missing)
             continue
         reader = FORMATS.get(spec["format"])
-        spec = {**spec, "_label": card.label}
         logger.info("loading %s/%s from %s", card.name, split, root)
         return reader(paths, spec, card), _hash([spec["format"], _file_fingerprint(paths)])
     return None

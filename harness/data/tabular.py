@@ -12,23 +12,21 @@ from harness.cards import TaskCard
 from harness.errors import DataError
 
 
-def rename_columns(ds: datasets.Dataset, spec: dict[str, Any], where: str) -> datasets.Dataset:
+def rename_columns(
+    ds: datasets.Dataset, spec: dict[str, Any], where: str, label: str | None = None
+) -> datasets.Dataset:
     """Apply `options.columns` ({file column: card column}) and keep only mapped columns."""
     mapping = (spec.get("options") or {}).get("columns") or {}
     # a label column may be absent (hidden test labels); validation reports it where it matters
     missing = [
         c
         for c, target in mapping.items()
-        if c not in ds.column_names and target != card_label(spec)
+        if c not in ds.column_names and target != label
     ]
     if missing:
         raise DataError(f"{where}: column(s) {missing} not found; the file has {ds.column_names}")
     mapping = {k: v for k, v in mapping.items() if k != v and k in ds.column_names}
     return ds.rename_columns(mapping) if mapping else ds
-
-
-def card_label(spec: dict[str, Any]) -> str | None:
-    return spec.get("_label")
 
 
 def _concat(parts: list[datasets.Dataset]) -> datasets.Dataset:
@@ -56,7 +54,7 @@ def read_csv(files: list[Path], spec: dict[str, Any], card: TaskCard) -> dataset
         except (ValueError, pd.errors.ParserError) as exc:
             raise DataError(f"{f}: cannot parse as csv: {exc}") from exc
     ds = datasets.Dataset.from_pandas(pd.concat(frames, ignore_index=True), preserve_index=False)
-    return rename_columns(ds, spec, str(files[0]))
+    return rename_columns(ds, spec, str(files[0]), card.label)
 
 
 def read_json(files: list[Path], spec: dict[str, Any], card: TaskCard) -> datasets.Dataset:
@@ -69,7 +67,7 @@ def read_json(files: list[Path], spec: dict[str, Any], card: TaskCard) -> datase
         except ValueError as exc:
             raise DataError(f"{f}: cannot parse as json: {exc}") from exc
     ds = datasets.Dataset.from_pandas(pd.concat(frames, ignore_index=True), preserve_index=False)
-    return rename_columns(ds, spec, str(files[0]))
+    return rename_columns(ds, spec, str(files[0]), card.label)
 
 
 def read_parquet(files: list[Path], spec: dict[str, Any], card: TaskCard) -> datasets.Dataset:
@@ -77,7 +75,7 @@ def read_parquet(files: list[Path], spec: dict[str, Any], card: TaskCard) -> dat
         parts = [datasets.Dataset.from_parquet(str(f), keep_in_memory=False) for f in files]
     except Exception as exc:  # pyarrow raises several types for corrupt files
         raise DataError(f"{files[0]}: cannot read parquet: {exc}") from exc
-    ds = rename_columns(_concat(parts), spec, str(files[0]))
+    ds = rename_columns(_concat(parts), spec, str(files[0]), card.label)
     if card.modality == "image":
         from harness.data.vision_files import ensure_image_column
 
@@ -94,4 +92,4 @@ def read_npz(files: list[Path], spec: dict[str, Any], card: TaskCard) -> dataset
                 parts.append(datasets.Dataset.from_dict({k: list(arrays[k]) for k in arrays.files}))
         except (OSError, ValueError) as exc:
             raise DataError(f"{f}: cannot read npz: {exc}") from exc
-    return rename_columns(_concat(parts), spec, str(files[0]))
+    return rename_columns(_concat(parts), spec, str(files[0]), card.label)
