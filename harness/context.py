@@ -20,7 +20,7 @@ from harness.cards import TaskCard
 from harness.data.loading import TaskData, load_task
 from harness.errors import DataError
 from harness.heads import EncoderWithHead, build_head
-from harness.preprocess import InputPipeline, encode_split
+from harness.preprocess import InputPipeline, encode_split, row_lengths
 from harness.spec import Budget, RunSpec
 from harness.taskregistry import TaskRegistry
 from harness.training import TrainResult, train_model
@@ -134,7 +134,7 @@ class RunContext:
         return ds.select(range(min(len(ds), self.spec.limit))) if self.spec.limit else ds
 
     def lengths(self, ds) -> list[int] | None:
-        return [len(x) for x in ds["input_ids"]] if "input_ids" in ds.column_names else None
+        return row_lengths(ds)
 
     # -- encoders -------------------------------------------------------------------------
     def base_encoder(self, seed: int | None = None) -> Encoder:
@@ -237,19 +237,29 @@ class RunContext:
 
     @torch.no_grad()
     def _compute_features(self, encoder: Encoder, ds) -> tuple[torch.Tensor, torch.Tensor]:
+        """Features in row order; text rows are batched by length so little padding is computed."""
         from torch.utils.data import DataLoader
 
         device = self.accelerator.device
         encoder = encoder.to(device).eval()
+        lengths = row_lengths(ds)
+        order = sorted(range(len(ds)), key=lengths.__getitem__) if lengths else list(range(len(ds)))
         loader = DataLoader(
-            ds, batch_size=self.budget.per_device_eval_batch_size, collate_fn=self.pipeline.collate
+            ds,
+            batch_size=self.budget.per_device_eval_batch_size,
+            sampler=order,
+            collate_fn=self.pipeline.collate,
         )
         feats, labels = [], []
         for batch in loader:
             labels.append(batch.pop("labels"))
             with self.accelerator.autocast():
                 feats.append(encoder(**{k: v.to(device) for k, v in batch.items()}).float().cpu())
-        return torch.cat(feats), torch.cat(labels)
+        where = torch.tensor(order)
+        out_f, out_l = torch.cat(feats), torch.cat(labels)
+        feats_sorted, labels_sorted = torch.empty_like(out_f), torch.empty_like(out_l)
+        feats_sorted[where], labels_sorted[where] = out_f, out_l
+        return feats_sorted, labels_sorted
 
     # -- training -------------------------------------------------------------------------
     def train(

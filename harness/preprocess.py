@@ -140,6 +140,15 @@ def _resize(x: torch.Tensor, size: int) -> torch.Tensor:
     return F.interpolate(x, size=(size, size), mode="bilinear", align_corners=False, antialias=True)
 
 
+def row_lengths(ds: Any) -> list[int] | None:
+    """Token count of every row of an encoded text split (None for images), read from Arrow."""
+    if not isinstance(ds, datasets.Dataset) or "input_ids" not in ds.column_names:
+        return None
+    import pyarrow.compute as pc
+
+    return pc.list_value_length(ds.with_format("arrow")["input_ids"]).to_pylist()
+
+
 def _hash(obj: Any) -> str:
     return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()[:16]
 

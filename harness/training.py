@@ -103,8 +103,14 @@ def make_train_loader(
 
 
 def make_eval_loader(dataset: Dataset, collate: Callable, budget: Budget) -> DataLoader:
+    """Evaluation batches in length order (text), so little padding is computed; predictions
+    and references stay paired, so metrics don't depend on the order."""
+    from harness.preprocess import row_lengths
+
+    lengths = row_lengths(dataset)
+    order = sorted(range(len(dataset)), key=lengths.__getitem__) if lengths else None
     return DataLoader(
-        dataset, batch_size=budget.per_device_eval_batch_size, shuffle=False, collate_fn=collate
+        dataset, batch_size=budget.per_device_eval_batch_size, sampler=order, collate_fn=collate
     )
 
 

@@ -18,11 +18,7 @@ def rename_columns(
     """Apply `options.columns` ({file column: card column}) and keep only mapped columns."""
     mapping = (spec.get("options") or {}).get("columns") or {}
     # a label column may be absent (hidden test labels); validation reports it where it matters
-    missing = [
-        c
-        for c, target in mapping.items()
-        if c not in ds.column_names and target != label
-    ]
+    missing = [c for c, target in mapping.items() if c not in ds.column_names and target != label]
     if missing:
         raise DataError(f"{where}: column(s) {missing} not found; the file has {ds.column_names}")
     mapping = {k: v for k, v in mapping.items() if k != v and k in ds.column_names}
