@@ -150,20 +150,16 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _add_run_commands(sub: argparse._SubParsersAction) -> None:
-    try:
-        from harness.commands import add_commands
-    except ImportError:  # run commands arrive with the runner
-        return
+    from harness.commands import add_commands
+
     add_commands(sub)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     argv = list(sys.argv[1:] if argv is None else argv)
-    if not argv:
-        argv = (
-            ["run"] if "run" in parser._subparsers._group_actions[0].choices else ["list", "tasks"]
-        )
+    if not argv:  # the main job: the quick suite
+        argv = ["run"]
     args = parser.parse_args(argv)
     logging.basicConfig(
         level=logging.INFO if args.verbose else logging.WARNING,
