@@ -78,7 +78,7 @@ def _overrides(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from harness.leaderboard import build
+    from harness.analysis.leaderboard import build
     from harness.runner import SuiteRunner
     from harness.suites import expand, load_suite, resolve_suite
     from harness.taskregistry import TaskRegistry
@@ -147,7 +147,7 @@ def _plain(obj: Any) -> Any:
 
 
 def cmd_leaderboard(args: argparse.Namespace) -> int:
-    from harness.leaderboard import build
+    from harness.analysis.leaderboard import build
 
     out = Path(args.output_dir) if args.output_dir else Path(args.results)
     board = build(Path(args.results), out, args.format, strict=not args.skip_corrupt)

@@ -1,0 +1,1 @@
+"""Analysis of run records: seed aggregation and gains, confidence intervals, leaderboards."""

@@ -1,0 +1,150 @@
+"""Seed aggregation and transfer gains, from run records alone.
+
+Runs are pooled over seeds only when everything else that changes the number is the same:
+the whole spec but the seed (backbone settings, method settings, budgets, `--limit`, task
+versions; the source budget and source seed only when there is a source). That identity is
+the row's `setting`.
+
+    gain over scratch = mean(method from s) − mean(`scratch`)               same target, fraction,
+    gain over base    = mean(method from s) − mean(same method, no source)  backbone, budget, limit
+                                                                            and target version
+
+Gains are signed so that positive is better, whatever the metric's direction (× −1 for
+lower-is-better metrics such as mse). A negative gain over base is flagged as negative
+transfer, and marked "within seed noise" when |gain| ≤ 2 standard errors of the difference
+of the two seed means, √(s₁²/n₁ + s₀²/n₀).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from harness.analysis.intervals import mean_interval
+
+GLUE_TASKS = {
+    "cola",
+    "sst2",
+    "mrpc",
+    "stsb",
+    "qqp",
+    "mnli",
+    "mnli_mismatched",
+    "qnli",
+    "rte",
+    "wnli",
+}
+DISPLAY = ["backbone", "variant", "sources", "target", "fraction"]
+NOISE_SE = 2.0
+
+
+def _key(obj: Any) -> str:
+    return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()[:10]
+
+
+def setting_keys(spec: dict[str, Any]) -> dict[str, str]:
+    """The identities a record is grouped and compared by (see the module docstring)."""
+    target_version = (spec.get("task_versions") or {}).get(spec["target"])
+    target = {"backbone": spec["backbone"], "target": spec["target"], "target_version": target_version,
+              "fraction": float(spec["fraction"]), "limit": spec.get("limit"), "budget": spec.get("budget")}  # fmt: skip
+    base = {**target, "variant": spec["variant"], "method": spec["method"],
+            "method_config": spec.get("method_config")}  # fmt: skip
+    setting = {**base, "sources": list(spec.get("sources") or [])}
+    grid = {k: v for k, v in base.items() if k not in ("target", "target_version")}
+    if setting["sources"]:
+        src = {"source_budget": spec.get("source_budget"), "source_seed": spec.get("source_seed")}
+        setting.update(src, task_versions=spec.get("task_versions"))
+        grid.update(src)
+    return {"target_key": _key(target), "base_key": _key(base), "setting": _key(setting),
+            "grid_key": _key(grid)}  # fmt: skip
+
+
+def records_frame(records: list[dict[str, Any]]) -> pd.DataFrame:
+    """One row per successful run."""
+    rows = []
+    for r in records:
+        if r.get("status") != "ok":
+            continue
+        s = r["spec"]
+        rows.append({"run_id": r["run_id"], "backbone": s["backbone"]["name"], "variant": s["variant"],
+                     "method": s["method"], "sources": "+".join(s["sources"]) or "none", "target": s["target"],
+                     "fraction": float(s["fraction"]), "seed": s["seed"], "limit": s.get("limit"),
+                     "score": float(r["primary_score"]), "metric": r["primary_metric"],
+                     "direction": r.get("direction", "max"), "comparable": r.get("comparable", True),
+                     "glue": s["target"] in GLUE_TASKS, **setting_keys(s)})  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def _seed_stats(scores: pd.Series) -> pd.Series:
+    ci = mean_interval(scores.to_numpy())
+    std = float(scores.std(ddof=1)) if len(scores) > 1 else 0.0
+    return pd.Series({"mean": float(scores.mean()), "std": std, "n": len(scores),
+                      "ci_low": ci.low, "ci_high": ci.high, "ci_kind": ci.kind})  # fmt: skip
+
+
+def aggregate(df: pd.DataFrame) -> pd.DataFrame:
+    """One row per setting: mean, std, seed count and confidence interval over seeds, with
+    gains over scratch and over the same method without a source."""
+    keys = ["setting", *DISPLAY, "target_key", "base_key", "grid_key"]
+    g = df.groupby(keys, sort=True, dropna=False)
+    stats = g["score"].apply(_seed_stats).unstack().reset_index()
+    first = g.agg(metric=("metric", "first"), direction=("direction", "first"), method=("method", "first"),
+                  limit=("limit", "first"), comparable=("comparable", "all"), glue=("glue", "first"),
+                  seeds=("seed", lambda s: sorted(s.tolist()))).reset_index()  # fmt: skip
+    agg = stats.merge(first, on=keys)
+    agg["n"] = agg["n"].astype(int)
+    for col in ("mean", "std", "ci_low", "ci_high"):
+        agg[col] = agg[col].astype(float)
+    sign = agg["direction"].map({"max": 1.0, "min": -1.0}).fillna(1.0)
+    scratch = agg[agg["method"] == "scratch"].groupby("target_key")["mean"].mean()
+    none = agg[agg["sources"] == "none"]
+    base_mean = none.groupby("base_key")["mean"].mean()
+    base_se = none.assign(se=(none["std"] ** 2 / none["n"]) ** 0.5).groupby("base_key")["se"].mean()
+    agg["gain_vs_scratch"] = (agg["mean"] - agg["target_key"].map(scratch)) * sign
+    agg["gain_vs_base"] = (agg["mean"] - agg["base_key"].map(base_mean)) * sign
+    agg.loc[agg["sources"] == "none", "gain_vs_base"] = np.nan
+    agg["negative_transfer"] = agg["gain_vs_base"] < 0
+    se = (agg["std"] ** 2 / agg["n"]) ** 0.5
+    agg["gain_se"] = (se**2 + agg["base_key"].map(base_se) ** 2) ** 0.5
+    agg["within_noise"] = agg["gain_vs_base"].abs() <= NOISE_SE * agg["gain_se"]
+    return agg.sort_values(["backbone", "target", "fraction", "variant", "sources"]).reset_index(
+        drop=True
+    )
+
+
+def glue_average(agg: pd.DataFrame) -> pd.DataFrame:
+    """Mean primary score over the GLUE targets each (backbone, method, source, fraction, limit,
+    budget) covers, with the number of tasks it rests on."""
+    glue = agg[agg["glue"]]
+    if glue.empty:
+        return pd.DataFrame()
+    keys = ["backbone", "variant", "sources", "fraction", "grid_key"]
+    g = glue.groupby(keys)
+    out = g.agg(
+        limit=("limit", "first"), glue_average=("mean", "mean"), tasks=("target", "nunique")
+    )
+    return out.reset_index().drop(columns="grid_key")
+
+
+def gain_matrices(agg: pd.DataFrame) -> dict[str, pd.DataFrame]:
+    """Per (backbone, method, fraction and the rest of the setting but target and source):
+    sources × targets of the mean gain over no source. Settings that differ in a way the name
+    does not show (budget, method settings) get a suffix with their key."""
+    with_src = agg[agg["sources"] != "none"]
+    parts = {}
+    for (bb, variant, frac, grid), part in with_src.groupby(
+        ["backbone", "variant", "fraction", "grid_key"]
+    ):
+        limit = part["limit"].iloc[0]
+        name = f"{bb}__{variant}__f{frac:g}" + (f"__limit{int(limit)}" if pd.notna(limit) else "")
+        parts[(name, grid)] = part
+    names = [name for name, _ in parts]
+    out = {}
+    for (name, grid), part in parts.items():
+        key = f"{name}__{grid}" if names.count(name) > 1 else name
+        out[key] = part.pivot_table(index="sources", columns="target", values="gain_vs_base")
+    return out

@@ -1,0 +1,111 @@
+"""Leaderboards and source×target gain matrices from run records (pandas + tabulate).
+
+How rows are pooled and gains computed is in `harness.analysis.gains`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+from tabulate import tabulate
+
+from harness.analysis.gains import aggregate, gain_matrices, glue_average, records_frame
+from harness.records import load_records
+
+FORMATS = ("md", "latex", "html", "csv")
+
+
+def _fmt_gain(x: float) -> str:
+    return "" if pd.isna(x) else f"{x:+.4f}"
+
+
+def _fmt_ci(lo: float, hi: float, kind: str) -> str:
+    return (
+        "" if kind == "none" else f"[{lo:.4f}, {hi:.4f}]" + (" bs" if kind == "bootstrap" else "")
+    )
+
+
+def leaderboard_table(agg: pd.DataFrame) -> pd.DataFrame:
+    """The long table people read: one row per setting (see `gains`). `score` is mean ± std over
+    `seeds`; `95% CI` is the t interval of the mean (a bootstrap one, marked "bs", from 10
+    seeds). A `limit` column appears when any row used `--limit`, and a `setting` column when
+    two rows would otherwise look the same (they differ in budget or method settings)."""
+    out = pd.DataFrame({
+        "backbone": agg["backbone"], "method": agg["variant"], "source": agg["sources"], "target": agg["target"],
+        "fraction": agg["fraction"], "metric": agg["metric"],
+        "score": [f"{m:.4f} ± {s:.4f}" for m, s in zip(agg["mean"], agg["std"])],
+        "95% CI": [_fmt_ci(lo, hi, k) for lo, hi, k in zip(agg["ci_low"], agg["ci_high"], agg["ci_kind"])],
+        "seeds": agg["n"],
+        "Δ vs scratch": agg["gain_vs_scratch"].map(_fmt_gain), "Δ vs no source": agg["gain_vs_base"].map(_fmt_gain),
+        "note": ["negative transfer" + (" (within seed noise)" if noise else "") if neg else ""
+                 for neg, noise in zip(agg["negative_transfer"], agg["within_noise"])],
+    })  # fmt: skip
+    out.loc[~agg["comparable"].values, "note"] += " (--limit: not comparable)"
+    out["note"] = out["note"].str.strip()
+    shown = ["backbone", "method", "source", "target", "fraction"]
+    if agg["limit"].notna().any():
+        out.insert(5, "limit", agg["limit"].map(lambda v: "" if pd.isna(v) else str(int(v))))
+        shown.append("limit")
+    if out.duplicated(shown).any():
+        out.insert(len(shown), "setting", agg["setting"])
+    return out
+
+
+def render(df: pd.DataFrame, fmt: str, index: bool = False) -> str:
+    if fmt == "csv":
+        return df.to_csv(index=index)
+    if fmt == "html":
+        return df.to_html(index=index, float_format=lambda x: f"{x:.4f}", na_rep="")
+    tablefmt = {"md": "github", "latex": "latex_booktabs"}[fmt]
+    return tabulate(
+        df, headers="keys", tablefmt=tablefmt, showindex=index, floatfmt=".4f", missingval=""
+    )
+
+
+def build(
+    results: Path, out_dir: Path | None = None, fmt: str = "md", strict: bool = True
+) -> dict[str, Any]:
+    """Read the records under `results`, write leaderboard and gain matrices to `out_dir`, and
+    return the rendered leaderboard text and the frames."""
+    records, problems = load_records(results, strict=strict)
+    df = records_frame(records)
+    if df.empty:
+        return {
+            "text": "(no successful runs recorded)",
+            "problems": problems,
+            "aggregate": df,
+            "failed": _failed(records),
+        }
+    agg = aggregate(df)
+    table = leaderboard_table(agg)
+    glue = glue_average(agg)
+    matrices = gain_matrices(agg)
+    text = render(table, fmt)
+    if not glue.empty:
+        text += "\n\nGLUE average\n" + render(glue, fmt)
+    if out_dir is not None:
+        out_dir = Path(out_dir)
+        out_dir.mkdir(parents=True, exist_ok=True)
+        for f in FORMATS:
+            (out_dir / f"leaderboard.{f}").write_text(render(table, f))
+        agg.to_csv(out_dir / "aggregate.csv", index=False)
+        if not glue.empty:
+            (out_dir / "glue_average.csv").write_text(render(glue, "csv"))
+        md = []
+        for name, m in matrices.items():
+            m.to_csv(out_dir / f"gain_matrix__{name}.csv")
+            md.append(f"### {name.replace('__', ' | ')}\n\n" + render(m, "md", index=True))
+        (out_dir / "gain_matrices.md").write_text("\n\n".join(md) + "\n")
+    return {
+        "text": text,
+        "problems": problems,
+        "aggregate": agg,
+        "matrices": matrices,
+        "failed": _failed(records),
+    }
+
+
+def _failed(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [r for r in records if r.get("status") == "failed"]

@@ -1,0 +1,216 @@
+"""Every figure the leaderboard reports, on hand-made records (no training): seed statistics
+and intervals, gains and their signs, what is pooled and what is not, the GLUE average, gain
+matrices and the negative-transfer flag. Expected values are computed by hand in comments."""
+
+from __future__ import annotations
+
+import math
+import re
+
+import pandas as pd
+import pytest
+
+from harness.analysis.gains import aggregate, gain_matrices, glue_average, records_frame
+from harness.analysis.intervals import mean_interval
+from harness.analysis.leaderboard import build, leaderboard_table
+from harness.records import write_record
+
+BUDGET = {"num_train_epochs": 3.0, "learning_rate": 5e-4}
+
+
+def rec(score, *, variant="finetune", method=None, sources=(), target="synth_text_near", seed=0,
+        fraction=0.1, limit=None, budget=None, metric="accuracy", direction="max",
+        method_config=None, versions=None, backbone="bert-tiny"):  # fmt: skip
+    method = method or variant
+    spec = {"backbone": {"name": backbone}, "sources": list(sources), "method": method, "variant": variant,
+            "method_config": method_config or {}, "target": target, "fraction": fraction, "seed": seed,
+            "budget": budget or BUDGET, "source_budget": BUDGET, "source_seed": 0, "limit": limit,
+            "task_versions": versions or {target: "v1", **{s: "v1" for s in sources}}}  # fmt: skip
+    run_id = f"{variant}-{'+'.join(sources) or 'none'}-{target}-{fraction}-{seed}-{limit}-{abs(hash(str(spec))) % 10**8}"
+    return {"schema_version": 1, "run_id": run_id, "status": "ok", "spec": spec, "primary_metric": metric,
+            "primary_score": score, "direction": direction, "comparable": limit is None}  # fmt: skip
+
+
+def runs(scores, **kw):
+    return [rec(s, seed=i, **kw) for i, s in enumerate(scores)]
+
+
+def agg_of(records):
+    return aggregate(records_frame(records))
+
+
+def row(agg, **where):
+    sel = agg
+    for k, v in where.items():
+        sel = sel[sel[k] == v]
+    assert len(sel) == 1, (where, sel)
+    return sel.iloc[0]
+
+
+def test_mean_std_seed_count_and_t_interval():
+    agg = agg_of(runs([0.6, 0.7, 0.8]))
+    r = row(agg)
+    assert r["mean"] == pytest.approx(0.7) and r["std"] == pytest.approx(0.1) and r["n"] == 3
+    # t(0.975, 2) = 4.302653; half width 4.302653 * 0.1 / sqrt(3) = 0.248414
+    assert r["ci_kind"] == "t"
+    assert r["ci_low"] == pytest.approx(0.7 - 0.248414, abs=1e-6)
+    assert r["ci_high"] == pytest.approx(0.7 + 0.248414, abs=1e-6)
+    assert r["seeds"] == [0, 1, 2]
+
+
+def test_interval_kinds():
+    assert mean_interval([0.5]).kind == "none" and math.isnan(mean_interval([0.5]).low)
+    two = mean_interval(
+        [0.4, 0.6]
+    )  # t(0.975, 1) = 12.7062; s = 0.141421; half = 12.7062 * 0.1 = 1.27062
+    assert two.kind == "t" and two.high - 0.5 == pytest.approx(1.270620, abs=1e-5)
+    many = [0.70, 0.72, 0.71, 0.69, 0.75, 0.73, 0.68, 0.74, 0.70, 0.72, 0.71, 0.73]
+    bs = mean_interval(many)
+    assert bs.kind == "bootstrap" and bs.n == 12
+    mean = sum(many) / len(many)
+    assert min(many) < bs.low < mean < bs.high < max(many)
+    t = mean_interval(many[:9])  # below the bootstrap threshold: t
+    assert t.kind == "t"
+    # the bootstrap interval of the mean is about as wide as the t one (normal-ish data)
+    import numpy as np
+
+    half_t = 2.200985 * np.std(many, ddof=1) / math.sqrt(12)  # t(0.975, 11)
+    assert (bs.high - bs.low) / 2 == pytest.approx(half_t, rel=0.35)
+    assert mean_interval(many) == bs  # seeded: the same interval every time
+
+
+def test_gain_over_scratch_and_over_no_source():
+    records = (runs([0.5, 0.6], variant="scratch") + runs([0.7, 0.8], variant="finetune")
+               + runs([0.9, 0.9], variant="finetune", sources=["synth_text_anchor"]))  # fmt: skip
+    agg = agg_of(records)
+    src = row(agg, sources="synth_text_anchor")
+    assert src["gain_vs_scratch"] == pytest.approx(0.9 - 0.55)
+    assert src["gain_vs_base"] == pytest.approx(0.9 - 0.75)
+    assert not src["negative_transfer"]
+    none = row(agg, variant="finetune", sources="none")
+    assert none["gain_vs_scratch"] == pytest.approx(0.75 - 0.55) and pd.isna(none["gain_vs_base"])
+    assert row(agg, variant="scratch")["gain_vs_scratch"] == pytest.approx(0.0)
+
+
+def test_gain_sign_flips_for_lower_is_better_metrics():
+    kw = {"metric": "mse", "direction": "min", "target": "synth_text_regression"}
+    records = (runs([1.0, 1.2], variant="scratch", **kw) + runs([0.9, 0.9], variant="finetune", **kw)
+               + runs([0.5, 0.7], variant="finetune", sources=["synth_text_anchor"], **kw))  # fmt: skip
+    src = row(agg_of(records), sources="synth_text_anchor")
+    # mse 0.6 against scratch's 1.1 and no-source's 0.9: lower is better, so both gains are positive
+    assert src["gain_vs_scratch"] == pytest.approx(0.5)
+    assert src["gain_vs_base"] == pytest.approx(0.3)
+    assert not src["negative_transfer"]
+    worse = runs([1.5, 1.5], variant="finetune", sources=["synth_text_far"], **kw)
+    far = row(agg_of(records + worse), sources="synth_text_far")
+    assert far["gain_vs_base"] == pytest.approx(-0.6) and far["negative_transfer"]
+
+
+def test_negative_transfer_flag_and_seed_noise_note():
+    base = runs([0.70, 0.72], variant="finetune")  # mean 0.71, s = 0.014142
+    clear = runs([0.60, 0.62], variant="finetune", sources=["synth_text_far"])  # gain -0.10
+    noisy = runs([0.69, 0.71], variant="finetune", sources=["synth_text_mid"])  # gain -0.01
+    agg = agg_of(base + clear + noisy)
+    # SE of the difference: sqrt(s1^2/2 + s0^2/2) = sqrt(0.0001 + 0.0001) = 0.014142; 2 SE = 0.028284
+    far, mid = row(agg, sources="synth_text_far"), row(agg, sources="synth_text_mid")
+    assert far["gain_se"] == pytest.approx(0.0141421, abs=1e-6)
+    assert far["negative_transfer"] and not far["within_noise"]  # 0.10 > 2 SE
+    assert mid["negative_transfer"] and mid["within_noise"]  # 0.01 <= 2 SE
+    table = leaderboard_table(agg).set_index("source")
+    assert table.loc["synth_text_far", "note"] == "negative transfer"
+    assert table.loc["synth_text_mid", "note"] == "negative transfer (within seed noise)"
+    assert table.loc["none", "note"] == ""
+
+
+def test_limited_and_full_runs_are_not_pooled():
+    """Two seeds with --limit 64 and two without: two rows of two seeds, not one of four."""
+    records = (runs([0.9, 0.8], variant="finetune", limit=64) + runs([0.6, 0.7], variant="finetune")
+               + runs([0.5, 0.5], variant="scratch"))  # fmt: skip
+    agg = agg_of(records)
+    ft = agg[agg["variant"] == "finetune"]
+    assert len(ft) == 2 and sorted(ft["n"]) == [2, 2]
+    assert sorted(ft["mean"].round(6)) == [0.65, 0.85]
+    limited = row(agg, variant="finetune", limit=64)
+    # no scratch run was made with --limit 64: no gain between a limited and a full run
+    assert pd.isna(limited["gain_vs_scratch"]) and not limited["comparable"]
+    assert row(agg, variant="finetune", comparable=True)["gain_vs_scratch"] == pytest.approx(0.15)
+    table = leaderboard_table(agg)
+    assert "limit" in table and sorted(table["limit"]) == ["", "", "64"]
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"budget": {**BUDGET, "num_train_epochs": 10.0}},
+        {"method_config": {"freeze_first_n": 2}},
+        {"versions": {"synth_text_near": "v2"}},
+        {"fraction": 0.1, "backbone": "bert-mini"},
+    ],
+    ids=["budget", "method-settings", "task-version", "backbone"],
+)
+def test_runs_that_differ_in_what_changes_the_number_are_not_pooled(change):
+    records = runs([0.6, 0.7]) + runs([0.9, 0.8], **change)
+    agg = agg_of(records)
+    assert len(agg) == 2 and list(agg["n"]) == [2, 2]
+    table = leaderboard_table(agg)
+    if "backbone" not in change:  # rows that look the same get the setting that tells them apart
+        assert "setting" in table and table["setting"].nunique() == 2
+
+
+def test_gain_is_computed_only_against_the_same_budget():
+    records = (runs([0.5, 0.5], variant="scratch") + runs([0.8, 0.8], variant="finetune",
+               budget={**BUDGET, "num_train_epochs": 10.0}))  # fmt: skip
+    assert pd.isna(row(agg_of(records), variant="finetune")["gain_vs_scratch"])
+
+
+def test_no_source_runs_pool_whatever_their_source_budget():
+    a = runs([0.6, 0.7])
+    b = [dict(r, spec={**r["spec"], "source_budget": {"num_train_epochs": 9.0}, "seed": r["spec"]["seed"] + 2},
+              run_id=r["run_id"] + "b") for r in runs([0.8, 0.9])]  # fmt: skip
+    assert list(agg_of(a + b)["n"]) == [
+        4
+    ]  # the source budget does not change a run without a source
+
+
+def test_glue_average():
+    records = (runs([0.6, 0.6], target="rte") + runs([0.8, 0.9], target="mrpc")
+               + runs([0.1, 0.1], target="synth_text_near"))  # fmt: skip
+    glue = glue_average(agg_of(records))
+    (r,) = glue.itertuples()
+    assert r.glue_average == pytest.approx((0.6 + 0.85) / 2) and r.tasks == 2
+    limited = glue_average(agg_of(records + runs([0.2, 0.2], target="rte", limit=8)))
+    assert len(limited) == 2  # limited runs get their own GLUE average
+
+
+def test_gain_matrices():
+    records = runs([0.5, 0.5], target="synth_text_near") + runs([0.4, 0.4], target="synth_text_far")
+    for src, tgt, s in [("synth_text_anchor", "synth_text_near", 0.9), ("synth_text_anchor", "synth_text_far", 0.3),
+                        ("synth_text_mid", "synth_text_near", 0.6), ("synth_text_mid", "synth_text_far", 0.45)]:  # fmt: skip
+        records += runs([s, s], sources=[src], target=tgt)
+    mats = gain_matrices(agg_of(records))
+    (m,) = mats.values()
+    assert list(mats) == ["bert-tiny__finetune__f0.1"]
+    assert m.loc["synth_text_anchor", "synth_text_near"] == pytest.approx(0.4)
+    assert m.loc["synth_text_anchor", "synth_text_far"] == pytest.approx(-0.1)
+    assert m.loc["synth_text_mid", "synth_text_near"] == pytest.approx(0.1)
+    assert m.loc["synth_text_mid", "synth_text_far"] == pytest.approx(0.05)
+    limited = gain_matrices(agg_of(records + runs([0.5], target="synth_text_near", limit=8)
+                                   + runs([0.7], sources=["synth_text_anchor"], target="synth_text_near", limit=8)))  # fmt: skip
+    assert set(limited) == {"bert-tiny__finetune__f0.1", "bert-tiny__finetune__f0.1__limit8"}
+    assert limited["bert-tiny__finetune__f0.1__limit8"].loc[
+        "synth_text_anchor", "synth_text_near"
+    ] == pytest.approx(0.2)
+
+
+def test_build_writes_separate_rows_and_states_seeds_and_interval(tmp_path):
+    for r in runs([0.9, 0.8], limit=64) + runs([0.6, 0.7, 0.8]):
+        write_record(r, tmp_path)
+    board = build(tmp_path, tmp_path)
+    lines = [ln for ln in board["text"].splitlines() if "synth_text_near" in ln]
+    assert len(lines) == 2
+    full = next(ln for ln in lines if "0.7000 ± 0.1000" in ln)
+    assert "[0.4516, 0.9484]" in full and re.search(r"\|\s+3\s+\|", full)  # t interval, 3 seeds
+    assert "not comparable" in next(ln for ln in lines if ln is not full)
+    csv = pd.read_csv(tmp_path / "leaderboard.csv")
+    assert list(csv["seeds"]) == [2, 3] or list(csv["seeds"]) == [3, 2]
+    assert "95% CI" in csv.columns
