@@ -3,8 +3,11 @@
 Options: freeze the first n layers; or, as in Yosinski et al. 2014, copy only the first n
 layers and re-initialise the rest (`copy_first_n`), with the copied layers frozen (AnB,
 `finetune_copied: false`) or fine-tuned (AnB+); layer-wise learning-rate decay (`layer_lr_decay`
-< 1 scales each layer's rate by decay^(distance from the top)). Layers are the encoder's
-`layer_groups()`: the stem (embeddings) first, then each block.
+= d < 1, as in ELECTRA and BEiT): the head gets the base rate (times `head_lr_multiplier`), the
+top block lr·d, and each layer group below one more factor of d, down to the stem at lr·dⁿ for
+n layer groups. Encoder parameters outside the layer groups (final norms, poolers) sit above
+the top block and get the base rate. Layers are the encoder's `layer_groups()`: the stem
+(embeddings) first, then each block.
 """
 
 from __future__ import annotations
@@ -64,7 +67,7 @@ class Finetune(Method):
         lr = ctx.budget.learning_rate
         param_groups = []
         grouped = set()
-        for depth, group in enumerate(groups):
+        for depth, group in enumerate(groups):  # depth n-1 is the top block: lr·d¹
             params = [p for p in group.parameters() if p.requires_grad]
             grouped.update(id(p) for p in group.parameters())
             if params:

@@ -12,12 +12,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 
 from harness.backbones import BackboneSpec, Encoder, build_model
 from harness.cards import TaskCard
 from harness.data.loading import TaskData, load_task
+from harness.data.subsets import EVAL_SAMPLE_SEED, fraction_indices, stratified_sample
 from harness.errors import DataError
 from harness.heads import EncoderWithHead, build_head
 from harness.preprocess import InputPipeline, encode_split, row_lengths
@@ -78,20 +78,9 @@ class Caches:
     counts: Counter = field(default_factory=Counter)
 
 
-def fraction_indices(labels: list, fraction: float, seed: int, stratify: bool) -> list[int]:
-    """A seeded subset of `fraction` of the rows, stratified by label (at least one per class)."""
-    n = len(labels)
-    if fraction >= 1.0:
-        return list(range(n))
-    rng = np.random.default_rng(seed)
-    if not stratify:
-        return sorted(rng.permutation(n)[: max(1, round(fraction * n))].tolist())
-    labels_arr = np.asarray(labels)
-    picked: list[int] = []
-    for c in np.unique(labels_arr):
-        idx = np.flatnonzero(labels_arr == c)
-        picked.extend(rng.permutation(idx)[: max(1, round(fraction * len(idx)))].tolist())
-    return sorted(picked)
+def limit_rows(ds, limit: int, stratify: bool) -> list[int]:
+    """`--limit` rows of an encoded split: a stratified sample, the same for every run."""
+    return stratified_sample(ds["labels"], limit, EVAL_SAMPLE_SEED, stratify)
 
 
 @dataclass
@@ -115,8 +104,9 @@ class RunContext:
         self.train_indices = fraction_indices(
             full_train["labels"], self.spec.fraction, self.spec.seed, stratify
         )
-        if self.spec.limit:
-            self.train_indices = self.train_indices[: self.spec.limit]
+        if self.spec.limit:  # a seeded, stratified sample of the fraction
+            self.train_indices = stratified_sample(full_train["labels"], self.spec.limit, self.spec.seed,
+                                                   stratify, among=self.train_indices)  # fmt: skip
         if not self.train_indices:
             raise DataError(
                 f"task '{self.card.name}': fraction {self.spec.fraction} leaves no training rows"
@@ -127,11 +117,19 @@ class RunContext:
         return self.spec.seed
 
     def split(self, role: str):
-        """The encoded target split: train is the seeded fraction; `--limit` caps every split."""
+        """The encoded target split: train is the seeded fraction; `--limit` samples every split."""
         ds = self.store.encoded(self.spec.target, self.pipeline, role)
+        return ds.select(self.rows(role)) if role == "train" or self.spec.limit else ds
+
+    def rows(self, role: str) -> list[int]:
+        """The rows of a target split this run uses: the train fraction, or under `--limit` a
+        stratified sample of an evaluation split that is the same for every run and seed."""
         if role == "train":
-            return ds.select(self.train_indices)
-        return ds.select(range(min(len(ds), self.spec.limit))) if self.spec.limit else ds
+            return self.train_indices
+        ds = self.store.encoded(self.spec.target, self.pipeline, role)
+        if not self.spec.limit:
+            return list(range(len(ds)))
+        return limit_rows(ds, self.spec.limit, self.card.problem == "classification")
 
     def lengths(self, ds) -> list[int] | None:
         return row_lengths(ds)
@@ -180,7 +178,10 @@ class RunContext:
                 for r in ("train", "validation", "test")
             }
             if self.spec.limit:
-                enc = {r: d.select(range(min(len(d), self.spec.limit))) for r, d in enc.items()}
+                stratify = card.problem == "classification"
+                enc = {
+                    r: d.select(limit_rows(d, self.spec.limit, stratify)) for r, d in enc.items()
+                }
             model = EncoderWithHead(encoder, build_head(card, encoder.feature_dim))
             result = train_model(model, card, enc["train"], enc["validation"], enc["test"], self.pipeline.collate,
                                  self.source_budget, self.accelerator, self.spec.source_seed,
@@ -211,10 +212,7 @@ class RunContext:
         encoder, task, split, pipeline and rows), then subset like `split(role)`. Full splits are
         cached so every fraction and seed reuses them; under `--limit` only the rows used are."""
         full = self.store.encoded(self.spec.target, self.pipeline, role)
-        if role == "train":
-            rows = self.train_indices
-        else:
-            rows = list(range(min(len(full), self.spec.limit) if self.spec.limit else len(full)))
+        rows = self.rows(role)
         subset = bool(self.spec.limit)
         key = _hash(["features", self.encoder_key(), self.card.content_hash, role, self.data.fingerprints.get(role),
                      self.pipeline.identity, len(full), rows if subset else None])  # fmt: skip

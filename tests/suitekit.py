@@ -1,0 +1,26 @@
+"""Helpers for tests that run small suites in-process: build specs, run them, read records."""
+
+from __future__ import annotations
+
+from harness.records import find_records, read_record
+from harness.runner import SuiteRunner
+from harness.suites import expand, resolve_suite
+from harness.taskregistry import TaskRegistry
+
+TEXT_BB = {"name": "bert-tiny", "max_length": 32, "vocab_size": 1000}
+BUDGET = {"num_train_epochs": 6, "per_device_train_batch_size": 32, "learning_rate": 2e-3}
+
+
+def suite(**kw):
+    base = {"name": "t", "backbones": [TEXT_BB], "targets": ["synth_text_near"], "sources": ["none"],
+            "methods": {"scratch": {}}, "fractions": [0.5], "seeds": [0], "budget": BUDGET,
+            "source_budget": {"num_train_epochs": 3}}  # fmt: skip
+    base.update(kw)
+    return expand(resolve_suite(base, {}, "test"), TaskRegistry(), "test")
+
+
+def run(specs, out, cache_dir, **kw):
+    runner = SuiteRunner(out, cache_dir=cache_dir, **kw)
+    outcome = runner.run(specs)
+    records = {p.stem: read_record(p) for p in find_records(out)}
+    return runner, outcome, records
