@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import pytest
 import torch
+from suitekit import BUDGET, run, suite
 
 from harness.context import RunContext
-from suitekit import BUDGET, run, suite
 
 SOURCE = "synth_text_anchor"
 LR = 1e-3
