@@ -44,6 +44,7 @@ class TrainResult:
     steps: int = 0
     train_examples: int = 0
     train_seconds: float = 0.0
+    learning_rates: list[float] = field(default_factory=list)  # first group's rate after each step
 
     @property
     def throughput(self) -> float:
@@ -169,19 +170,33 @@ def train_model(
     if budget.max_steps > 0:
         total = min(total, budget.max_steps) if budget.num_train_epochs > 0 else budget.max_steps
     epochs = max(1, math.ceil(total / max(1, steps_per_epoch)))
+    # a prepared scheduler steps once per process for each optimizer step (Accelerate's
+    # AcceleratedScheduler), so its horizon counts process-steps: warm-up and decay then span
+    # the whole run on any number of processes
+    procs = max(1, accelerator.num_processes)
     scheduler = get_scheduler(
         budget.lr_scheduler_type,
         optimizer,
-        num_warmup_steps=int(budget.warmup_ratio * total),
-        num_training_steps=total,
+        num_warmup_steps=int(budget.warmup_ratio * total) * procs,
+        num_training_steps=total * procs,
     )
     accelerator.gradient_accumulation_steps = budget.gradient_accumulation_steps
     model, optimizer, train_loader, val_loader, test_loader, scheduler = accelerator.prepare(
         model, optimizer, train_loader, val_loader, test_loader, scheduler
     )
+    try:
+        return _fit(model, optimizer, scheduler, train_loader, val_loader, test_loader, card,
+                    budget, accelerator, total, epochs, len(train_set), desc)  # fmt: skip
+    finally:
+        accelerator.free_memory()
+
+
+def _fit(model, optimizer, scheduler, train_loader, val_loader, test_loader, card: TaskCard,
+         budget: Budget, accelerator: Any, total: int, epochs: int, n_train: int, desc: str) -> TrainResult:  # fmt: skip
     loss_fn = loss_for(card)
     best: dict[str, Any] = {"score": None, "epoch": 0, "state": None, "metrics": {}}
     curve: list[dict[str, float]] = []
+    rates: list[float] = []
     step = examples = 0
     train_seconds = 0.0
     bar = tqdm(total=total, desc=desc, leave=False, disable=not accelerator.is_local_main_process)
@@ -189,6 +204,7 @@ def train_model(
         model.train()
         t0 = time.perf_counter()
         loss_sum, loss_n = torch.zeros((), device=accelerator.device), 0
+        batches = 0
         for batch in train_loader:
             with accelerator.accumulate(model):
                 labels = batch.pop("labels")
@@ -206,12 +222,17 @@ def train_model(
                 optimizer.zero_grad()
             loss_sum += loss.detach()
             loss_n += 1
-            examples += labels.shape[0] * accelerator.num_processes
+            batches += 1
             if accelerator.sync_gradients:
                 step += 1
+                rates.append(optimizer.param_groups[0]["lr"])
                 bar.update(1)
             if step >= total:
                 break
+        # every process runs the same number of batches; the last one may be short (one
+        # process) or padded with repeated rows (several): count each row once
+        per_round = budget.per_device_train_batch_size * accelerator.num_processes
+        examples += min(n_train, batches * per_round)
         train_seconds += time.perf_counter() - t0
         val = evaluate_loader(model, val_loader, card, accelerator)
         train_loss = (loss_sum / max(1, loss_n)).item()
@@ -219,6 +240,7 @@ def train_model(
             {
                 "epoch": epoch,
                 "step": step,
+                "lr": rates[-1] if rates else 0.0,
                 "train_loss": round(train_loss, 5),
                 f"val_{card.primary_metric}": round(val[card.primary_metric], 5),
             }
@@ -235,9 +257,8 @@ def train_model(
     bar.close()
     accelerator.unwrap_model(model).load_state_dict(best["state"])
     test = evaluate_loader(model, test_loader, card, accelerator)
-    accelerator.free_memory()
     return TrainResult(
         test_metrics=test, primary=test[card.primary_metric], best_epoch=best["epoch"],
         validation_metrics=best["metrics"], curve=curve, steps=step, train_examples=examples,
-        train_seconds=train_seconds,
+        train_seconds=train_seconds, learning_rates=rates,
     )  # fmt: skip

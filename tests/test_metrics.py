@@ -13,6 +13,7 @@ for _var in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE", "HF_EVALUATE_OFFLINE"):
 
 import ast  # noqa: E402
 import math  # noqa: E402
+import sys  # noqa: E402
 from types import SimpleNamespace  # noqa: E402
 
 import numpy as np  # noqa: E402
@@ -24,6 +25,7 @@ from harness.errors import UnknownNameError  # noqa: E402
 from harness.metrics import (  # noqa: E402
     METRICS,
     MODULES_DIR,
+    MetricSpec,
     compute_metric,
     compute_metrics,
     is_better,
@@ -216,6 +218,119 @@ def test_compute_metrics_uses_card_metrics():
     scores = compute_metrics(card, preds, refs)
     assert list(scores) == ["accuracy", "mcc", "f1"]
     assert scores["mcc"] == pytest.approx(skm.matthews_corrcoef(refs, preds))
+
+
+# --- predictions vs references: which is which ---------------------------------------------
+# Every metric in METRICS has the same value with predictions and references swapped: accuracy,
+# MCC, Pearson, Spearman and MSE by definition, and F1 too, binary, micro and macro alike (the
+# F1 of a class is 2TP / (2TP + FP + FN), and a swap only exchanges FP and FN). So the value
+# tests above cannot see a swap. These can: F1 averaged by reference support ("weighted") is
+# order-sensitive, so it catches a swap in the f1 module, compute_metric, compute_metrics and
+# the evaluation loop; and a spy on each module's scikit-learn call checks which argument it
+# is given as y_true (a swap there changes no value today, but would as soon as an
+# order-sensitive option such as average="weighted" reached it).
+
+# imbalanced: the references have 8 negatives and 2 positives, the predictions 5 and 5
+ORDER_REFS = [0] * 8 + [1] * 2
+ORDER_PREDS = [0] * 5 + [1] * 5
+WEIGHTED_F1 = MetricSpec(
+    "weighted_f1", "f1", "f1", "max", ("classification",), {"average": "weighted"}
+)
+
+
+def _weighted_f1(y_true, y_pred) -> float:
+    return float(skm.f1_score(y_true, y_pred, average="weighted"))
+
+
+def test_order_cases_are_asymmetric():
+    """The cases below only catch a swap because they give another value when swapped."""
+    right, swapped = _weighted_f1(ORDER_REFS, ORDER_PREDS), _weighted_f1(ORDER_PREDS, ORDER_REFS)
+    assert right == pytest.approx(0.72967, abs=1e-5)
+    assert swapped == pytest.approx(0.67033, abs=1e-5)
+    # ...while every card-level metric is symmetric on them, so no METRICS value can tell
+    for name in ("accuracy", "f1", "macro_f1", "mcc"):
+        assert compute_metric(name, ORDER_PREDS, ORDER_REFS) == pytest.approx(
+            compute_metric(name, ORDER_REFS, ORDER_PREDS)
+        ), name
+
+
+def test_f1_module_order():
+    got = load_module("f1").compute(
+        predictions=ORDER_PREDS, references=ORDER_REFS, average="weighted"
+    )["f1"]
+    assert got == pytest.approx(_weighted_f1(ORDER_REFS, ORDER_PREDS))
+
+
+def test_compute_metric_and_compute_metrics_order(monkeypatch):
+    """A card whose primary metric is an order-sensitive F1, on imbalanced labels."""
+    monkeypatch.setitem(METRICS, WEIGHTED_F1.name, WEIGHTED_F1)
+    expected = _weighted_f1(ORDER_REFS, ORDER_PREDS)
+    assert compute_metric("weighted_f1", ORDER_PREDS, ORDER_REFS) == pytest.approx(expected)
+    card = SimpleNamespace(metrics=("weighted_f1", "f1"), primary_metric="weighted_f1")
+    scores = compute_metrics(card, ORDER_PREDS, ORDER_REFS)
+    assert scores["weighted_f1"] == pytest.approx(expected)
+    assert scores["f1"] == pytest.approx(skm.f1_score(ORDER_REFS, ORDER_PREDS))
+
+
+def test_evaluate_loader_order(monkeypatch):
+    """The evaluation loop: model outputs -> predictions_from -> compute_metrics(card, p, r)."""
+    import torch
+
+    from harness.training import evaluate_loader
+
+    class Echo(torch.nn.Module):  # logits that make argmax return the batch's `x`
+        def forward(self, x):
+            return torch.nn.functional.one_hot(x, 2).float()
+
+    monkeypatch.setitem(METRICS, WEIGHTED_F1.name, WEIGHTED_F1)
+    card = SimpleNamespace(problem="classification", metrics=("weighted_f1",))
+    loader = [
+        {"x": torch.tensor(ORDER_PREDS[i : i + 4]), "labels": torch.tensor(ORDER_REFS[i : i + 4])}
+        for i in range(0, len(ORDER_REFS), 4)
+    ]
+    accelerator = SimpleNamespace(gather_for_metrics=lambda tensors: tensors)
+    scores = evaluate_loader(Echo(), loader, card, accelerator)
+    assert scores["weighted_f1"] == pytest.approx(_weighted_f1(ORDER_REFS, ORDER_PREDS))
+
+
+# (module, config, the scikit-learn function it calls, references, predictions)
+SKLEARN_CALLS = [
+    ("accuracy", None, "accuracy_score", ORDER_REFS, ORDER_PREDS),
+    ("f1", None, "f1_score", ORDER_REFS, ORDER_PREDS),
+    ("matthews_correlation", None, "matthews_corrcoef", ORDER_REFS, ORDER_PREDS),
+    ("mse", None, "mean_squared_error", [1.0, 2.0, 3.0, 4.0], [2.5] * 4),  # constant predictions
+    ("glue", "mrpc", "f1_score", ORDER_REFS, ORDER_PREDS),
+    ("glue", "qqp", "f1_score", ORDER_REFS, ORDER_PREDS),
+    ("glue", "cola", "matthews_corrcoef", ORDER_REFS, ORDER_PREDS),
+]
+
+
+@pytest.mark.parametrize(
+    ("module", "config", "function", "refs", "preds"),
+    SKLEARN_CALLS,
+    ids=[f"{m}-{c}-{f}" if c else f"{m}-{f}" for m, c, f, _, _ in SKLEARN_CALLS],
+)
+def test_module_gives_sklearn_references_as_y_true(
+    monkeypatch, module, config, function, refs, preds
+):
+    """Each module hands scikit-learn its references as y_true and its predictions as y_pred.
+    (The pearsonr and spearmanr modules call SciPy, whose two arguments play the same role.)"""
+    metric = load_module(module, config)
+    namespace = sys.modules[type(metric).__module__]
+    real, calls = getattr(namespace, function), []
+
+    def spy(*args, **kwargs):
+        calls.append((args, kwargs))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(namespace, function, spy)
+    metric.compute(predictions=preds, references=refs)
+    assert len(calls) == 1
+    args, kwargs = calls[0]
+    y_true = kwargs["y_true"] if "y_true" in kwargs else args[0]
+    y_pred = kwargs["y_pred"] if "y_pred" in kwargs else args[1]
+    np.testing.assert_array_equal(np.asarray(y_true), refs)
+    np.testing.assert_array_equal(np.asarray(y_pred), preds)
 
 
 # --- edge cases -----------------------------------------------------------------------------

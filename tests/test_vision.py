@@ -352,6 +352,103 @@ def test_encode_png_decodes_back() -> None:
 
 
 # ---------------------------------------------------------------------------------------
+# readers: pixel layout, against files written by hand from each format's documentation
+# ---------------------------------------------------------------------------------------
+# Image n of every layout fixture has pixel (row y, column x) = (R, G, B) with R = 8x, G = 8y,
+# B = 10 + x + 2y + 60n: a transpose, a flip, a channel swap or a shuffle of the images each
+# changes the values read back. The writers below follow the formats' own descriptions, not the
+# readers' reshapes (the fixture writers above mirror the readers, so they cannot catch them).
+
+LAYOUT_IMAGES = 3
+
+
+def pattern_pixel(n: int, y: int, x: int) -> tuple[int, int, int]:
+    return 8 * x, 8 * y, 10 + x + 2 * y + 60 * n
+
+
+def pattern_image(n: int) -> np.ndarray:
+    """The expected 32×32×3 (H, W, C) array of image n."""
+    y, x = np.mgrid[0:32, 0:32]
+    return np.stack([8 * x, 8 * y, 10 + x + 2 * y + 60 * n], axis=-1).astype(np.uint8)
+
+
+def cifar_row(pixels) -> bytes:
+    """One CIFAR row as documented: 3072 bytes, the 1024 red values of the 32×32 image in
+    row-major order, then the 1024 green, then the 1024 blue. `pixels(y, x)` gives (R, G, B)."""
+    row = bytearray(3072)
+    for i in range(3072):
+        channel, rest = divmod(i, 1024)
+        y, x = divmod(rest, 32)
+        row[i] = pixels(y, x)[channel]
+    return bytes(row)
+
+
+def check_pattern(ds: datasets.Dataset, column: str) -> None:
+    assert len(ds) == LAYOUT_IMAGES
+    for n in range(LAYOUT_IMAGES):
+        img = ds[n][column]
+        assert img.mode == "RGB" and img.size == (32, 32)
+        np.testing.assert_array_equal(np.asarray(img), pattern_image(n), err_msg=f"image {n}")
+    first, last = ds[0][column], ds[LAYOUT_IMAGES - 1][column]
+    # corners, read with PIL's own (x, y) addressing: top-left, top-right, bottom-left, ...
+    assert first.getpixel((0, 0)) == (0, 0, 10)
+    assert first.getpixel((31, 0)) == (248, 0, 41)
+    assert first.getpixel((0, 31)) == (0, 248, 72)
+    assert first.getpixel((31, 31)) == (248, 248, 103)
+    assert first.getpixel((5, 2)) == (40, 16, 19)
+    assert last.getpixel((31, 31)) == (248, 248, 223)
+    assert ds[1][column].getpixel((2, 5)) == (16, 40, 82)
+
+
+@pytest.mark.parametrize(
+    "name,folder,file,label_keys",
+    [
+        ("cifar10", "cifar-10-batches-py", "test_batch", {b"labels": [3, 7, 0]}),
+        (  # CIFAR-100 files carry both; the card's label is the fine one
+            "cifar100",
+            "cifar-100-python",
+            "test",
+            {b"fine_labels": [3, 7, 0], b"coarse_labels": [11, 12, 13]},
+        ),
+    ],
+)
+def test_cifar_pickle_pixel_layout(
+    name: str, folder: str, file: str, label_keys: dict, tmp_path: Path
+) -> None:
+    rows = [cifar_row(lambda y, x, n=n: pattern_pixel(n, y, x)) for n in range(LAYOUT_IMAGES)]
+    data = np.frombuffer(b"".join(rows), dtype=np.uint8).reshape(LAYOUT_IMAGES, 3072)
+    assert data[0, 31] == 248 and data[0, 1024 + 32] == 8 and data[2, 2048] == 130  # as documented
+    (tmp_path / folder).mkdir()
+    batch = {b"batch_label": b"testing batch 1 of 1", b"data": data, **label_keys}
+    (tmp_path / folder / file).write_bytes(pickle.dumps(batch, protocol=2))
+    c = card(name)
+    ds, source, _ = load_raw_split(c, "test", tmp_path, "local")
+    assert source == "local"
+    assert ds[c.label] == [3, 7, 0]
+    check_pattern(ds, c.inputs["image"])
+
+
+def test_svhn_mat_pixel_layout(tmp_path: Path) -> None:
+    """`X` is H×W×C×N (X[y, x, c, n] in numpy, X(y+1, x+1, c+1, n+1) in MATLAB); `y` is N×1
+    with 10 for the digit 0."""
+    import scipy.io
+
+    x_array = np.zeros((32, 32, 3, LAYOUT_IMAGES), dtype=np.uint8)
+    for n in range(LAYOUT_IMAGES):
+        for yy in range(32):
+            for xx in range(32):
+                x_array[yy, xx, :, n] = pattern_pixel(n, yy, xx)
+    (tmp_path / "svhn").mkdir()
+    labels = np.array([[10], [3], [7]], dtype=np.uint8)
+    scipy.io.savemat(tmp_path / "svhn" / "test_32x32.mat", {"X": x_array, "y": labels})
+    c = card("svhn")
+    ds, source, _ = load_raw_split(c, "test", tmp_path, "local")
+    assert source == "local"
+    assert ds[c.label] == [0, 3, 7]
+    check_pattern(ds, c.inputs["image"])
+
+
+# ---------------------------------------------------------------------------------------
 # real data
 # ---------------------------------------------------------------------------------------
 
@@ -393,3 +490,31 @@ def test_real_mnist_idx_test_split() -> None:
     first = test[0]["image"]
     assert first.size == (28, 28) and first.mode == "L"
     assert test[0]["label"] == 7  # the first MNIST test digit is a 7
+
+
+@pytest.mark.realdata
+def test_real_cifar10_pixels(tmp_path: Path) -> None:
+    """The reader's images against the parquet's own bytes decoded here; then a real image
+    through the pickle reader, packed by hand in CIFAR's documented layout. (This copy is sorted
+    by label, so its first test image is an airplane, not the original test_batch's cat.)"""
+    import pyarrow.parquet as pq
+
+    root = real_data_dir("vision/cifar10/test.parquet")
+    c = card("cifar10")
+    test, _, _ = load_raw_split(c, "test", root, "local")
+    raw = pq.read_table(root / "vision/cifar10/test.parquet")
+    assert len(test) == len(raw) == 10_000
+    for i in (0, 4321, 9999):
+        row = raw.slice(i, 1).to_pylist()[0]
+        expected = np.asarray(Image.open(io.BytesIO(row["img"]["bytes"])).convert("RGB"))
+        assert test[i]["label"] == row["label"]
+        np.testing.assert_array_equal(np.asarray(test[i]["img"]), expected, err_msg=f"row {i}")
+
+    real = np.asarray(test[4321]["img"])
+    (tmp_path / "cifar-10-batches-py").mkdir()
+    data = np.frombuffer(cifar_row(lambda y, x: real[y, x]), dtype=np.uint8).reshape(1, 3072)
+    batch = {b"data": data, b"labels": [test[4321]["label"]]}
+    (tmp_path / "cifar-10-batches-py" / "test_batch").write_bytes(pickle.dumps(batch, protocol=2))
+    again, _, _ = load_raw_split(c, "test", tmp_path, "local")
+    np.testing.assert_array_equal(np.asarray(again[0]["img"]), real)
+    assert again["label"] == [test[4321]["label"]]
