@@ -29,6 +29,7 @@ from harness.spec import Budget  # noqa: E402
 from harness.taskregistry import TaskRegistry  # noqa: E402
 
 N_TRAIN, N_TEST = 128, 37  # 37: the last evaluation batch is short and padded on 2 processes
+N_UNEVEN = 100  # 100 = 3 x 32 + 4: the last training batch is short (1 process) or padded (2)
 PER_ROUND = 32  # examples per optimizer step over all processes
 
 
@@ -80,14 +81,15 @@ def main(out: Path) -> None:
         return real_metrics(c, preds, refs)
 
     training.compute_metrics = compute_metrics
-    for name, lengths in (("shuffled", None), ("length_grouped", [i % 7 for i in range(N_TRAIN)])):
+    configs = (("shuffled", N_TRAIN, None), ("length_grouped", N_TRAIN, [i % 7 for i in range(N_TRAIN)]),
+               ("uneven", N_UNEVEN, None))  # fmt: skip
+    for name, n_train, lengths in configs:
         drawn.clear()
         gathered.clear()
         budget = Budget(num_train_epochs=2, per_device_train_batch_size=PER_ROUND // procs, learning_rate=0.01,
                         warmup_ratio=0.25, per_device_eval_batch_size=8, group_by_length=lengths is not None)  # fmt: skip
-        res = training.train_model(PredictsRowId(), card, Rows(N_TRAIN, "train"), Rows(N_TEST, "val"),
-                                   Rows(N_TEST, "test"), collate,
-                                   budget, acc, seed=0, lengths=lengths)  # fmt: skip
+        res = training.train_model(PredictsRowId(), card, Rows(n_train, "train"), Rows(N_TEST, "val"),
+                                   Rows(N_TEST, "test"), collate, budget, acc, seed=0, lengths=lengths)  # fmt: skip
         # the loader draws both epochs' rows in order; split them per epoch
         per_epoch = len(drawn) // 2
         seen[name] = {"epochs": [drawn[:per_epoch], drawn[per_epoch:]], "steps": res.steps,

@@ -59,6 +59,20 @@ def test_steps_examples_and_schedule_match_the_one_process_run(probes, sampler):
         assert two["learning_rates"][1] == pytest.approx(0.01) and two["learning_rates"][-1] == 0.0
 
 
+def test_a_padded_last_batch_is_counted_once(probes):
+    """100 rows: one process steps 32+32+32+4; two processes each draw 4 batches of 16, the
+    last ones padded with repeated rows. Both count 100 examples an epoch, in 4 steps."""
+    one = probes["one"][0]["uneven"]
+    assert one["steps"] == 8 and one["examples"] == 200
+    for r in probes["two"]:
+        assert r["uneven"]["steps"] == 8 and r["uneven"]["examples"] == 200
+        assert r["uneven"]["learning_rates"] == pytest.approx(one["learning_rates"])
+    r0, r1 = probes["two"]
+    for epoch in range(2):  # every row is drawn; only the padding repeats
+        a, b = r0["uneven"]["epochs"][epoch], r1["uneven"]["epochs"][epoch]
+        assert set(a) | set(b) == set(range(100)) and len(a) + len(b) == 128
+
+
 @pytest.mark.parametrize("sampler", ["shuffled", "length_grouped"])
 def test_the_scored_split_is_gathered_whole(probes, sampler):
     """37 test rows in batches of 8 over 2 processes: the padded tail is dropped, nothing is

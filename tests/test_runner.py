@@ -239,8 +239,9 @@ SMALL = [
 ]
 
 
-def test_two_processes_write_the_same_kind_of_record_once(tmp_path):
-    """`accelerate launch --multi_gpu --num_processes 2` (two CPU processes over gloo here)."""
+def test_two_process_cli_run_learns_and_records_like_one_process(tmp_path):
+    """`accelerate launch --multi_gpu --num_processes 2` of the CLI (two CPU processes over gloo
+    here). Shards, accounting, gathering and write counts are checked in test_multiprocess.py."""
     env = {**ENV, "TRANSFERBENCH_CACHE": str(tmp_path / "cache")}
     args = ["run", *LEARN, "--methods", "finetune", "--sources", "none", "--seeds", "0"]
     one = subprocess.run([sys.executable, "-m", "harness", *args, "--output_dir", str(tmp_path / "one")],

@@ -14,6 +14,7 @@ from suitekit import BUDGET, run, suite
 import harness.training as training
 from baselines.feature_extraction import FeatureSet, HeadOnFeatures, collate_features
 from harness.context import RunContext
+from harness.data.subsets import fraction_indices, stratified_sample
 from harness.heads import build_head
 from harness.methods import get_method
 from harness.runner import make_accelerator
@@ -146,6 +147,13 @@ def test_limit_takes_a_stratified_sample_of_every_split(tmp_path, cache_dir, mon
     def train(self, model, param_groups=None, desc=None):
         seen.update({role: self.split(role)["labels"] for role in ("train", "validation", "test")})
         seen["test_rows"] = self.rows("test")
+        full = self.store.encoded(self.spec.target, self.pipeline, "train")["labels"]
+        frac = fraction_indices(full, self.spec.fraction, self.seed, stratify=True)
+        seen["train_rows"] = (
+            self.train_indices,
+            stratified_sample(full, 40, self.seed, True, among=frac),
+            frac,
+        )
         return real_train(self, model, param_groups, desc)
 
     monkeypatch.setattr(RunContext, "train", train)
@@ -154,6 +162,36 @@ def test_limit_takes_a_stratified_sample_of_every_split(tmp_path, cache_dir, mon
         c = Counter(seen[role])
         assert sum(c.values()) == 40 and min(c.values()) >= 15, (role, c)  # two balanced classes
     assert seen["test_rows"] != list(range(40))
+    used, expected, frac = seen["train_rows"]
+    assert used == expected and used != frac[:40]  # a sample of the fraction, not its first rows
+
+
+def test_a_run_trains_on_the_stratified_fraction_of_its_seed(tmp_path, cache_dir, monkeypatch):
+    seen = {}
+    real_train = RunContext.train
+
+    def train(self, model, param_groups=None, desc=None):
+        full = self.store.encoded(self.spec.target, self.pipeline, "train")["labels"]
+        seen[self.seed] = (
+            self.train_indices,
+            fraction_indices(full, 0.05, self.seed, stratify=True),
+            full,
+        )
+        return real_train(self, model, param_groups, desc)
+
+    monkeypatch.setattr(RunContext, "train", train)
+    run(
+        suite(fractions=[0.05], seeds=[0, 1], budget={**BUDGET, "num_train_epochs": 1}),
+        tmp_path,
+        cache_dir,
+    )
+    for used, expected, labels in seen.values():
+        assert used == expected
+        per_class = Counter(labels)
+        assert Counter(labels[i] for i in used) == {
+            c: round(0.05 * k) for c, k in per_class.items()
+        }
+    assert seen[0][0] != seen[1][0]
 
 
 def test_sequential_sources_train_a_then_b(tmp_path, cache_dir):
