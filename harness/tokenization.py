@@ -1,4 +1,10 @@
-"""Tokenizers: a backbone's own (`AutoTokenizer`), or a WordPiece trained on task texts and cached."""
+"""Tokenizers: a backbone's own (`AutoTokenizer`), or a WordPiece built from task texts and cached.
+
+The WordPiece vocabulary is built deterministically (the `tokenizers` trainer is not: its
+vocabulary and ids change from one process to the next, so the same suite on a fresh cache
+gave different scores): the special tokens, every character seen (as a word start and as a
+`##` continuation), then whole words by frequency, ties broken alphabetically, up to
+`vocab_size`. Words outside the vocabulary fall back to character pieces."""
 
 from __future__ import annotations
 
@@ -14,7 +20,24 @@ SPECIAL_TOKENS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
 
 
 def corpus_key(texts_id: str, vocab_size: int) -> str:
-    return hashlib.sha256(f"{texts_id}|{vocab_size}|wordpiece-v1".encode()).hexdigest()[:16]
+    return hashlib.sha256(f"{texts_id}|{vocab_size}|wordpiece-v2".encode()).hexdigest()[:16]
+
+
+def wordpiece_vocab(words: Iterable[str], vocab_size: int) -> dict[str, int]:
+    """Special tokens, characters (sorted), then words by (−count, word) up to `vocab_size`."""
+    from collections import Counter
+
+    counts = Counter(words)
+    chars = sorted({c for w in counts for c in w})
+    tokens = list(SPECIAL_TOKENS) + chars + [f"##{c}" for c in chars]
+    seen = set(tokens)
+    for word, _ in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])):
+        if len(tokens) >= vocab_size:
+            break
+        if word not in seen:
+            tokens.append(word)
+            seen.add(word)
+    return {t: i for i, t in enumerate(tokens)}
 
 
 def train_wordpiece(
@@ -25,27 +48,18 @@ def train_wordpiece(
     `texts_id` identifies the corpus (task names and data fingerprints): the same id
     loads the cached tokenizer instead of training again.
     """
-    from tokenizers import (
-        Tokenizer,
-        decoders,
-        models,
-        normalizers,
-        pre_tokenizers,
-        processors,
-        trainers,
-    )
+    from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors
 
     folder = Path(cache_dir) / "tokenizers" / corpus_key(texts_id, vocab_size)
     if (folder / "tokenizer.json").exists():
         return PreTrainedTokenizerFast.from_pretrained(str(folder))
-    tok = Tokenizer(models.WordPiece(unk_token="[UNK]"))
-    tok.normalizer = normalizers.BertNormalizer(lowercase=True)
-    tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    normalizer = normalizers.BertNormalizer(lowercase=True)
+    pre = pre_tokenizers.BertPreTokenizer()
+    words = (w for text in texts for w, _ in pre.pre_tokenize_str(normalizer.normalize_str(text)))
+    tok = Tokenizer(models.WordPiece(wordpiece_vocab(words, vocab_size), unk_token="[UNK]"))
+    tok.normalizer = normalizer
+    tok.pre_tokenizer = pre
     tok.decoder = decoders.WordPiece()
-    trainer = trainers.WordPieceTrainer(
-        vocab_size=vocab_size, special_tokens=SPECIAL_TOKENS, min_frequency=1
-    )
-    tok.train_from_iterator(texts, trainer=trainer)
     cls_id, sep_id = tok.token_to_id("[CLS]"), tok.token_to_id("[SEP]")
     tok.post_processor = processors.TemplateProcessing(
         single="[CLS] $A [SEP]",
@@ -60,5 +74,5 @@ def train_wordpiece(
     tmp = folder.with_name(folder.name + ".tmp")
     fast.save_pretrained(str(tmp))
     tmp.replace(folder) if not folder.exists() else None
-    logger.info("trained WordPiece tokenizer (%d tokens) in %s", fast.vocab_size, folder)
+    logger.info("built WordPiece tokenizer (%d tokens) in %s", fast.vocab_size, folder)
     return fast

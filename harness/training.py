@@ -1,13 +1,21 @@
-"""The one training and evaluation loop, on Accelerate: CPU, one GPU or many, unchanged.
+"""The one training and evaluation loop, for one task or many, on Accelerate: CPU, one GPU
+or many, unchanged.
 
-`accelerator.prepare` once per run, `accelerator.accumulate` for gradient accumulation,
-`gather_for_metrics` into the metric, warm-up + decay schedule, evaluation on the validation
-split every epoch, and the best epoch (on the card's primary metric) restored before the
-scored split is evaluated.
+`train_tasks` trains a model on a *task set*: each task brings its splits and collate
+(`TaskSplits`); every batch comes from one task, in the order a task schedule gives (the
+default, `one_pass`, is MT-DNN's: every batch of every task once per epoch, shuffled); the
+model gets the task's name when it has one head per task (`takes_task`). The loss, the
+optimizer and the schedule are arguments (hooks). Each epoch every task is evaluated on its
+validation split; the best epoch is chosen on the mean over tasks of the primary metric
+(signed so higher is better) or per task, and restored before each task's scored split is
+evaluated. `train_model` is the case of a set of one. `accelerator.prepare` once per run,
+gradient accumulation, `gather_for_metrics` into the metric, warm-up + decay schedule.
 """
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import logging
 import math
 import time
@@ -22,7 +30,7 @@ from tqdm.auto import tqdm
 
 from harness.cards import TaskCard
 from harness.heads import loss_for, predictions_from
-from harness.metrics import compute_metrics, is_better
+from harness.metrics import compute_metrics
 from harness.spec import Budget
 
 logger = logging.getLogger(__name__)
@@ -30,6 +38,65 @@ logger = logging.getLogger(__name__)
 
 class DivergedError(RuntimeError):
     """The loss became NaN or infinite."""
+
+
+NON_INPUTS = ("labels", "task", "soft_targets")  # batch columns the model does not take
+
+
+@dataclass
+class TaskSplits:
+    """One task of a task set: its card, encoded splits, collate and (text) row lengths."""
+
+    card: TaskCard
+    train: Dataset
+    validation: Dataset
+    test: Dataset
+    collate: Callable
+    lengths: Sequence[int] | None = None
+
+    @property
+    def name(self) -> str:
+        return self.card.name
+
+
+LossFn = Callable[[torch.Tensor, dict[str, Any], TaskCard], torch.Tensor]
+OptimizerFactory = Callable[[list[dict[str, Any]], Budget], torch.optim.Optimizer]
+TaskSchedule = Callable[[dict[str, int], int, int], list[str]]
+
+
+def supervised_loss(outputs: torch.Tensor, batch: dict[str, Any], card: TaskCard) -> torch.Tensor:
+    """Cross-entropy on class labels, or mean squared error for regression."""
+    labels = batch["labels"]
+    return loss_for(card)(
+        outputs.float(), labels.float() if card.problem == "regression" else labels
+    )
+
+
+def adamw(param_groups: list[dict[str, Any]], budget: Budget) -> torch.optim.Optimizer:
+    return torch.optim.AdamW(
+        param_groups, lr=budget.learning_rate, weight_decay=budget.weight_decay
+    )
+
+
+def one_pass(batches: dict[str, int], epoch: int, seed: int) -> list[str]:
+    """Every batch of every task once, in a seeded random order (MT-DNN's epoch). The same
+    on every process: it depends on the batch counts, the epoch and the seed only."""
+    order = [name for name in sorted(batches) for _ in range(batches[name])]
+    if len(batches) == 1:
+        return order
+    g = torch.Generator().manual_seed(seed * 100_003 + epoch)
+    return [order[i] for i in torch.randperm(len(order), generator=g).tolist()]
+
+
+@dataclass
+class LoopState:
+    """What a step hook sees after each optimizer step."""
+
+    step: int
+    epoch: int
+    model: nn.Module  # unwrapped
+    accelerator: Any
+    tasks: dict[str, TaskSplits]
 
 
 @dataclass
@@ -45,6 +112,7 @@ class TrainResult:
     train_examples: int = 0
     train_seconds: float = 0.0
     learning_rates: list[float] = field(default_factory=list)  # first group's rate after each step
+    tasks: dict[str, TrainResult] = field(default_factory=dict)  # per task, for a task set
 
     @property
     def throughput(self) -> float:
@@ -115,16 +183,27 @@ def make_eval_loader(dataset: Dataset, collate: Callable, budget: Budget) -> Dat
     )
 
 
+def _forward(model: nn.Module, batch: dict[str, Any], task: str, takes_task: bool) -> torch.Tensor:
+    inputs = {k: v for k, v in batch.items() if k not in NON_INPUTS}
+    return model(task=task, **inputs) if takes_task else model(**inputs)
+
+
+def _takes_task(model: nn.Module, accelerator: Any) -> bool:
+    unwrap = getattr(accelerator, "unwrap_model", None)
+    return bool(getattr(unwrap(model) if unwrap else model, "takes_task", False))
+
+
 @torch.no_grad()
 def predict(
-    model: nn.Module, loader: DataLoader, card: TaskCard, accelerator: Any
+    model: nn.Module, loader: DataLoader, card: TaskCard, accelerator: Any, task: str | None = None
 ) -> tuple[list, list]:
     """Predictions and references over a prepared loader, gathered from every process."""
     model.eval()
+    takes_task = _takes_task(model, accelerator)
     preds, refs = [], []
     for batch in loader:
-        labels = batch.pop("labels")
-        out = model(**batch)
+        labels = batch["labels"]
+        out = _forward(model, batch, task, takes_task)
         p, r = accelerator.gather_for_metrics((predictions_from(card, out), labels))
         preds.append(p.cpu())
         refs.append(r.cpu())
@@ -132,9 +211,9 @@ def predict(
 
 
 def evaluate_loader(
-    model: nn.Module, loader: DataLoader, card: TaskCard, accelerator: Any
+    model: nn.Module, loader: DataLoader, card: TaskCard, accelerator: Any, task: str | None = None
 ) -> dict[str, float]:
-    preds, refs = predict(model, loader, card, accelerator)
+    preds, refs = predict(model, loader, card, accelerator, task)
     return compute_metrics(card, preds, refs)
 
 
@@ -151,20 +230,56 @@ def train_model(
     param_groups: list[dict[str, Any]] | None = None,
     lengths: Sequence[int] | None = None,
     desc: str = "train",
+    **hooks: Any,
 ) -> TrainResult:
-    """Train `model` on the target, select the best epoch on validation, score the test split."""
+    """Train `model` on one task: `train_tasks` with a task set of one."""
+    task = TaskSplits(card, train_set, validation_set, test_set, collate, lengths)
+    result = train_tasks(
+        model, [task], budget, accelerator, seed, param_groups=param_groups, desc=desc, **hooks
+    )
+    return result.tasks[card.name]
+
+
+def train_tasks(
+    model: nn.Module,
+    tasks: Sequence[TaskSplits],
+    budget: Budget,
+    accelerator: Any,
+    seed: int,
+    *,
+    param_groups: list[dict[str, Any]] | None = None,
+    loss: LossFn = supervised_loss,
+    optimizer: OptimizerFactory = adamw,
+    schedule: TaskSchedule = one_pass,
+    select: str = "mean",
+    step_hooks: Sequence[Callable[[LoopState], None]] = (),
+    desc: str = "train",
+) -> TrainResult:
+    """Train `model` on a task set; select the best epoch on validation (`select`: "mean" over
+    tasks, or "per_task"), then score each task's test split. The result's `tasks` holds one
+    `TrainResult` per task; its own scores are the means over tasks."""
     from accelerate.utils import set_seed
     from transformers import get_scheduler
 
+    if select not in ("mean", "per_task"):
+        raise ValueError(f"select must be 'mean' or 'per_task', got {select!r}")
+    names = [t.name for t in tasks]
+    if len(set(names)) != len(names):
+        raise ValueError(f"a task set names a task twice: {names}")
     set_seed(seed)
-    train_loader = make_train_loader(train_set, collate, budget, seed, lengths)
-    val_loader = make_eval_loader(validation_set, collate, budget)
-    test_loader = make_eval_loader(test_set, collate, budget)
+    by_name = {t.name: t for t in tasks}
+    train_loaders = {
+        t.name: make_train_loader(t.train, t.collate, budget, seed, t.lengths) for t in tasks
+    }
+    val_loaders = {t.name: make_eval_loader(t.validation, t.collate, budget) for t in tasks}
+    test_loaders = {t.name: make_eval_loader(t.test, t.collate, budget) for t in tasks}
     params = param_groups or [{"params": [p for p in model.parameters() if p.requires_grad]}]
-    optimizer = torch.optim.AdamW(params, lr=budget.learning_rate, weight_decay=budget.weight_decay)
+    opt = optimizer(params, budget)
 
+    procs = max(1, accelerator.num_processes)
+    batches = {n: math.ceil(len(loader) / procs) for n, loader in train_loaders.items()}
     steps_per_epoch = math.ceil(
-        len(train_loader) / max(1, accelerator.num_processes) / budget.gradient_accumulation_steps
+        len(schedule(batches, 0, seed)) / budget.gradient_accumulation_steps
     )
     total = steps_per_epoch * math.ceil(budget.num_train_epochs)
     if budget.max_steps > 0:
@@ -173,92 +288,154 @@ def train_model(
     # a prepared scheduler steps once per process for each optimizer step (Accelerate's
     # AcceleratedScheduler), so its horizon counts process-steps: warm-up and decay then span
     # the whole run on any number of processes
-    procs = max(1, accelerator.num_processes)
     scheduler = get_scheduler(
         budget.lr_scheduler_type,
-        optimizer,
+        opt,
         num_warmup_steps=int(budget.warmup_ratio * total) * procs,
         num_training_steps=total * procs,
     )
-    accelerator.gradient_accumulation_steps = budget.gradient_accumulation_steps
-    model, optimizer, train_loader, val_loader, test_loader, scheduler = accelerator.prepare(
-        model, optimizer, train_loader, val_loader, test_loader, scheduler
-    )
+    # accumulation is counted here, not by `accelerator.accumulate`, whose end-of-loader sync
+    # assumes one loader per epoch; a task set interleaves several
+    accelerator.gradient_accumulation_steps = 1
+    order = list(names)
+    prepared = accelerator.prepare(
+        model, opt, scheduler,
+        *[train_loaders[n] for n in order], *[val_loaders[n] for n in order], *[test_loaders[n] for n in order],
+    )  # fmt: skip
+    model, opt, scheduler = prepared[:3]
+    k = len(order)
+    loaders = {
+        "train": dict(zip(order, prepared[3 : 3 + k])),
+        "validation": dict(zip(order, prepared[3 + k : 3 + 2 * k])),
+        "test": dict(zip(order, prepared[3 + 2 * k :])),
+    }
     try:
-        return _fit(model, optimizer, scheduler, train_loader, val_loader, test_loader, card,
-                    budget, accelerator, total, epochs, len(train_set), desc)  # fmt: skip
+        return _fit(model, opt, scheduler, loaders, by_name, budget, accelerator, total, epochs, seed,
+                    loss, schedule, select, step_hooks, desc)  # fmt: skip
     finally:
         accelerator.free_memory()
 
 
-def _fit(model, optimizer, scheduler, train_loader, val_loader, test_loader, card: TaskCard,
-         budget: Budget, accelerator: Any, total: int, epochs: int, n_train: int, desc: str) -> TrainResult:  # fmt: skip
-    loss_fn = loss_for(card)
-    best: dict[str, Any] = {"score": None, "epoch": 0, "state": None, "metrics": {}}
+def _selection_score(card: TaskCard, value: float) -> float:
+    return value if card.direction == "max" else -value
+
+
+def _fit(model, opt, scheduler, loaders: dict[str, dict[str, Any]], tasks: dict[str, TaskSplits],
+         budget: Budget, accelerator: Any, total: int, epochs: int, seed: int, loss_fn: LossFn,
+         schedule: TaskSchedule, select: str, step_hooks: Sequence[Callable[[LoopState], None]],
+         desc: str) -> TrainResult:  # fmt: skip
+    takes_task = _takes_task(model, accelerator)
+    ga = budget.gradient_accumulation_steps
+    single = len(tasks) == 1
+    best: dict[str, dict[str, Any]] = {}  # "mean" or a task name -> score, epoch, state, metrics
     curve: list[dict[str, float]] = []
     rates: list[float] = []
-    step = examples = 0
+    step = 0
+    examples = dict.fromkeys(tasks, 0)
     train_seconds = 0.0
+    per_round = budget.per_device_train_batch_size * accelerator.num_processes
     bar = tqdm(total=total, desc=desc, leave=False, disable=not accelerator.is_local_main_process)
     for epoch in range(1, epochs + 1):
         model.train()
         t0 = time.perf_counter()
         loss_sum, loss_n = torch.zeros((), device=accelerator.device), 0
-        batches = 0
-        for batch in train_loader:
-            with accelerator.accumulate(model):
-                labels = batch.pop("labels")
-                out = model(**batch)
-                loss = loss_fn(
-                    out.float(), labels.float() if card.problem == "regression" else labels
-                )
+        drawn = dict.fromkeys(tasks, 0)
+        batches = {n: len(loaders["train"][n]) for n in tasks}
+        plan = schedule(batches, epoch - 1, seed)
+        iters: dict[str, Any] = {}
+        for i, name in enumerate(plan):
+            if name not in iters:
+                iters[name] = iter(loaders["train"][name])
+            try:
+                batch = next(iters[name])
+            except StopIteration:  # a sampled schedule may draw a task more than once a pass
+                iters[name] = iter(loaders["train"][name])
+                batch = next(iters[name])
+            sync = (i + 1) % ga == 0 or i + 1 == len(plan)
+            card = tasks[name].card
+            with (
+                contextlib.nullcontext()
+                if sync or accelerator.num_processes == 1
+                else accelerator.no_sync(model)
+            ):
+                out = _forward(model, batch, name, takes_task)
+                loss = loss_fn(out, batch, card)
                 if not torch.isfinite(loss):
                     raise DivergedError(f"loss became {loss.item()} at epoch {epoch}, step {step}")
-                accelerator.backward(loss)
-                if accelerator.sync_gradients and budget.max_grad_norm:
-                    accelerator.clip_grad_norm_(model.parameters(), budget.max_grad_norm)
-                optimizer.step()
-                scheduler.step()
-                optimizer.zero_grad()
+                accelerator.backward(loss / ga)
             loss_sum += loss.detach()
             loss_n += 1
-            batches += 1
-            if accelerator.sync_gradients:
+            drawn[name] += 1
+            if sync:
+                if budget.max_grad_norm:
+                    accelerator.clip_grad_norm_(model.parameters(), budget.max_grad_norm)
+                opt.step()
+                scheduler.step()
+                opt.zero_grad()
                 step += 1
-                rates.append(optimizer.param_groups[0]["lr"])
+                rates.append(opt.param_groups[0]["lr"])
                 bar.update(1)
-            if step >= total:
-                break
-        # every process runs the same number of batches; the last one may be short (one
+                if step_hooks:
+                    state = LoopState(
+                        step, epoch, accelerator.unwrap_model(model), accelerator, tasks
+                    )
+                    for hook in step_hooks:
+                        hook(state)
+                    model.train()
+                if step >= total:
+                    break
+        del iters
+        # every process draws the same number of batches; the last one may be short (one
         # process) or padded with repeated rows (several): count each row once
-        per_round = budget.per_device_train_batch_size * accelerator.num_processes
-        examples += min(n_train, batches * per_round)
+        for name, n in drawn.items():
+            examples[name] += min(len(tasks[name].train), n * per_round)
         train_seconds += time.perf_counter() - t0
-        val = evaluate_loader(model, val_loader, card, accelerator)
+        val = {name: evaluate_loader(model, loaders["validation"][name], tasks[name].card, accelerator, name)
+               for name in tasks}  # fmt: skip
         train_loss = (loss_sum / max(1, loss_n)).item()
-        curve.append(
-            {
-                "epoch": epoch,
-                "step": step,
-                "lr": rates[-1] if rates else 0.0,
-                "train_loss": round(train_loss, 5),
-                f"val_{card.primary_metric}": round(val[card.primary_metric], 5),
-            }
-        )
-        accelerator.log(
-            {"train/loss": train_loss, **{f"val/{k}": v for k, v in val.items()}}, step=step
-        )
-        if is_better(card, val[card.primary_metric], best["score"]):
-            state = accelerator.unwrap_model(model).state_dict()
-            best = {"score": val[card.primary_metric], "epoch": epoch, "metrics": val,
-                    "state": {k: v.detach().to("cpu", copy=True) for k, v in state.items()}}  # fmt: skip
+        entry: dict[str, float] = {"epoch": epoch, "step": step, "lr": rates[-1] if rates else 0.0,
+                                   "train_loss": round(train_loss, 5)}  # fmt: skip
+        scores = {
+            n: _selection_score(tasks[n].card, val[n][tasks[n].card.primary_metric]) for n in tasks
+        }
+        for name in tasks:
+            metric = tasks[name].card.primary_metric
+            entry[f"val_{metric}" if single else f"val_{name}_{metric}"] = round(
+                val[name][metric], 5
+            )
+        mean_score = sum(scores.values()) / len(scores)
+        if not single:
+            entry["val_mean"] = round(mean_score, 5)
+        curve.append(entry)
+        accelerator.log({"train/loss": train_loss, **{f"val/{n}/{k}": v for n in val for k, v in val[n].items()}},
+                        step=step)  # fmt: skip
+        candidates = {"mean": mean_score} if select == "mean" else scores
+        state = None
+        for key, score in candidates.items():
+            if key not in best or score > best[key]["score"]:
+                if state is None:
+                    raw = accelerator.unwrap_model(model).state_dict()
+                    state = {k: v.detach().to("cpu", copy=True) for k, v in raw.items()}
+                best[key] = {"score": score, "epoch": epoch, "state": state, "val": val}
         if step >= total:
             break
     bar.close()
-    accelerator.unwrap_model(model).load_state_dict(best["state"])
-    test = evaluate_loader(model, test_loader, card, accelerator)
+    results: dict[str, TrainResult] = {}
+    for name in tasks:
+        chosen = best["mean" if select == "mean" else name]
+        accelerator.unwrap_model(model).load_state_dict(chosen["state"])
+        card = tasks[name].card
+        test = evaluate_loader(model, loaders["test"][name], card, accelerator, name)
+        results[name] = TrainResult(
+            test_metrics=test, primary=test[card.primary_metric], best_epoch=chosen["epoch"],
+            validation_metrics=chosen["val"][name], curve=curve, steps=step, train_examples=examples[name],
+            train_seconds=train_seconds, learning_rates=rates,
+        )  # fmt: skip
+    if single:
+        return dataclasses.replace(next(iter(results.values())), tasks=dict(results))
     return TrainResult(
-        test_metrics=test, primary=test[card.primary_metric], best_epoch=best["epoch"],
-        validation_metrics=best["metrics"], curve=curve, steps=step, train_examples=examples,
-        train_seconds=train_seconds, learning_rates=rates,
+        test_metrics={}, primary=sum(r.primary for r in results.values()) / len(results),
+        best_epoch=best["mean"]["epoch"] if select == "mean" else 0, validation_metrics={}, curve=curve,
+        steps=step, train_examples=sum(examples.values()), train_seconds=train_seconds, learning_rates=rates,
+        tasks=results,
     )  # fmt: skip

@@ -89,11 +89,11 @@ def test_the_best_validation_epoch_is_restored_before_scoring(monkeypatch):
     states: list[dict] = []
     real = training.evaluate_loader
 
-    def evaluate_loader(model, loader, card, accelerator):
+    def evaluate_loader(model, loader, card, accelerator, task=None):
         states.append({k: v.clone() for k, v in model.state_dict().items()})
         if len(states) <= 3:
             return {"accuracy": next(scripted), "f1": 0.0}
-        return real(model, loader, card, accelerator)
+        return real(model, loader, card, accelerator, task)
 
     monkeypatch.setattr(training, "evaluate_loader", evaluate_loader)
     model = head_model()
