@@ -1,5 +1,9 @@
 """`feature_extraction`: a frozen encoder (base or source-trained); its features for each split
-are computed once and cached on disk, and a linear or small MLP head is trained on them."""
+are computed once and cached on disk, and a linear or small MLP head is trained on them.
+
+Heads on fixed features like a larger step: the method's own budget default is a learning
+rate of 1e-2, which a suite's `budget`, the variant's `budget:` and `--learning_rate` override
+(in that order)."""
 
 from __future__ import annotations
 
@@ -18,8 +22,6 @@ from harness.training import train_model
 
 @dataclass
 class FeatureExtractionConfig(MethodConfig):
-    learning_rate: float = 1e-2  # heads on fixed features like a larger step
-    num_train_epochs: float = 0.0  # 0: the run's budget
     standardize: bool = True  # z-score features with training-split statistics
 
 
@@ -57,6 +59,7 @@ class FeatureExtraction(Method):
     name = "feature_extraction"
     Config = FeatureExtractionConfig
     description = "frozen encoder, cached features, linear/MLP head"
+    budget_defaults = {"learning_rate": 1e-2}
 
     def run(self, ctx: RunContext) -> MethodResult:
         encoder = ctx.start_encoder()
@@ -75,10 +78,9 @@ class FeatureExtraction(Method):
             ctx.card, encoder.feature_dim, self.config.head_hidden, self.config.head_dropout
         )
         model = HeadOnFeatures(head, mean, std)
-        overrides = {"learning_rate": self.config.learning_rate, "group_by_length": False}
-        if self.config.num_train_epochs:
-            overrides["num_train_epochs"] = self.config.num_train_epochs
-        budget = Budget(**{**ctx.budget.__dict__, **overrides})
+        budget = Budget(
+            **{**ctx.budget.__dict__, "group_by_length": False}
+        )  # features have no length
         data = {role: FeatureSet(*sets[role]) for role in sets}
         result = train_model(model, ctx.card, data["train"], data["validation"], data["test"], collate_features,
                              budget, ctx.accelerator, ctx.seed, desc=ctx.spec.variant)  # fmt: skip

@@ -15,6 +15,7 @@ from typing import Any
 import torch
 
 from harness.backbones import BackboneSpec, Encoder, build_model
+from harness.cache import Cache
 from harness.cards import TaskCard
 from harness.data.loading import TaskData, load_task
 from harness.data.subsets import EVAL_SAMPLE_SEED, fraction_indices, stratified_sample
@@ -23,7 +24,7 @@ from harness.heads import EncoderWithHead, build_head
 from harness.preprocess import InputPipeline, encode_split, row_lengths
 from harness.spec import Budget, RunSpec
 from harness.taskregistry import TaskRegistry
-from harness.training import TrainResult, train_model
+from harness.training import TaskSplits, TrainResult, train_model
 
 logger = logging.getLogger(__name__)
 
@@ -76,6 +77,10 @@ class Caches:
 
     root: Path
     counts: Counter = field(default_factory=Counter)
+
+    def cache(self, accelerator: Any) -> Cache:
+        """The get-or-compute cache over the same root and counts."""
+        return Cache(self.root, accelerator, self.counts)
 
 
 def limit_rows(ds, limit: int, stratify: bool) -> list[int]:
@@ -206,6 +211,55 @@ class RunContext:
             json.loads(meta.read_text())["history"] if self.spec.sources and meta.exists() else []
         )
 
+    # -- task sets --------------------------------------------------------------------------
+    @property
+    def cache(self) -> Cache:
+        """Get-or-compute cache for what a method trains once and reuses (task-set models,
+        teacher soft targets)."""
+        return self.caches.cache(self.accelerator)
+
+    def task_card(self, name: str) -> TaskCard:
+        card = self.store.registry.get(name)
+        self.pipeline.check(card)
+        return card
+
+    def task_splits(self, name: str) -> TaskSplits:
+        """A task's full encoded splits for multi-task training (`--limit` samples each, like
+        sources); the target's run fraction does not apply here."""
+        card = self.task_card(name)
+        enc = {
+            r: self.store.encoded(name, self.pipeline, r) for r in ("train", "validation", "test")
+        }
+        if not len(enc["train"]):
+            raise DataError(f"task '{name}' of the task set has no training rows")
+        if self.spec.limit:
+            stratify = card.problem == "classification"
+            enc = {r: d.select(limit_rows(d, self.spec.limit, stratify)) for r, d in enc.items()}
+        return TaskSplits(card, enc["train"], enc["validation"], enc["test"], self.pipeline.collate,
+                          row_lengths(enc["train"]))  # fmt: skip
+
+    def for_task(
+        self, target: str, seed: int, method: str, method_config: dict[str, Any]
+    ) -> RunContext:
+        """A context for a single-task run on another task of the set (a teacher): the whole
+        training split, the source budget, the given seed and method; same caches."""
+        from dataclasses import replace
+
+        spec = replace(self.spec, target=target, fraction=1.0, seed=seed, method=method, variant=method,
+                       method_config=method_config, budget=self.spec.source_budget, sources=(), task_set=())  # fmt: skip
+        return RunContext(spec=spec, card=self.task_card(target), accelerator=self.accelerator, pipeline=self.pipeline,
+                          store=self.store, caches=self.caches, budget=self.source_budget,
+                          source_budget=self.source_budget)  # fmt: skip
+
+    def task_set_key(self, recipe: dict[str, Any]) -> list[Any]:
+        """What a model trained on the spec's task set depends on: the set, its task versions,
+        the input pipeline and backbone, the recipe (method and its settings), the source
+        budget and seed, and `--limit`."""
+        names = sorted(self.spec.task_set)
+        versions = [self.store.registry.get(n).content_hash for n in names]
+        return ["task_set", names, versions, self.pipeline.identity, self.spec.backbone, recipe,
+                self.spec.source_budget, self.spec.source_seed, self.spec.limit]  # fmt: skip
+
     # -- features ---------------------------------------------------------------------------
     def features(self, encoder: Encoder, role: str) -> tuple[torch.Tensor, torch.Tensor]:
         """Frozen-encoder features of a target split, computed once and cached on disk (keyed by
@@ -265,9 +319,12 @@ class RunContext:
         model: torch.nn.Module,
         param_groups: list[dict[str, Any]] | None = None,
         desc: str | None = None,
+        **hooks: Any,
     ) -> TrainResult:
-        """Train a model on the target (encoded splits) with the run's budget and seed."""
+        """Train a model on the target (encoded splits) with the run's budget and seed; `hooks`
+        go to the training loop (`loss`, `optimizer`, `step_hooks`)."""
         train = self.split("train")
+        self.last_model = model  # the trained model, for methods that reuse it (teachers)
         return train_model(model, self.card, train, self.split("validation"), self.split("test"), self.pipeline.collate,
                            self.budget, self.accelerator, self.seed, param_groups=param_groups,
-                           lengths=self.lengths(train), desc=desc or self.spec.variant)  # fmt: skip
+                           lengths=self.lengths(train), desc=desc or self.spec.variant, **hooks)  # fmt: skip

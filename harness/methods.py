@@ -43,11 +43,18 @@ class MethodResult:
 
 
 class Method:
-    """Base class: set `name`, `Config` and `uses_sources`, implement `run`."""
+    """Base class: set `name`, `Config` and `uses_sources`, implement `run`.
+
+    `budget_defaults` are the method's own budget values (e.g. a learning rate): they sit
+    above the `Budget` defaults and below the suite's `budget`, the variant's `budget:` and
+    the command line. A `multi_task` method trains on the suite's `task_set` (the spec's
+    `task_set`) before its target."""
 
     name: ClassVar[str]
     Config: ClassVar[type[MethodConfig]] = MethodConfig
     uses_sources: ClassVar[bool] = True
+    multi_task: ClassVar[bool] = False
+    budget_defaults: ClassVar[dict[str, Any]] = {}
     description: ClassVar[str] = ""
 
     def __init__(self, config: MethodConfig):
@@ -89,7 +96,8 @@ def describe_methods() -> list[dict[str, Any]]:
     rows = []
     for name in discover_methods().names():
         cls = METHODS.get(name)
-        settings = ", ".join(f"{f.name}={f.default!r}" for f in dataclasses.fields(cls.Config))
+        defaults = dataclasses.asdict(cls.Config())
+        settings = ", ".join(f"{k}={v!r}" for k, v in defaults.items())
         rows.append({"name": name, "uses sources": "yes" if cls.uses_sources else "no",
                      "description": cls.description, "settings (defaults)": settings})  # fmt: skip
     return rows

@@ -13,9 +13,12 @@ same task sequence:
 from __future__ import annotations
 
 import itertools
+import json
 import math
 from collections.abc import Callable, Sequence
-from typing import Any
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import nn
@@ -23,9 +26,62 @@ from torch import nn
 from harness.cards import TaskCard
 from harness.errors import ConfigError
 from harness.heads import build_head
-from harness.training import LoopState, TaskSchedule, one_pass, supervised_loss
+from harness.methods import MethodConfig
+from harness.spec import Budget
+from harness.training import (
+    LoopState,
+    TaskSchedule,
+    TaskSplits,
+    one_pass,
+    supervised_loss,
+    train_tasks,
+)
+
+if TYPE_CHECKING:
+    from harness.context import RunContext
 
 SCHEDULES = ("proportional", "temperature", "uniform")
+OPTIMIZERS = ("adamax", "adamw")
+
+
+@dataclass
+class MultiTaskConfig(MethodConfig):
+    """Settings of a multi-task phase (`mtdnn`, and the `distill` student)."""
+
+    schedule: str = "proportional"  # proportional | temperature | uniform
+    temperature: float = 1.0  # for schedule: temperature
+    optimizer: str = "adamax"  # adamax (the paper) | adamw
+    select: str = "mean"  # multi-task checkpoint: best mean over tasks, or per_task
+    grad_cosine_every: int = 20  # optimizer steps between gradient-cosine measurements; 0: off
+    finetune: bool = True  # fine-tune on the target after the multi-task phase
+
+    def __post_init__(self) -> None:
+        if self.schedule not in SCHEDULES:
+            raise ConfigError(
+                f"schedule must be one of {', '.join(SCHEDULES)}, got {self.schedule!r}"
+            )
+        if not self.temperature > 0:
+            raise ConfigError(f"temperature must be > 0, got {self.temperature}")
+        if self.optimizer not in OPTIMIZERS:
+            raise ConfigError(
+                f"optimizer must be one of {', '.join(OPTIMIZERS)}, got {self.optimizer!r}"
+            )
+        if self.select not in ("mean", "per_task"):
+            raise ConfigError(f"select must be 'mean' or 'per_task', got {self.select!r}")
+        if self.grad_cosine_every < 0:
+            raise ConfigError(f"grad_cosine_every must be >= 0, got {self.grad_cosine_every}")
+
+
+def make_optimizer(kind: str) -> Callable[[list[dict[str, Any]], Budget], torch.optim.Optimizer]:
+    """An optimizer factory for the training loop: Adamax (MT-DNN) or AdamW."""
+    if kind not in OPTIMIZERS:
+        raise ConfigError(f"optimizer must be one of {', '.join(OPTIMIZERS)}, got {kind!r}")
+
+    def factory(param_groups: list[dict[str, Any]], budget: Budget) -> torch.optim.Optimizer:
+        cls = torch.optim.Adamax if kind == "adamax" else torch.optim.AdamW
+        return cls(param_groups, lr=budget.learning_rate, weight_decay=budget.weight_decay)
+
+    return factory
 
 
 class MultiHeadModel(nn.Module):
@@ -54,7 +110,9 @@ def _key(task: str) -> str:
 def build_multihead(encoder: nn.Module, cards: Sequence[TaskCard], feature_dim: int, hidden: int = 0,
                     dropout: float = 0.1) -> MultiHeadModel:  # fmt: skip
     """One head per card, by problem type: classification, pair classification, regression."""
-    return MultiHeadModel(encoder, {c.name: build_head(c, feature_dim, hidden, dropout) for c in cards})
+    return MultiHeadModel(
+        encoder, {c.name: build_head(c, feature_dim, hidden, dropout) for c in cards}
+    )
 
 
 def task_schedule(kind: str = "proportional", temperature: float = 1.0) -> TaskSchedule:
@@ -71,7 +129,9 @@ def task_schedule(kind: str = "proportional", temperature: float = 1.0) -> TaskS
         names = sorted(batches)
         weights = torch.tensor([batches[n] ** power for n in names], dtype=torch.float64)
         g = torch.Generator().manual_seed(seed * 100_003 + epoch)
-        draws = torch.multinomial(weights / weights.sum(), sum(batches.values()), replacement=True, generator=g)
+        draws = torch.multinomial(
+            weights / weights.sum(), sum(batches.values()), replacement=True, generator=g
+        )
         return [names[i] for i in draws.tolist()]
 
     return sampled
@@ -125,7 +185,9 @@ class GradientCosineProbe:
         batches = {n: {k: v.to(device) if torch.is_tensor(v) else v for k, v in b.items()}
                    for n, b in self.batches.items()}  # fmt: skip
         grads = task_gradients(state.model, batches, self.cards, self.loss)
-        self.history.append({"step": state.step, "epoch": state.epoch, "cosine": gradient_cosines(grads)})
+        self.history.append(
+            {"step": state.step, "epoch": state.epoch, "cosine": gradient_cosines(grads)}
+        )
 
     def mean(self) -> dict[str, float]:
         """Each pair's cosine averaged over the measurements."""
@@ -134,3 +196,57 @@ class GradientCosineProbe:
             for k, v in h["cosine"].items():
                 pairs.setdefault(k, []).append(v)
         return {k: sum(v) / len(v) for k, v in pairs.items()}
+
+
+def train_shared_model(
+    ctx: RunContext,
+    cards: Sequence[TaskCard],
+    recipe: dict[str, Any],
+    cfg: Any,
+    loss: Callable = supervised_loss,
+    prepare: Callable[[list[TaskSplits]], list[TaskSplits]] | None = None,
+) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    """The shared encoder and heads after multi-task training on the spec's task set, with
+    the per-task scores and gradient cosines; trained once per `ctx.task_set_key(recipe)` and
+    cached. `cfg` gives schedule, temperature, optimizer, select, grad_cosine_every,
+    head_hidden and head_dropout; `prepare` may add columns to the splits (soft targets)."""
+
+    def compute(out: Path | None) -> None:
+        encoder = ctx.base_encoder(seed=ctx.spec.source_seed)
+        model = build_multihead(
+            encoder, cards, encoder.feature_dim, cfg.head_hidden, cfg.head_dropout
+        )
+        splits = [ctx.task_splits(c.name) for c in cards]
+        if prepare is not None:
+            splits = prepare(splits)
+        hooks = []
+        if cfg.grad_cosine_every and len(splits) > 1:
+            probe_batches = {
+                s.name: s.collate([s.train[i] for i in range(min(32, len(s.train)))])
+                for s in splits
+            }
+            hooks.append(
+                GradientCosineProbe(
+                    probe_batches, {c.name: c for c in cards}, cfg.grad_cosine_every, loss
+                )
+            )
+        res = train_tasks(model, splits, ctx.source_budget, ctx.accelerator, ctx.spec.source_seed, loss=loss,
+                          optimizer=make_optimizer(cfg.optimizer), schedule=task_schedule(cfg.schedule, cfg.temperature),
+                          select=cfg.select, step_hooks=hooks, desc=f"{recipe.get('method', 'multi-task')} task set")  # fmt: skip
+        if out is None:
+            return
+        torch.save(model.state_dict(), out / "model.pt")
+        meta = {"tasks": {n: {"primary": r.primary, "metrics": r.test_metrics, "best_epoch": r.best_epoch,
+                              "validation_metrics": r.validation_metrics, "train_examples": r.train_examples}
+                          for n, r in res.tasks.items()},
+                "mean_primary": res.primary, "steps": res.steps, "curve": res.curve,
+                "gradient_cosine": hooks[0].history if hooks else [],
+                "gradient_cosine_mean": hooks[0].mean() if hooks else {}}  # fmt: skip
+        (out / "meta.json").write_text(json.dumps(meta, indent=1))
+
+    def load(folder: Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+        state = torch.load(folder / "model.pt", map_location="cpu", weights_only=True)
+        return state, json.loads((folder / "meta.json").read_text())
+
+    name = "+".join(sorted(ctx.spec.task_set))[:80]
+    return ctx.cache.get_or_compute("task_sets", ctx.task_set_key(recipe), compute, load, name=name)

@@ -86,7 +86,15 @@ class InputPipeline:
         )
 
     def collate(self, rows: list[dict[str, Any]]) -> dict[str, torch.Tensor]:
-        """Stack a batch; text is padded to the longest row in the batch (dynamic padding)."""
+        """Stack a batch; text is padded to the longest row in the batch (dynamic padding).
+        Extra columns (`EXTRA_COLUMNS`, e.g. teacher soft targets) are carried through."""
+        out = self._collate_inputs(rows)
+        for k in EXTRA_COLUMNS:
+            if k in rows[0]:
+                out[k] = torch.stack([torch.as_tensor(r[k], dtype=torch.float32) for r in rows])
+        return out
+
+    def _collate_inputs(self, rows: list[dict[str, Any]]) -> dict[str, torch.Tensor]:
         labels = torch.stack([torch.as_tensor(r["labels"]) for r in rows])
         if self.modality == "image":
             return {
@@ -104,6 +112,9 @@ class InputPipeline:
             )
         out["labels"] = labels
         return out
+
+
+EXTRA_COLUMNS = ("soft_targets",)
 
 
 def images_to_tensor(images: list, settings: dict[str, Any]) -> torch.Tensor:

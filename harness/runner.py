@@ -99,7 +99,9 @@ class SuiteRunner:
         acc = self.accelerator
         outcome = SuiteOutcome()
         for spec in specs:  # the tokenizer of a preset is trained on every task its backbone sees
-            self._corpus[repr(sorted(spec.backbone.items()))].update([spec.target, *spec.sources])
+            self._corpus[repr(sorted(spec.backbone.items()))].update(
+                [spec.target, *spec.sources, *spec.task_set]
+            )
         todo = []
         for spec in specs:
             status = existing_status(self.output_dir, spec.id)
@@ -144,7 +146,7 @@ class SuiteRunner:
             ctx = RunContext(spec=spec, card=card, accelerator=acc, pipeline=pipeline, store=self.store, caches=self.caches,
                              budget=Budget.from_dict(spec.budget), source_budget=Budget.from_dict(spec.source_budget))  # fmt: skip
             fingerprints = {spec.target: ctx.data.fingerprints}
-            for s in spec.sources:
+            for s in (*spec.sources, *spec.task_set):
                 fingerprints[s] = self.store.data(s).fingerprints
             method = get_method(spec.method).from_settings(
                 spec.method_config, f"method '{spec.variant}'"

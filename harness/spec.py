@@ -106,10 +106,14 @@ class RunSpec:
     source_seed: int = 0
     limit: int | None = None
     task_versions: dict[str, str] = field(default_factory=dict)  # card content hashes
+    task_set: tuple[str, ...] = ()  # what a multi-task method trains on before the target
 
     @property
     def id(self) -> str:
-        blob = json.dumps({"v": SPEC_VERSION, **self.to_dict()}, sort_keys=True, default=str)
+        d = self.to_dict()
+        if not d["task_set"]:  # single-task specs keep the ids they had before task sets existed
+            del d["task_set"]
+        blob = json.dumps({"v": SPEC_VERSION, **d}, sort_keys=True, default=str)
         return hashlib.sha256(blob.encode()).hexdigest()[:20]
 
     @property
@@ -119,13 +123,16 @@ class RunSpec:
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
         d["sources"] = list(self.sources)
+        d["task_set"] = list(self.task_set)
         return d
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> RunSpec:
         d = dict(d)
         d["sources"] = tuple(d.get("sources") or ())
+        d["task_set"] = tuple(d.get("task_set") or ())
         return cls(**{f.name: d[f.name] for f in fields(cls) if f.name in d})
 
     def describe(self) -> str:
-        return f"{self.variant} | {self.source_label} -> {self.target} | frac {self.fraction:g} | seed {self.seed} | {self.backbone['name']}"
+        via = f"[{','.join(self.task_set)}]" if self.task_set else self.source_label
+        return f"{self.variant} | {via} -> {self.target} | frac {self.fraction:g} | seed {self.seed} | {self.backbone['name']}"

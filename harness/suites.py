@@ -16,7 +16,7 @@ from harness.spec import Budget, RunSpec, dataclass_from_dict
 from harness.taskregistry import TaskRegistry, builtin_tasks_dir
 
 SUITE_FIELDS = {"name", "description", "backbones", "sources", "targets", "methods", "fractions", "seeds",
-                "budget", "source_budget", "source_seed", "limit"}  # fmt: skip
+                "budget", "source_budget", "source_seed", "limit", "task_set"}  # fmt: skip
 DEFAULTS: dict[str, Any] = {"sources": [[]], "methods": {"scratch": {}, "feature_extraction": {}, "finetune": {}},
                             "fractions": [1.0], "seeds": [0], "budget": {}, "source_budget": {}, "source_seed": 0,
                             "limit": None, "description": ""}  # fmt: skip
@@ -103,6 +103,8 @@ def resolve_suite(data: dict[str, Any], overrides: dict[str, Any], where: str) -
             continue
         if key in ("budget", "source_budget"):
             resolved[key] = {**resolved.get(key, {}), **value}
+            if key == "budget":  # command-line budget flags win over every method's own settings
+                resolved["budget_overrides"] = dict(value)
         elif key == "methods":
             chosen = _as_list(value, str, "command line", "--methods")
             known = resolved.get("methods") or {}
@@ -118,6 +120,45 @@ def resolve_suite(data: dict[str, Any], overrides: dict[str, Any], where: str) -
             f"{where}: field 'backbones': a suite needs a backbone (or pass --backbone)"
         )
     return resolved
+
+
+def parse_task_set(value: Any, registry: TaskRegistry, where: str) -> list[str]:
+    """A task set: a list of task names, and/or `tag:<tag>` for every registered task with that
+    tag (e.g. `tag:synthetic-text`). Names are checked; order is kept, duplicates dropped."""
+    if value in (None, "", []):
+        return []
+    items = [v.strip() for v in value.split(",")] if isinstance(value, str) else value
+    if not isinstance(items, list) or not all(isinstance(v, str) for v in items):
+        raise ConfigError(
+            f"{where}: field 'task_set': expected a list of task names or 'tag:<tag>'"
+        )
+    names: list[str] = []
+    for item in items:
+        if item.startswith("tag:"):
+            tagged = registry.names(item[4:])
+            if not tagged:
+                raise ConfigError(f"{where}: field 'task_set': no task has the tag '{item[4:]}'")
+            names.extend(tagged)
+        else:
+            registry.get(item)
+            names.append(item)
+    names = list(dict.fromkeys(names))
+    modalities = {registry.get(n).modality for n in names}
+    if len(modalities) > 1:
+        by = {m: [n for n in names if registry.get(n).modality == m] for m in sorted(modalities)}
+        raise ConfigError(
+            f"{where}: field 'task_set' mixes modalities ({by}); a shared encoder takes one"
+        )
+    return names
+
+
+def variant_budget(method_cls: type, resolved: dict[str, Any], variant_budget: dict[str, Any] | None,
+                   where: str) -> dict[str, Any]:  # fmt: skip
+    """A variant's budget: Budget defaults < the method's own defaults < the suite's `budget` <
+    the variant's `budget:` < budget flags on the command line."""
+    merged = {**getattr(method_cls, "budget_defaults", {}), **resolved.get("budget", {}), **(variant_budget or {}),
+              **resolved.get("budget_overrides", {})}  # fmt: skip
+    return dataclasses.asdict(Budget.from_dict(merged, where))
 
 
 def _backbones(value: Any, where: str) -> list[BackboneSpec]:
@@ -145,16 +186,24 @@ def expand(resolved: dict[str, Any], registry: TaskRegistry, where: str = "suite
     source_sets = parse_sources(resolved["sources"], where)
     for name in targets + [s for ss in source_sets for s in ss]:
         registry.get(name)
-    variants: dict[str, tuple[str, dict[str, Any]]] = {}
+    task_set = parse_task_set(resolved.get("task_set"), registry, where)
+    variants: dict[str, tuple[str, dict[str, Any], dict[str, Any]]] = {}
     method_map = resolved["methods"]
     if isinstance(method_map, list):
         method_map = {m: {} for m in method_map}
     for variant, settings in method_map.items():
         settings = dict(settings or {})
         method_name = settings.pop("method", variant)
+        own_budget = settings.pop("budget", None)
+        if own_budget is not None and not isinstance(own_budget, dict):
+            raise ConfigError(f"{where}: method '{variant}': field 'budget': expected a mapping")
         cls = methods.get(method_name)
         cfg = dataclass_from_dict(cls.Config, settings, f"{where}: method '{variant}'")
-        variants[variant] = (method_name, dataclasses.asdict(cfg))
+        if getattr(cls, "multi_task", False) and not task_set:
+            raise ConfigError(f"{where}: method '{variant}' ({method_name}) trains on a task set: give the suite "
+                              "a 'task_set' (task names or tag:<tag>)")  # fmt: skip
+        budget = variant_budget(cls, resolved, own_budget, f"{where}: method '{variant}': budget")
+        variants[variant] = (method_name, dataclasses.asdict(cfg), budget)
     backbones = _backbones(resolved["backbones"], where)
     modality = {}
     for bb in backbones:
@@ -167,13 +216,17 @@ def expand(resolved: dict[str, Any], registry: TaskRegistry, where: str = "suite
         if not 0 < f <= 1:
             raise ConfigError(f"{where}: field 'fractions': {f} is not in (0, 1]")
     seeds = _as_list(resolved["seeds"], int, where, "seeds")
-    budget = dataclasses.asdict(Budget.from_dict(resolved.get("budget"), f"{where}: budget"))
-    source_budget = dataclasses.asdict(
-        Budget.from_dict(
-            {**resolved.get("budget", {}), **resolved.get("source_budget", {})},
-            f"{where}: source_budget",
+    Budget.from_dict(resolved.get("budget"), f"{where}: budget")
+    # the budget sources are trained with: the suite's budget < its source_budget; a multi-task
+    # method's own defaults sit below both, since its task-set phase is its own recipe
+    source_budget_of = {}
+    for variant, (method_name, _, _) in variants.items():
+        cls = methods.get(method_name)
+        own = getattr(cls, "budget_defaults", {}) if getattr(cls, "multi_task", False) else {}
+        merged = {**own, **resolved.get("budget", {}), **resolved.get("source_budget", {})}
+        source_budget_of[variant] = dataclasses.asdict(
+            Budget.from_dict(merged, f"{where}: source_budget")
         )
-    )
     limit = resolved.get("limit")
     limit = int(limit) if limit not in (None, "") else None
     specs = []
@@ -185,17 +238,29 @@ def expand(resolved: dict[str, Any], registry: TaskRegistry, where: str = "suite
                 for ss in source_sets
                 if all(registry.get(s).modality == card.modality and s != target for s in ss)
             ]
-            for variant, (method_name, cfg) in variants.items():
-                src_sets = usable if methods.get(method_name).uses_sources else [[]]
+            for variant, (method_name, cfg, budget) in variants.items():
+                cls = methods.get(method_name)
+                multi = getattr(cls, "multi_task", False)
+                if multi and registry.get(task_set[0]).modality != card.modality:
+                    continue
+                src_sets = usable if cls.uses_sources else [[]]
                 for sources in src_sets:
-                    versions = {n: registry.get(n).content_hash for n in [target, *sources]}
+                    tasks = [target, *sources, *(task_set if multi else [])]
+                    versions = {n: registry.get(n).content_hash for n in tasks}
                     for fraction in fractions:
+                        if multi and target in task_set and fraction < 1:
+                            raise ConfigError(
+                                f"{where}: method '{variant}': target '{target}' is in the task set, whose "
+                                f"multi-task phase trains on all of its training data, so fraction {fraction:g} "
+                                "would not limit what the model saw; use fraction 1, or leave the target out "
+                                "of the task set to measure transfer to it")  # fmt: skip
                         for seed in seeds:
                             specs.append(RunSpec(backbone=bb.to_dict(), sources=tuple(sources), method=method_name,
                                                  variant=variant, method_config=cfg, target=target, fraction=fraction,
-                                                 seed=seed, budget=budget, source_budget=source_budget,
+                                                 seed=seed, budget=budget, source_budget=source_budget_of[variant],
                                                  source_seed=int(resolved.get("source_seed", 0)), limit=limit,
-                                                 task_versions=versions))  # fmt: skip
+                                                 task_versions=versions,
+                                                 task_set=tuple(task_set) if multi else ()))  # fmt: skip
     if not specs:
         raise ConfigError(
             f"{where}: the grid is empty: no backbone matches the targets' modalities"

@@ -210,6 +210,20 @@ def predict(
     return torch.cat(preds).tolist(), torch.cat(refs).tolist()
 
 
+@torch.no_grad()
+def predict_outputs(model: nn.Module, dataset: Dataset, collate: Callable, accelerator: Any,
+                    batch_size: int = 128, task: str | None = None) -> torch.Tensor:  # fmt: skip
+    """The model's raw outputs (logits, or values for regression) for every row of `dataset`,
+    in row order, on this process alone (no sharding: every process gets the whole tensor)."""
+    model = accelerator.unwrap_model(model).to(accelerator.device).eval()
+    takes_task = bool(getattr(model, "takes_task", False))
+    outs = []
+    for batch in DataLoader(dataset, batch_size=batch_size, collate_fn=collate):
+        batch = {k: v.to(accelerator.device) if torch.is_tensor(v) else v for k, v in batch.items()}
+        outs.append(_forward(model, batch, task, takes_task).float().cpu())
+    return torch.cat(outs)
+
+
 def evaluate_loader(
     model: nn.Module, loader: DataLoader, card: TaskCard, accelerator: Any, task: str | None = None
 ) -> dict[str, float]:

@@ -9,6 +9,7 @@ from harness.taskregistry import TaskRegistry
 
 TEXT_BB = {"name": "bert-tiny", "max_length": 32, "vocab_size": 1000}
 BUDGET = {"num_train_epochs": 6, "per_device_train_batch_size": 32, "learning_rate": 2e-3}
+FE = {"budget": {"learning_rate": 1e-2}}  # heads on frozen features take a larger step
 
 
 def suite(**kw):

@@ -18,6 +18,7 @@ from harness.taskregistry import TaskRegistry
 TEXT_BB = {"name": "bert-tiny", "max_length": 32, "vocab_size": 1000}
 IMAGE_BB = {"name": "resnet-tiny", "image_size": 16}
 BUDGET = {"num_train_epochs": 6, "per_device_train_batch_size": 32, "learning_rate": 2e-3}
+FE = {"budget": {"learning_rate": 1e-2}}  # heads on frozen features take a larger step
 
 
 def suite(**kw):
@@ -41,7 +42,7 @@ def run(specs, out, cache_dir, **kw):
 
 
 def test_every_method_learns_and_related_source_helps(tmp_path, cache_dir):
-    specs = suite(sources=["none", "synth_text_anchor"], methods={"scratch": {}, "feature_extraction": {}, "finetune": {}},
+    specs = suite(sources=["none", "synth_text_anchor"], methods={"scratch": {}, "feature_extraction": FE, "finetune": {}},
                   fractions=[0.05])  # fmt: skip
     _, outcome, records = run(specs, tmp_path, cache_dir)
     assert not outcome.failed
@@ -90,7 +91,7 @@ def test_image_methods_learn(tmp_path, cache_dir):
 
 def test_source_encoder_trained_once_and_feature_cache_hit(tmp_path, cache_dir):
     specs = suite(targets=["synth_text_near", "synth_text_mid"], sources=["synth_text_far"],
-                  methods={"feature_extraction": {}, "finetune": {}}, fractions=[0.2, 0.4], seeds=[0, 1],
+                  methods={"feature_extraction": FE, "finetune": {}}, fractions=[0.2, 0.4], seeds=[0, 1],
                   budget={**BUDGET, "num_train_epochs": 1})  # fmt: skip
     runner, outcome, _ = run(specs, tmp_path, cache_dir)
     assert len(outcome.ran) == 2 * 2 * 2 * 2

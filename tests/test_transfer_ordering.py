@@ -5,7 +5,7 @@ feature extraction and for fine-tuning; gains are read from the leaderboard's ow
 from __future__ import annotations
 
 import pytest
-from suitekit import run, suite
+from suitekit import FE, run, suite
 
 from harness.analysis.gains import aggregate, records_frame
 from harness.taskregistry import TaskRegistry
@@ -18,7 +18,7 @@ SEEDS = [0, 1, 2]
 @pytest.fixture(scope="module")
 def gains(tmp_path_factory):
     specs = suite(targets=[NEAR, FAR], sources=["none", SOURCE], fractions=[0.05], seeds=SEEDS,
-                  methods={"feature_extraction": {}, "finetune": {}})  # fmt: skip
+                  methods={"feature_extraction": FE, "finetune": {}})  # fmt: skip
     _, outcome, records = run(specs, tmp_path_factory.mktemp("ordering"), None)
     assert not outcome.failed
     agg = aggregate(records_frame(list(records.values())))

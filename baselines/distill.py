@@ -1,0 +1,179 @@
+"""`distill` (MT-DNN-KD, Liu et al. 2019, arXiv 1904.09482): for each task marked for
+distillation, an ensemble of K teachers (K seeds of any single-task method) is trained once;
+their averaged class probabilities (mean prediction for regression) on the task's training
+rows are cached as soft targets. One multi-task student is trained on the whole task set:
+for a task with teachers the loss is the mean of the hard-label loss and the soft-target
+cross-entropy at temperature T (× T², so gradients keep their scale); tasks without teachers
+use hard labels. The student is then fine-tuned per target, as in `mtdnn`.
+
+Records hold each teacher's score, the ensemble's and the student's (before and after
+fine-tuning), so the leaderboard shows how much of the ensemble's gain the student keeps.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+
+from harness.context import RunContext
+from harness.errors import ConfigError
+from harness.heads import EncoderWithHead, build_head, predictions_from
+from harness.methods import Method, MethodResult, get_method, register_method
+from harness.metrics import compute_metrics
+from harness.multitask import MultiTaskConfig, build_multihead, make_optimizer, train_shared_model
+from harness.training import TaskSplits, predict_outputs, supervised_loss
+
+
+@dataclass
+class DistillConfig(MultiTaskConfig):
+    teachers: int = 3  # K: teacher seeds per distilled task
+    teacher_method: str = "finetune"  # any single-task method that trains through ctx.train
+    teacher_settings: dict = field(default_factory=dict)
+    distill_tasks: list = field(
+        default_factory=list
+    )  # tasks with teachers; empty: every task of the set
+    kd_temperature: float = 1.0
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if not self.kd_temperature > 0:
+            raise ConfigError(f"kd_temperature must be > 0, got {self.kd_temperature}")
+        if self.teachers < 1:
+            raise ConfigError(f"teachers must be >= 1, got {self.teachers}")
+
+
+def kd_loss(temperature: float):
+    """Mean of the hard-label loss and the soft-target loss where the batch has soft targets."""
+
+    def loss(outputs: torch.Tensor, batch: dict[str, Any], card) -> torch.Tensor:
+        hard = supervised_loss(outputs, batch, card)
+        soft = batch.get("soft_targets")
+        if soft is None:
+            return hard
+        if card.problem == "regression":
+            return 0.5 * hard + 0.5 * F.mse_loss(outputs.float(), soft.float().squeeze(-1))
+        log_p = F.log_softmax(outputs.float() / temperature, dim=-1)
+        return 0.5 * hard + 0.5 * -(soft * log_p).sum(-1).mean() * temperature**2
+
+    return loss
+
+
+@register_method
+class Distill(Method):
+    name = "distill"
+    Config = DistillConfig
+    uses_sources = False
+    multi_task = True
+    budget_defaults = {"learning_rate": 5e-5, "warmup_ratio": 0.1, "lr_scheduler_type": "linear"}
+    description = "MT-DNN-KD: teacher ensembles per task, soft targets, one multi-task student, then fine-tuning"
+
+    def run(self, ctx: RunContext) -> MethodResult:
+        cfg = self.config
+        if get_method(cfg.teacher_method).multi_task:
+            raise ConfigError(
+                f"distill: teacher_method '{cfg.teacher_method}' is multi-task; use a single-task method"
+            )
+        distilled = list(cfg.distill_tasks) or list(ctx.spec.task_set)
+        unknown = [t for t in distilled if t not in ctx.spec.task_set]
+        if unknown:
+            raise ConfigError(
+                f"distill: distill_tasks {unknown} are not in the task set {list(ctx.spec.task_set)}"
+            )
+        cards = [ctx.task_card(n) for n in ctx.spec.task_set]
+        ensembles = {t: self.soft_targets(ctx, t) for t in distilled}
+
+        def attach(splits: list[TaskSplits]) -> list[TaskSplits]:
+            out = []
+            for s in splits:
+                if s.name in ensembles:
+                    soft = ensembles[s.name][0]
+                    if len(soft) != len(s.train):
+                        raise ConfigError(
+                            f"distill: soft targets of '{s.name}' cover {len(soft)} rows, not {len(s.train)}"
+                        )
+                    s = TaskSplits(s.card, s.train.add_column("soft_targets", soft.tolist()), s.validation, s.test,
+                                   s.collate, s.lengths)  # fmt: skip
+                out.append(s)
+            return out
+
+        recipe = {"method": "distill", **{k: v for k, v in asdict(cfg).items() if k != "finetune"}}
+        state, meta = train_shared_model(
+            ctx, cards, recipe, cfg, loss=kd_loss(cfg.kd_temperature), prepare=attach
+        )
+        encoder = ctx.base_encoder(seed=ctx.spec.source_seed)
+        model = build_multihead(
+            encoder, cards, encoder.feature_dim, cfg.head_hidden, cfg.head_dropout
+        )
+        model.load_state_dict(state)
+        target = ctx.spec.target
+        extra = {"task_set": list(ctx.spec.task_set), "multitask": meta,
+                 "multitask_score": meta["tasks"].get(target, {}).get("primary"),
+                 "teachers": {t: e[1] for t, e in ensembles.items()}}  # fmt: skip
+        head = model.head(target) if target in ctx.spec.task_set else build_head(
+            ctx.card, encoder.feature_dim, cfg.head_hidden, cfg.head_dropout)  # fmt: skip
+        if not cfg.finetune:
+            raise ConfigError(
+                "distill scores the fine-tuned student; use mtdnn with finetune: false for MT-only scores"
+            )
+        result = ctx.train(EncoderWithHead(encoder, head), optimizer=make_optimizer(cfg.optimizer))
+        return MethodResult(result, extra)
+
+    def soft_targets(self, ctx: RunContext, task: str) -> tuple[torch.Tensor, dict[str, Any]]:
+        """The teachers' averaged probabilities on the task's training rows (cached), with each
+        teacher's test score and the ensemble's."""
+        cfg = self.config
+        card = ctx.task_card(task)
+        teacher = get_method(cfg.teacher_method)
+        settings = asdict(
+            teacher.from_settings(dict(cfg.teacher_settings), "distill: teacher_settings").config
+        )
+        splits = ctx.task_splits(task)
+
+        def outputs(model, ds) -> torch.Tensor:
+            out = predict_outputs(
+                model, ds, splits.collate, ctx.accelerator, ctx.budget.per_device_eval_batch_size
+            )
+            if card.problem == "regression":
+                return out.reshape(len(ds), 1)
+            return torch.softmax(out / cfg.kd_temperature, dim=-1)
+
+        def compute(folder: Path | None) -> None:
+            train_probs, test_probs, scores = [], [], []
+            for k in range(cfg.teachers):
+                sub = ctx.for_task(task, seed=k, method=cfg.teacher_method, method_config=settings)
+                result = teacher.from_settings(
+                    dict(cfg.teacher_settings), "distill: teacher_settings"
+                ).run(sub)
+                model = getattr(sub, "last_model", None)
+                if model is None:
+                    raise ConfigError(
+                        f"distill: teacher method '{cfg.teacher_method}' does not train through ctx.train"
+                    )
+                scores.append(result.train.primary)
+                train_probs.append(outputs(model, splits.train))
+                test_probs.append(outputs(model, splits.test))
+            mean_test = torch.stack(test_probs).mean(0)
+            preds = predictions_from(
+                card, mean_test.squeeze(-1) if card.problem == "regression" else mean_test
+            )
+            refs = torch.as_tensor(splits.test["labels"])
+            ensemble = compute_metrics(card, preds.tolist(), refs.tolist())
+            if folder is not None:
+                torch.save(torch.stack(train_probs).mean(0), folder / "soft_targets.pt")
+                info = {"teacher_scores": scores, "teacher_mean": sum(scores) / len(scores),
+                        "ensemble": ensemble[card.primary_metric], "ensemble_metrics": ensemble,
+                        "metric": card.primary_metric, "teacher_method": cfg.teacher_method}  # fmt: skip
+                (folder / "teachers.json").write_text(json.dumps(info, indent=1))
+
+        def load(folder: Path) -> tuple[torch.Tensor, dict[str, Any]]:
+            soft = torch.load(folder / "soft_targets.pt", map_location="cpu", weights_only=True)
+            return soft, json.loads((folder / "teachers.json").read_text())
+
+        parts = ["soft_targets", task, card.content_hash, ctx.pipeline.identity, ctx.spec.backbone, cfg.teacher_method,
+                 settings, cfg.teachers, cfg.kd_temperature, ctx.spec.source_budget, ctx.spec.limit]  # fmt: skip
+        return ctx.cache.get_or_compute("soft_targets", parts, compute, load, name=task)

@@ -1,0 +1,77 @@
+"""`mtdnn` (Liu et al. 2019, arXiv 1901.11504): a shared encoder with one head per task, trained
+on the suite's task set with mini-batches drawn one task at a time, then fine-tuned per target.
+
+The multi-task phase runs once per (task set, task versions, recipe, source budget, source
+seed) and is cached: every target of the suite starts from it. Heads follow the task's
+problem type (single-sentence or image classification, pair classification, regression);
+each task has its own head, so the same dataset may appear twice as two tasks. The next
+task is drawn by a schedule: `proportional` to size (the paper), `temperature`-scaled, or
+`uniform`, seeded and the same on every process. Paper defaults: Adamax, learning rate
+5e-5, linear decay with 10 % warm-up (all overridable by the suite's budget and the command
+line). During the multi-task phase the cosine between the task gradients on the shared
+encoder is measured every `grad_cosine_every` steps and saved with the run.
+
+A target inside the task set is fine-tuned from the shared encoder with its own head; a
+target outside it gets a new head (transfer to a new task). With `finetune: false` the run
+scores the multi-task model itself (its target must be in the set).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from typing import Any
+
+from harness.context import RunContext
+from harness.errors import ConfigError
+from harness.heads import EncoderWithHead, build_head
+from harness.methods import Method, MethodResult, register_method
+from harness.multitask import (
+    MultiTaskConfig,
+    build_multihead,
+    make_optimizer,
+    train_shared_model,
+)
+from harness.training import TrainResult
+
+
+@register_method
+class MTDNN(Method):
+    name = "mtdnn"
+    Config = MultiTaskConfig
+    uses_sources = False
+    multi_task = True
+    budget_defaults = {"learning_rate": 5e-5, "warmup_ratio": 0.1, "lr_scheduler_type": "linear"}
+    description = "MT-DNN: shared encoder, per-task heads, multi-task training on the task set, then per-target fine-tuning"
+
+    def recipe(self) -> dict[str, Any]:
+        """The settings the multi-task phase depends on (not the fine-tuning ones)."""
+        cfg = asdict(self.config)
+        cfg.pop("finetune")
+        return {"method": "mtdnn", **cfg}
+
+    def run(self, ctx: RunContext) -> MethodResult:
+        cfg = self.config
+        cards = [ctx.task_card(n) for n in ctx.spec.task_set]
+        state, meta = train_shared_model(ctx, cards, self.recipe(), cfg)
+        encoder = ctx.base_encoder(seed=ctx.spec.source_seed)
+        model = build_multihead(
+            encoder, cards, encoder.feature_dim, cfg.head_hidden, cfg.head_dropout
+        )
+        model.load_state_dict(state)
+        target = ctx.spec.target
+        in_set = target in ctx.spec.task_set
+        extra = {"task_set": list(ctx.spec.task_set), "multitask": meta,
+                 "multitask_score": meta["tasks"][target]["primary"] if in_set else None}  # fmt: skip
+        if not cfg.finetune:
+            if not in_set:
+                raise ConfigError(f"mtdnn with finetune: false scores the multi-task model, but target "
+                                  f"'{target}' is not in the task set")  # fmt: skip
+            t = meta["tasks"][target]
+            result = TrainResult(test_metrics=t["metrics"], primary=t["primary"], best_epoch=t["best_epoch"],
+                                 validation_metrics=t["validation_metrics"], curve=meta["curve"],
+                                 steps=meta["steps"])  # fmt: skip
+            return MethodResult(result, extra)
+        head = model.head(target) if in_set else build_head(ctx.card, encoder.feature_dim, cfg.head_hidden,
+                                                            cfg.head_dropout)  # fmt: skip
+        result = ctx.train(EncoderWithHead(encoder, head), optimizer=make_optimizer(cfg.optimizer))
+        return MethodResult(result, extra)

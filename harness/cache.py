@@ -1,0 +1,84 @@
+"""One "get or compute" call for anything trained or computed once and reused.
+
+An entry is a folder `<root>/<kind>/<name>-<key>` whose key hashes everything that made it.
+It is complete when its `.done` marker exists: the main process writes the files into a
+temporary folder and renames it into place, so a killed run leaves no half entry. An entry
+that exists but cannot be loaded is corrupt: it is reported, removed and computed again
+(healed). Hits, misses and heals are counted per kind.
+
+Every process takes part in `compute` (training is collective under Accelerate); only the
+main process gets a folder to write (the others get None), and all wait for it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import shutil
+from collections import Counter
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+logger = logging.getLogger(__name__)
+T = TypeVar("T")
+DONE = ".done"
+
+
+def cache_key(parts: Any) -> str:
+    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:20]
+
+
+class Cache:
+    def __init__(self, root: Path, accelerator: Any, counts: Counter | None = None):
+        self.root = Path(root)
+        self.accelerator = accelerator
+        self.counts = counts if counts is not None else Counter()
+
+    def folder(self, kind: str, parts: Any, name: str = "") -> Path:
+        return self.root / kind / f"{name + '-' if name else ''}{cache_key(parts)}"
+
+    def get_or_compute(
+        self,
+        kind: str,
+        parts: Any,
+        compute: Callable[[Path | None], None],
+        load: Callable[[Path], T],
+        name: str = "",
+    ) -> T:
+        """Load the entry for `parts`, computing it first when it is missing or corrupt."""
+        folder = self.folder(kind, parts, name)
+        if (folder / DONE).exists():
+            try:
+                value = load(folder)
+                self.counts[f"{kind}_hit"] += 1
+                return value
+            except Exception as exc:  # noqa: BLE001 - any unreadable entry is healed
+                logger.warning(
+                    "%s cache entry %s is corrupt (%s): computing it again", kind, folder, exc
+                )
+                self.counts[f"{kind}_heal"] += 1
+                self.accelerator.wait_for_everyone()
+                if self.accelerator.is_main_process:
+                    shutil.rmtree(folder, ignore_errors=True)
+        self.counts[f"{kind}_miss"] += 1
+        tmp = folder.with_name(f".{folder.name}.{os.getpid()}.tmp")
+        main = self.accelerator.is_main_process
+        if main:
+            shutil.rmtree(tmp, ignore_errors=True)
+            tmp.mkdir(parents=True)
+        try:
+            compute(tmp if main else None)
+            if main:
+                (tmp / DONE).write_text(
+                    json.dumps({"kind": kind, "parts": parts}, default=str, indent=1)
+                )
+                shutil.rmtree(folder, ignore_errors=True)
+                os.replace(tmp, folder)
+        finally:
+            if main and tmp.exists():
+                shutil.rmtree(tmp, ignore_errors=True)
+        self.accelerator.wait_for_everyone()
+        return load(folder)
