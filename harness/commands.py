@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -130,10 +131,18 @@ def cmd_run(args: argparse.Namespace) -> int:
     )
     if outcome.cache_counts:
         print("caches: " + ", ".join(f"{k}={v}" for k, v in sorted(outcome.cache_counts.items())))
-    for r in board["failed"]:
-        print(f"FAILED {r['run_id']}: {r.get('error', '?')}")
+    failed_ids = set(outcome.failed) | set(outcome.failed_before)
+    if failed_ids:
+        by_id = {s.id: s for s in specs}
+        errors = {r["run_id"]: r.get("error", "?") for r in board["failed"]}
+        print(f"\n{len(failed_ids)} run(s) of this suite FAILED"
+              + (f" ({len(outcome.failed_before)} recorded earlier; --rerun_failed retries them)" if outcome.failed_before else "")
+              + ":")  # fmt: skip
+        for run_id in sorted(failed_ids, key=lambda i: by_id[i].describe()):
+            print(f"  {run_id}  {by_id[run_id].describe()}\n      {errors.get(run_id, '?')}")
     print(f"leaderboard and gain matrices written to {output_dir}")
-    if outcome.failed:
+    if failed_ids:
+        print(f"error: {len(failed_ids)} run(s) failed; see the summary above", file=sys.stderr)
         return 1
     return 0
 

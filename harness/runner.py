@@ -38,6 +38,9 @@ class SuiteOutcome:
     ran: list[str] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
     failed: list[str] = field(default_factory=list)
+    failed_before: list[str] = field(
+        default_factory=list
+    )  # skipped: recorded as failed by an earlier run
     cache_counts: Counter = field(default_factory=Counter)
 
 
@@ -58,10 +61,35 @@ def make_accelerator(
                        kwargs_handlers=[DistributedDataParallelKwargs(find_unused_parameters=True)])  # fmt: skip
 
 
-def _peak_memory_mb(device: torch.device) -> dict[str, float]:
-    out = {"peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)}
-    if sys.platform == "darwin":
-        out["peak_rss_mb"] = round(out["peak_rss_mb"] / 1024, 1)
+def reset_peak_memory(device: torch.device) -> bool:
+    """Start a new peak-memory window for one run: the kernel's peak RSS (Linux `clear_refs`)
+    and CUDA's peak allocation. Returns whether the RSS peak could be reset."""
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+    try:
+        Path("/proc/self/clear_refs").write_text("5")
+        return True
+    except OSError:
+        return False
+
+
+def peak_memory_mb(device: torch.device, run_window: bool) -> dict[str, Any]:
+    """The run's peak resident memory (since `reset_peak_memory`; else the process's peak,
+    marked so) and, on a GPU, its peak allocation."""
+    out: dict[str, Any] = {}
+    hwm = None
+    if run_window:
+        try:
+            status = Path("/proc/self/status").read_text()
+            hwm = next(int(ln.split()[1]) for ln in status.splitlines() if ln.startswith("VmHWM:"))
+        except (OSError, StopIteration, ValueError):
+            hwm = None
+    if hwm is not None:
+        out["peak_rss_mb"] = round(hwm / 1024, 1)
+    else:
+        rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        out["peak_rss_mb"] = round(rss / 1024 if sys.platform == "darwin" else rss, 1)
+        out["scope"] = "process"  # the process's peak since it started, not this run's
     if device.type == "cuda":
         out["peak_gpu_mb"] = round(torch.cuda.max_memory_allocated(device) / 2**20, 1)
     return out
@@ -107,6 +135,8 @@ class SuiteRunner:
             status = existing_status(self.output_dir, spec.id)
             if status == "ok" or (status == "failed" and not self.rerun_failed):
                 outcome.skipped.append(spec.id)
+                if status == "failed":
+                    outcome.failed_before.append(spec.id)
             else:
                 todo.append(spec)
         if outcome.skipped:
@@ -123,8 +153,7 @@ class SuiteRunner:
     def run_one(self, spec: RunSpec) -> dict[str, Any]:
         acc = self.accelerator
         started = time.perf_counter()
-        if acc.device.type == "cuda":
-            torch.cuda.reset_peak_memory_stats(acc.device)
+        window = reset_peak_memory(acc.device)
         record: dict[str, Any] = {"schema_version": SCHEMA_VERSION, "run_id": spec.id, "status": "ok", "spec": spec.to_dict(),
                                   "comparable": spec.limit is None}  # fmt: skip
         if spec.limit is not None:
@@ -154,7 +183,7 @@ class SuiteRunner:
             result = method.run(ctx)
             tr = result.train
             record.update({
-                "target_card_version": card.content_hash,
+                "target_card_version": card.content_hash, "target_tags": list(card.tags),
                 "metrics": tr.test_metrics, "primary_metric": card.primary_metric, "direction": card.direction,
                 "primary_score": tr.primary, "validation_metrics": tr.validation_metrics, "best_epoch": tr.best_epoch,
                 "curve": tr.curve[-20:], "steps": tr.steps, "train_examples": tr.train_examples,
@@ -190,7 +219,7 @@ class SuiteRunner:
                 acc.end_training()
                 acc.trackers = []
         record["wall_seconds"] = round(time.perf_counter() - started, 3)
-        record["peak_memory_mb"] = _peak_memory_mb(acc.device)
+        record["peak_memory_mb"] = peak_memory_mb(acc.device, window)
         record["provenance"] = provenance(
             acc, fingerprints, {"seed": spec.seed, "source_seed": spec.source_seed}
         )

@@ -10,7 +10,14 @@ import re
 import pandas as pd
 import pytest
 
-from harness.analysis.gains import aggregate, gain_matrices, glue_average, records_frame
+from harness.analysis.gains import (
+    aggregate,
+    delta_m,
+    distillation,
+    gain_matrices,
+    glue_average,
+    records_frame,
+)
 from harness.analysis.intervals import mean_interval
 from harness.analysis.leaderboard import build, leaderboard_table
 from harness.records import write_record
@@ -20,15 +27,16 @@ BUDGET = {"num_train_epochs": 3.0, "learning_rate": 5e-4}
 
 def rec(score, *, variant="finetune", method=None, sources=(), target="synth_text_near", seed=0,
         fraction=0.1, limit=None, budget=None, metric="accuracy", direction="max",
-        method_config=None, versions=None, backbone="bert-tiny"):  # fmt: skip
+        method_config=None, versions=None, backbone="bert-tiny", task_set=(), tags=None):  # fmt: skip
     method = method or variant
     spec = {"backbone": {"name": backbone}, "sources": list(sources), "method": method, "variant": variant,
             "method_config": method_config or {}, "target": target, "fraction": fraction, "seed": seed,
             "budget": budget or BUDGET, "source_budget": BUDGET, "source_seed": 0, "limit": limit,
-            "task_versions": versions or {target: "v1", **{s: "v1" for s in sources}}}  # fmt: skip
+            "task_versions": versions or {target: "v1", **{s: "v1" for s in sources}}, "task_set": list(task_set)}  # fmt: skip
     run_id = f"{variant}-{'+'.join(sources) or 'none'}-{target}-{fraction}-{seed}-{limit}-{abs(hash(str(spec))) % 10**8}"
     return {"schema_version": 1, "run_id": run_id, "status": "ok", "spec": spec, "primary_metric": metric,
-            "primary_score": score, "direction": direction, "comparable": limit is None}  # fmt: skip
+            "primary_score": score, "direction": direction, "comparable": limit is None,
+            "target_tags": tags if tags is not None else (["glue"] if target in ("rte", "mrpc") else [])}  # fmt: skip
 
 
 def runs(scores, **kw):
@@ -214,3 +222,41 @@ def test_build_writes_separate_rows_and_states_seeds_and_interval(tmp_path):
     csv = pd.read_csv(tmp_path / "leaderboard.csv")
     assert list(csv["seeds"]) == [2, 3] or list(csv["seeds"]) == [3, 2]
     assert "95% CI" in csv.columns
+
+
+def test_glue_average_follows_the_card_tag():
+    records = runs([0.6], target="rte") + runs([0.2], target="my_glue_like_task", tags=["glue"])
+    records += runs([0.9], target="mrpc", tags=[])  # a card without the tag is not averaged
+    (r,) = glue_average(agg_of(records)).itertuples()
+    assert r.glue_average == pytest.approx(0.4) and r.tasks == 2
+
+
+def test_delta_m_against_single_task_finetuning():
+    """Two targets, two seeds. Seed 0: accuracy 0.8 vs 0.5 (+60 %) and mse 0.5 vs 1.0 (+50 %,
+    lower is better): 55 %. Seed 1: 0.6 vs 0.6 (0 %) and 1.5 vs 1.0 (−50 %): −25 %.
+    Δm = mean 15 %, std over seeds sqrt(((55−15)² + (−25−15)²)/1) = 56.5685 %."""
+    ts = ("synth_text_anchor", "synth_text_near", "synth_text_regression")
+    mse = {"target": "synth_text_regression", "metric": "mse", "direction": "min"}
+    records = (runs([0.5, 0.6], variant="finetune") + runs([1.0, 1.0], variant="finetune", **mse)
+               + runs([0.8, 0.6], variant="mtdnn", task_set=ts) + runs([0.5, 1.5], variant="mtdnn", task_set=ts, **mse)
+               + runs([0.1, 0.1], variant="scratch"))  # fmt: skip
+    (r,) = delta_m(records_frame(records)).itertuples()
+    assert r.variant == "mtdnn" and r.tasks == 2 and r.seeds == 2
+    assert r.delta_m == pytest.approx(15.0) and r.std == pytest.approx(56.5685, abs=1e-4)
+
+
+def test_multi_task_runs_with_different_task_sets_are_not_pooled():
+    a = runs([0.8, 0.8], variant="mtdnn", task_set=("synth_text_anchor",))
+    b = runs([0.6, 0.6], variant="mtdnn", task_set=("synth_text_anchor", "synth_text_mid"))
+    assert sorted(agg_of(a + b)["mean"].round(6)) == [0.6, 0.8]
+
+
+def test_distillation_table():
+    r = rec(0.85, variant="distill", target="synth_text_anchor", task_set=("synth_text_anchor",))
+    r["extra"] = {"teachers": {"synth_text_anchor": {"teacher_scores": [0.80, 0.82], "teacher_mean": 0.81,
+                                                     "ensemble": 0.85, "metric": "accuracy"}},
+                  "multitask": {"tasks": {"synth_text_anchor": {"primary": 0.84}}}}  # fmt: skip
+    (row_,) = distillation([r]).itertuples()
+    # the student keeps (0.84 − 0.81) / (0.85 − 0.81) = 75 % of the ensemble's gain
+    assert row_.teachers == 2 and row_.ensemble == 0.85 and row_.student == 0.84
+    assert row_.kept == pytest.approx(0.75) and row_.student_finetuned == 0.85

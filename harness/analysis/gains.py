@@ -26,18 +26,9 @@ import pandas as pd
 
 from harness.analysis.intervals import mean_interval
 
-GLUE_TASKS = {
-    "cola",
-    "sst2",
-    "mrpc",
-    "stsb",
-    "qqp",
-    "mnli",
-    "mnli_mismatched",
-    "qnli",
-    "rte",
-    "wnli",
-}
+GLUE_TAG = (
+    "glue"  # the GLUE average covers targets whose card has this tag (recorded with each run)
+)
 DISPLAY = ["backbone", "variant", "sources", "target", "fraction"]
 NOISE_SE = 2.0
 
@@ -53,7 +44,13 @@ def setting_keys(spec: dict[str, Any]) -> dict[str, str]:
               "fraction": float(spec["fraction"]), "limit": spec.get("limit"), "budget": spec.get("budget")}  # fmt: skip
     base = {**target, "variant": spec["variant"], "method": spec["method"],
             "method_config": spec.get("method_config")}  # fmt: skip
-    setting = {**base, "sources": list(spec.get("sources") or [])}
+    setting = {
+        **base,
+        "sources": list(spec.get("sources") or []),
+        "task_set": list(spec.get("task_set") or []),
+    }
+    if not setting["task_set"]:
+        del setting["task_set"]
     grid = {k: v for k, v in base.items() if k not in ("target", "target_version")}
     if setting["sources"]:
         src = {"source_budget": spec.get("source_budget"), "source_seed": spec.get("source_seed")}
@@ -75,7 +72,8 @@ def records_frame(records: list[dict[str, Any]]) -> pd.DataFrame:
                      "fraction": float(s["fraction"]), "seed": s["seed"], "limit": s.get("limit"),
                      "score": float(r["primary_score"]), "metric": r["primary_metric"],
                      "direction": r.get("direction", "max"), "comparable": r.get("comparable", True),
-                     "glue": s["target"] in GLUE_TASKS, **setting_keys(s)})  # fmt: skip
+                     "glue": GLUE_TAG in (r.get("target_tags") or []), "task_set": "+".join(s.get("task_set") or []),
+                     **setting_keys(s)})  # fmt: skip
     return pd.DataFrame(rows)
 
 
@@ -147,4 +145,68 @@ def gain_matrices(agg: pd.DataFrame) -> dict[str, pd.DataFrame]:
     for (name, grid), part in parts.items():
         key = f"{name}__{grid}" if names.count(name) > 1 else name
         out[key] = part.pivot_table(index="sources", columns="target", values="gain_vs_base")
+    return out
+
+
+def delta_m(df: pd.DataFrame, reference: str = "finetune") -> pd.DataFrame:
+    """Δm, the multi-task relative gain (Maninis et al. 2019; Vandenhende et al. 2021): for each
+    multi-task method and seed, the mean over its targets of sign·(M_mt − M_st)/|M_st| in %,
+    against single-task fine-tuning (`reference` without a source) of the same backbone,
+    target, fraction and limit and the same seed; then mean and spread over seeds.
+    The sign is −1 for lower-is-better metrics."""
+    multi = df[df["task_set"] != ""]
+    if multi.empty:
+        return pd.DataFrame()
+    ref = df[(df["method"] == reference) & (df["sources"] == "none") & (df["task_set"] == "")]
+    ref_keys = ["backbone", "target", "fraction", "limit_key", "seed"]
+    ref = ref.assign(limit_key=ref["limit"].fillna(-1)).groupby(ref_keys)["score"].mean()
+    multi = multi.assign(limit_key=multi["limit"].fillna(-1))
+    idx = pd.MultiIndex.from_frame(multi[ref_keys])
+    st = ref.reindex(idx).to_numpy()
+    sign = multi["direction"].map({"max": 1.0, "min": -1.0}).fillna(1.0).to_numpy()
+    multi = multi.assign(rel=100.0 * sign * (multi["score"].to_numpy() - st) / np.abs(st)).dropna(
+        subset=["rel"]
+    )
+    if multi.empty:
+        return pd.DataFrame()
+    keys = ["backbone", "variant", "task_set", "fraction", "grid_key"]
+    per_seed = (
+        multi.groupby([*keys, "seed"])
+        .agg(rel=("rel", "mean"), tasks=("target", "nunique"))
+        .reset_index()
+    )
+    out = per_seed.groupby(keys).agg(delta_m=("rel", "mean"), std=("rel", "std"), seeds=("seed", "nunique"),
+                                     tasks=("tasks", "min")).reset_index()  # fmt: skip
+    out["std"] = out["std"].fillna(0.0)
+    return out.drop(columns="grid_key")
+
+
+def distillation(records: list[dict[str, Any]]) -> pd.DataFrame:
+    """Per distilled target: the teachers' mean score, the ensemble's, the multi-task student's
+    and the fine-tuned student's, and how much of the ensemble's gain over a single teacher
+    the student keeps: (student − teacher mean) / (ensemble − teacher mean)."""
+    rows = []
+    for r in records:
+        teachers = (r.get("extra") or {}).get("teachers")
+        if r.get("status") != "ok" or not teachers:
+            continue
+        s = r["spec"]
+        for task, t in teachers.items():
+            student = r["extra"]["multitask"]["tasks"].get(task, {}).get("primary")
+            rows.append({"backbone": s["backbone"]["name"], "variant": s["variant"], "task": task, "seed": s["seed"],
+                         "metric": t["metric"], "teachers": len(t["teacher_scores"]), "teacher_mean": t["teacher_mean"],
+                         "ensemble": t["ensemble"], "student": student,
+                         "student_finetuned": r["primary_score"] if s["target"] == task else np.nan})  # fmt: skip
+    if not rows:
+        return pd.DataFrame()
+    df = pd.DataFrame(rows)
+    keys = ["backbone", "variant", "task", "metric", "teachers"]
+    out = df.groupby(keys).agg(teacher_mean=("teacher_mean", "first"), ensemble=("ensemble", "first"),
+                               student=("student", "first"), student_finetuned=("student_finetuned", "mean")).reset_index()  # fmt: skip
+    gap = out["ensemble"] - out["teacher_mean"]
+    out["kept"] = np.where(
+        gap.abs() > 1e-12,
+        (out["student"] - out["teacher_mean"]) / gap.where(gap.abs() > 1e-12),
+        np.nan,
+    )
     return out

@@ -11,7 +11,14 @@ from typing import Any
 import pandas as pd
 from tabulate import tabulate
 
-from harness.analysis.gains import aggregate, gain_matrices, glue_average, records_frame
+from harness.analysis.gains import (
+    aggregate,
+    delta_m,
+    distillation,
+    gain_matrices,
+    glue_average,
+    records_frame,
+)
 from harness.records import load_records
 
 FORMATS = ("md", "latex", "html", "csv")
@@ -82,9 +89,18 @@ def build(
     table = leaderboard_table(agg)
     glue = glue_average(agg)
     matrices = gain_matrices(agg)
+    dm = delta_m(df)
+    kd = distillation(records)
     text = render(table, fmt)
     if not glue.empty:
         text += "\n\nGLUE average\n" + render(glue, fmt)
+    if not dm.empty:
+        text += (
+            "\n\nΔm (multi-task relative gain over single-task fine-tuning, %, mean over seeds)\n"
+            + render(dm, fmt)
+        )
+    if not kd.empty:
+        text += "\n\nDistillation: teachers, ensemble and student\n" + render(kd, fmt)
     if out_dir is not None:
         out_dir = Path(out_dir)
         out_dir.mkdir(parents=True, exist_ok=True)
@@ -93,6 +109,10 @@ def build(
         agg.to_csv(out_dir / "aggregate.csv", index=False)
         if not glue.empty:
             (out_dir / "glue_average.csv").write_text(render(glue, "csv"))
+        if not dm.empty:
+            (out_dir / "delta_m.csv").write_text(render(dm, "csv"))
+        if not kd.empty:
+            (out_dir / "distillation.csv").write_text(render(kd, "csv"))
         md = []
         for name, m in matrices.items():
             m.to_csv(out_dir / f"gain_matrix__{name}.csv")
@@ -103,6 +123,8 @@ def build(
         "problems": problems,
         "aggregate": agg,
         "matrices": matrices,
+        "delta_m": dm,
+        "distillation": kd,
         "failed": _failed(records),
     }
 

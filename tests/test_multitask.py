@@ -1,0 +1,306 @@
+"""The multi-task core and the two multi-task methods: task schedules, task sets in suites and
+specs, `mtdnn` and `distill` learning on the synthetic family (where tasks share structure by
+construction), the task-set cache, Δm, and what bad input gets."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import numpy as np
+import pytest
+import torch
+from suitekit import BUDGET, run, suite
+
+from harness.analysis.gains import aggregate, delta_m, distillation, records_frame
+from harness.errors import ConfigError
+from harness.multitask import gradient_cosines, task_schedule
+from harness.runner import make_accelerator
+from harness.spec import RunSpec
+from harness.training import DivergedError, TaskSplits, train_tasks
+
+NEAR, MID, FAR = "synth_text_near", "synth_text_mid", "synth_text_far"
+TASK_SET = ["synth_text_anchor", "synth_text_regression"]
+SEEDS = [0, 1, 2]
+
+
+# -- schedules ---------------------------------------------------------------------------------
+def test_proportional_schedule_draws_every_batch_once_in_a_seeded_order():
+    sched = task_schedule("proportional")
+    order = sched({"a": 30, "b": 10}, 0, 0)
+    assert Counter(order) == {"a": 30, "b": 10}
+    assert order == sched({"a": 30, "b": 10}, 0, 0)  # the same on every process
+    assert order != sched({"a": 30, "b": 10}, 1, 0) and order != sched({"a": 30, "b": 10}, 0, 1)
+
+
+def test_temperature_and_uniform_schedules():
+    batches = {"big": 900, "small": 100}
+    t1 = Counter(task_schedule("temperature", 1.0)(batches, 0, 0))
+    t5 = Counter(task_schedule("temperature", 5.0)(batches, 0, 0))
+    uni = Counter(task_schedule("uniform")(batches, 0, 0))
+    assert sum(t1.values()) == sum(uni.values()) == 1000
+    # T = 1: p(small) = 0.1; T = 5: 100^0.2 / (900^0.2 + 100^0.2) = 0.3878; uniform: 0.5
+    assert t1["small"] / 1000 == pytest.approx(0.1, abs=0.03)
+    assert t5["small"] / 1000 == pytest.approx(0.3878, abs=0.04)
+    assert uni["small"] / 1000 == pytest.approx(0.5, abs=0.04)
+
+
+@pytest.mark.parametrize(
+    ("kind", "temperature"), [("temperature", 0.0), ("temperature", -1.0), ("random", 1.0)]
+)
+def test_bad_schedules_are_config_errors(kind, temperature):
+    with pytest.raises(ConfigError):
+        task_schedule(kind, temperature)
+
+
+def test_gradient_cosines_by_hand():
+    g = {
+        "a": torch.tensor([1.0, 0.0]),
+        "b": torch.tensor([1.0, 1.0]),
+        "c": torch.tensor([-2.0, 0.0]),
+    }
+    cos = gradient_cosines(g)
+    assert cos["a|b"] == pytest.approx(1 / np.sqrt(2)) and cos["a|c"] == pytest.approx(-1.0)
+    assert cos["b|c"] == pytest.approx(-1 / np.sqrt(2))
+
+
+# -- the loop with a task set --------------------------------------------------------------------
+class TwoHeads(torch.nn.Module):
+    takes_task = True
+
+    def __init__(self):
+        super().__init__()
+        self.shared = torch.nn.Linear(4, 4)
+        self.heads = torch.nn.ModuleDict({"a": torch.nn.Linear(4, 2), "b": torch.nn.Linear(4, 2)})
+
+    def forward(self, task, features):
+        return self.heads[task](self.shared(features))
+
+
+def _features(n, seed, flip):
+    from baselines.feature_extraction import FeatureSet
+
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(n, 4, generator=g)
+    y = (x[:, 0] > 0).long()
+    return FeatureSet(x, 1 - y if flip else y)
+
+
+def _cards():
+    from harness.taskregistry import TaskRegistry
+
+    near = TaskRegistry().get(NEAR)
+    return {n: type(near)(**{**near.__dict__, "name": n}) for n in ("a", "b")}
+
+
+def test_train_tasks_learns_each_task_with_its_own_head():
+    from baselines.feature_extraction import collate_features
+    from harness.spec import Budget
+
+    cards = _cards()
+    tasks = [TaskSplits(cards[n], _features(256, 0, flip), _features(64, 1, flip), _features(64, 2, flip), collate_features)
+             for n, flip in (("a", False), ("b", True))]  # fmt: skip
+    budget = Budget(
+        num_train_epochs=3,
+        per_device_train_batch_size=16,
+        learning_rate=0.05,
+        group_by_length=False,
+    )
+    res = train_tasks(TwoHeads(), tasks, budget, make_accelerator(), seed=0)
+    # opposite labels on the same inputs: only separate heads can get both right
+    assert set(res.tasks) == {"a", "b"} and all(r.primary > 0.9 for r in res.tasks.values())
+    assert res.steps == 3 * (256 // 16) * 2 and res.train_examples == 3 * 256 * 2
+    assert "val_mean" in res.curve[-1] and "val_a_accuracy" in res.curve[-1]
+
+
+def test_a_diverged_run_leaves_nothing_prepared():
+    from baselines.feature_extraction import collate_features
+
+    cards = _cards()
+    tasks = [TaskSplits(cards["a"], _features(64, 0, False), _features(16, 1, False), _features(16, 2, False), collate_features)]  # fmt: skip
+    acc = make_accelerator()
+    nan_loss = lambda out, batch, card: out.sum() * float("nan")  # noqa: E731
+    with pytest.raises(DivergedError):
+        train_tasks(
+            TwoHeads(),
+            tasks,
+            __import__("harness.spec").spec.Budget(group_by_length=False),
+            acc,
+            0,
+            loss=nan_loss,
+        )
+    assert not acc._models and not acc._optimizers and not acc._dataloaders
+
+
+# -- suites and specs ------------------------------------------------------------------------------
+def test_task_set_expansion_and_single_task_ids_unchanged():
+    specs = suite(targets=[NEAR], task_set=["tag:synthetic-text"], methods={"mtdnn": {}, "finetune": {}},
+                  fractions=[1.0])  # fmt: skip
+    mt = next(s for s in specs if s.method == "mtdnn")
+    ft = next(s for s in specs if s.method == "finetune")
+    family = {"synth_text_anchor", NEAR, MID, FAR, "synth_text_pair", "synth_text_regression"}
+    assert set(mt.task_set) == family and mt.sources == () and set(mt.task_versions) == family
+    assert ft.task_set == () and ft.to_dict()["task_set"] == []
+    # a single-task spec's id does not depend on the task_set field existing
+    import hashlib
+    import json
+
+    d = ft.to_dict()
+    del d["task_set"]
+    old = hashlib.sha256(
+        json.dumps({"v": 1, **d}, sort_keys=True, default=str).encode()
+    ).hexdigest()[:20]
+    assert ft.id == old and RunSpec.from_dict(ft.to_dict()).id == ft.id
+    assert (
+        mt.budget["learning_rate"] == BUDGET["learning_rate"]
+    )  # the suite's budget wins over the paper's
+
+
+@pytest.mark.parametrize(
+    ("kw", "message"),
+    [
+        ({"task_set": ["synth_text_anchor", "synth_image_anchor"]}, "mixes modalities"),
+        ({"task_set": ["synth_text_anchr"]}, "unknown task"),
+        ({"task_set": ["tag:no-such-tag"]}, "no task has the tag"),
+        ({"task_set": []}, "trains on a task set"),
+        ({"task_set": [NEAR], "fractions": [0.1]}, "is in the task set"),
+        (
+            {"task_set": TASK_SET, "methods": {"m": {"method": "mtdnn", "temperature": 0}}},
+            "temperature must be > 0",
+        ),
+        (
+            {"task_set": TASK_SET, "methods": {"d": {"method": "distill", "kd_temperature": -1}}},
+            "kd_temperature must be > 0",
+        ),
+        (
+            {"task_set": TASK_SET, "methods": {"m": {"method": "mtdnn", "schedule": "random"}}},
+            "schedule must be",
+        ),
+    ],
+)
+def test_bad_multi_task_suites_fail_before_training(kw, message):
+    kw = {"methods": {"mtdnn": {}}, **kw}
+    with pytest.raises(Exception, match=message):
+        suite(targets=[NEAR], **kw)
+
+
+def test_method_budget_defaults_sit_below_the_suite_and_the_command_line():
+    from harness.suites import expand, resolve_suite
+    from harness.taskregistry import TaskRegistry
+
+    base = {
+        "name": "t",
+        "backbones": ["bert-tiny"],
+        "targets": [NEAR],
+        "methods": {"feature_extraction": {}},
+    }
+
+    def lr(data, cli=None):
+        (spec,) = expand(resolve_suite(data, {"budget": cli}, "t"), TaskRegistry(), "t")
+        return spec.budget["learning_rate"]
+
+    assert lr(base) == 1e-2  # the method's own default
+    assert lr({**base, "budget": {"learning_rate": 3e-3}}) == 3e-3  # the suite's budget
+    assert (
+        lr({**base, "methods": {"feature_extraction": {"budget": {"learning_rate": 2e-2}}}}) == 2e-2
+    )
+    assert (
+        lr(
+            {**base, "methods": {"feature_extraction": {"budget": {"learning_rate": 2e-2}}}},
+            {"learning_rate": 7e-4},
+        )
+        == 7e-4
+    )
+
+
+# -- the methods learn ------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def ladder(tmp_path_factory):
+    """mtdnn and distill (2 teachers) on the task set {anchor, regression}; targets near / mid / far
+    outside it at a small fraction, three seeds, against single-task fine-tuning."""
+    specs = suite(targets=[NEAR, MID, FAR], task_set=TASK_SET, fractions=[0.05], seeds=SEEDS,
+                  methods={"mtdnn": {}, "distill": {"teachers": 2}, "finetune": {}, "mt_only": {"method": "mtdnn", "finetune": False}},
+                  source_budget={"num_train_epochs": 3})  # fmt: skip
+    specs = [s for s in specs if not (s.variant == "mt_only")]
+    runner, outcome, records = run(specs, tmp_path_factory.mktemp("mt"), None)
+    assert not outcome.failed, [r.get("error") for r in records.values() if r["status"] != "ok"]
+    return runner, specs, list(records.values())
+
+
+def _mean(records, variant, target):
+    return np.mean(
+        [
+            r["primary_score"]
+            for r in records
+            if r["spec"]["variant"] == variant and r["spec"]["target"] == target
+        ]
+    )
+
+
+def test_the_task_set_is_trained_once_for_every_target_and_seed(ladder):
+    runner, specs, _ = ladder
+    counts = runner.caches.counts
+    uses = sum(1 for s in specs if s.method in ("mtdnn", "distill"))
+    assert counts["task_sets_miss"] == 2  # one mtdnn recipe, one distill recipe
+    assert counts["task_sets_hit"] == uses - 2
+    assert counts["soft_targets_miss"] == len(TASK_SET) and counts[
+        "soft_targets_hit"
+    ] == uses // 2 * len(TASK_SET) - len(TASK_SET)
+
+
+def test_mtdnn_beats_single_task_finetuning_and_the_gain_shrinks_with_relatedness(ladder):
+    _, _, records = ladder
+    gain = {t: _mean(records, "mtdnn", t) - _mean(records, "finetune", t) for t in (NEAR, MID, FAR)}
+    assert gain[NEAR] > 0.1, gain
+    assert gain[NEAR] > gain[MID] > gain[FAR], gain
+
+
+def test_distill_student_scores_at_least_as_well_as_mtdnn(ladder):
+    """Averaged over the three targets and three seeds (9 runs each), within one point."""
+    _, _, records = ladder
+    kd = np.mean([_mean(records, "distill", t) for t in (NEAR, MID, FAR)])
+    mt = np.mean([_mean(records, "mtdnn", t) for t in (NEAR, MID, FAR)])
+    assert kd >= mt - 0.01, (kd, mt)
+
+
+def test_kd_loss_by_hand():
+    """logits (2, 0), label 0, soft targets (0.7, 0.3). T = 1: hard = log(1 + e^-2) = 0.126928,
+    soft = 0.7 · 0.126928 + 0.3 · 2.126928 = 0.726928, loss = 0.426928. T = 2: soft on logits
+    (1, 0) is 0.7 · 0.313262 + 0.3 · 1.313262 = 0.613262, × T² = 2.453048, loss = 1.289988."""
+    from baselines.distill import kd_loss
+    from harness.taskregistry import TaskRegistry
+
+    card = TaskRegistry().get(NEAR)
+    batch = {"labels": torch.tensor([0]), "soft_targets": torch.tensor([[0.7, 0.3]])}
+    out = torch.tensor([[2.0, 0.0]])
+    assert kd_loss(1.0)(out, batch, card).item() == pytest.approx(0.426928, abs=1e-5)
+    assert kd_loss(2.0)(out, batch, card).item() == pytest.approx(1.289988, abs=1e-5)
+    assert kd_loss(1.0)(out, {"labels": torch.tensor([0])}, card).item() == pytest.approx(
+        0.126928, abs=1e-5
+    )
+    reg = TaskRegistry().get(
+        "synth_text_regression"
+    )  # regression: mean of MSE to label and to teachers
+    rb = {"labels": torch.tensor([1.0]), "soft_targets": torch.tensor([[2.0]])}
+    assert kd_loss(1.0)(torch.tensor([3.0]), rb, reg).item() == pytest.approx(0.5 * 4.0 + 0.5 * 1.0)
+
+
+def test_records_keep_multitask_scores_teachers_and_gradient_cosines(ladder):
+    _, _, records = ladder
+    mt = next(r for r in records if r["spec"]["method"] == "mtdnn")
+    tasks = mt["extra"]["multitask"]["tasks"]
+    assert set(tasks) == set(TASK_SET) and tasks["synth_text_anchor"]["primary"] > 0.8
+    cos = mt["extra"]["multitask"]["gradient_cosine"]
+    assert cos and set(cos[0]["cosine"]) == {"synth_text_anchor|synth_text_regression"}
+    kd = next(r for r in records if r["spec"]["method"] == "distill")
+    teachers = kd["extra"]["teachers"]["synth_text_anchor"]
+    assert len(teachers["teacher_scores"]) == 2 and teachers["ensemble"] > 0.8
+    table = distillation(records)
+    assert set(table["task"]) == set(TASK_SET)
+    dm = delta_m(records_frame(records))
+    assert (
+        set(dm["variant"]) == {"mtdnn", "distill"}
+        and (dm["seeds"] == 3).all()
+        and (dm["tasks"] == 3).all()
+    )
+    agg = aggregate(records_frame(records))
+    assert set(agg[agg["variant"] == "mtdnn"]["n"]) == {3}
