@@ -60,6 +60,13 @@ class PredictsRowId(nn.Module):
         return features[:, 0] + 0.0 * self.w(features).squeeze(-1)
 
 
+class TwoHeadsRowId(PredictsRowId):
+    takes_task = True
+
+    def forward(self, task: str, features: torch.Tensor) -> torch.Tensor:
+        return super().forward(features)
+
+
 def main(out: Path) -> None:
     acc = runner_mod.make_accelerator()
     rank, procs = acc.process_index, acc.num_processes
@@ -96,6 +103,32 @@ def main(out: Path) -> None:
                       "examples": res.train_examples, "learning_rates": res.learning_rates,
                       "scored": gathered[-1]}  # fmt: skip
 
+    # a task set of two: the schedule each process drew
+    from harness.multitask import task_schedule
+
+    drawn_tasks: list[list[str]] = []
+    sampled = task_schedule("temperature", 2.0)
+
+    def recording(batches, epoch, seed):
+        order = sampled(batches, epoch, seed)
+        drawn_tasks.append(order)
+        return order
+
+    two = [
+        training.TaskSplits(card, Rows(N_TRAIN, "train"), Rows(N_TEST, "val"), Rows(N_TEST, "test"), collate),
+        training.TaskSplits(TaskRegistry().get("synth_text_regression"), Rows(N_UNEVEN, "train"), Rows(N_TEST, "val"),
+                            Rows(N_TEST, "test"), collate),
+    ]  # fmt: skip
+    two[1].card = type(card)(**{**card.__dict__, "name": "regression_copy"})
+    budget = Budget(num_train_epochs=2, per_device_train_batch_size=PER_ROUND // procs, learning_rate=0.01,
+                    group_by_length=False)  # fmt: skip
+    res = training.train_tasks(TwoHeadsRowId(), two, budget, acc, seed=0, schedule=recording)
+    seen["task_set"] = {
+        "orders": drawn_tasks[1:],
+        "steps": res.steps,
+        "examples": res.train_examples,
+    }
+
     writes: list[str] = []
     real_write = records.write_record
 
@@ -105,6 +138,8 @@ def main(out: Path) -> None:
 
     runner_mod.write_record = counting_write
     specs = suite(methods={"scratch": {}}, limit=48, budget={**BUDGET, "num_train_epochs": 1})
+    specs += suite(methods={"mtdnn": {}}, task_set=["synth_text_anchor", "synth_text_pair"], limit=48,
+                   budget={**BUDGET, "num_train_epochs": 1}, source_budget={"num_train_epochs": 1})  # fmt: skip
     runner = runner_mod.SuiteRunner(out / "suite", accelerator=acc)
     runner.run(specs)
     seen["writes"] = writes

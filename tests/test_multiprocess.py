@@ -84,6 +84,26 @@ def test_the_scored_split_is_gathered_whole(probes, sampler):
 
 
 def test_only_the_main_process_writes_records(probes):
+    """A scratch run and an mtdnn run (its task set trained first): one record each."""
     (one,), (r0, r1) = probes["one"], probes["two"]
-    assert len(one["writes"]) == 1 and r0["writes"] == one["writes"] and r1["writes"] == []
-    assert len(list((probes["root"] / "two" / "suite" / "runs").glob("*.json"))) == 1
+    assert len(one["writes"]) == 2 and r0["writes"] == one["writes"] and r1["writes"] == []
+    records = [
+        json.loads(p.read_text())
+        for p in (probes["root"] / "two" / "suite" / "runs").glob("*.json")
+    ]
+    assert len(records) == 2 and all(r["status"] == "ok" for r in records), [
+        r.get("error") for r in records
+    ]
+
+
+def test_processes_draw_the_same_task_sequence(probes):
+    """Two tasks (128 and 100 rows) under a temperature schedule: the same sequence on both
+    processes and on one process, each epoch its own, and one step per draw."""
+    (one,), (r0, r1) = probes["one"], probes["two"]
+    a, b = r0["task_set"]["orders"], r1["task_set"]["orders"]
+    assert a == b == one["task_set"]["orders"] and len(a) == 2 and a[0] != a[1]
+    assert set(a[0]) == {
+        "synth_text_regression",
+        "regression_copy",
+    }  # one dataset as two tasks, two heads
+    assert r0["task_set"]["steps"] == one["task_set"]["steps"] == len(a[0]) + len(a[1])
