@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -151,6 +152,18 @@ class BackboneSpec:
     def is_preset(self) -> bool:
         return self.name in BACKBONES
 
+    @property
+    def location(self) -> str:
+        """Where the weights are: a local path, else a path under the data folder
+        (`$TRANSFERBENCH_DATA_DIR`, which `--data_dir` sets; e.g. `models/all-MiniLM-L6-v2`),
+        else the name itself for the Hub."""
+        if Path(self.name).exists():
+            return self.name
+        data = os.environ.get("TRANSFERBENCH_DATA_DIR")
+        if data and (Path(data).expanduser() / self.name).exists():
+            return str(Path(data).expanduser() / self.name)
+        return self.name
+
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
@@ -159,7 +172,7 @@ def resolve_modality(spec: BackboneSpec) -> str:
     """The modality of a preset or Hub/local model (reads its config, no weights)."""
     if spec.is_preset:
         return BACKBONES.get(spec.name).modality
-    config = _auto_config(spec.name)
+    config = _auto_config(spec.location)
     return "image" if hasattr(config, "num_channels") else "text"
 
 
@@ -258,12 +271,12 @@ def build_model(
         model = _model_from_config(config)
         modality = preset.modality
     else:
-        config = _auto_config(spec.name)
+        config = _auto_config(spec.location)
         modality = "image" if hasattr(config, "num_channels") else "text"
         if spec.init == "random":
             model = _model_from_config(config)
         elif spec.init == "pretrained":
-            model = AutoModel.from_pretrained(spec.name)
+            model = AutoModel.from_pretrained(spec.location)
         else:
             raise ConfigError(f"backbone init must be 'pretrained' or 'random', got {spec.init!r}")
     return Encoder(model, modality, _feature_dim(config), spec.pooling)
@@ -291,13 +304,13 @@ def image_settings(spec: BackboneSpec) -> dict[str, Any]:
             "mean": (0.5, 0.5, 0.5),
             "std": (0.5, 0.5, 0.5),
         }
-    config = _auto_config(spec.name)
+    config = _auto_config(spec.location)
     settings = {"size": spec.image_size or getattr(config, "image_size", 224), "channels": getattr(config, "num_channels", 3),
                 "mean": IMAGENET_MEAN, "std": IMAGENET_STD}  # fmt: skip
     try:
         from transformers import AutoImageProcessor
 
-        proc = AutoImageProcessor.from_pretrained(spec.name)
+        proc = AutoImageProcessor.from_pretrained(spec.location)
         settings["mean"] = tuple(getattr(proc, "image_mean", IMAGENET_MEAN))
         settings["std"] = tuple(getattr(proc, "image_std", IMAGENET_STD))
         size = getattr(proc, "size", None) or {}

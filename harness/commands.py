@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -90,6 +91,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         data, where = {"name": "cli"}, "command line"
     else:
         data, where = load_suite("quick")
+    if args.data_dir:  # backbones and cards find files under it (e.g. models/all-MiniLM-L6-v2)
+        os.environ["TRANSFERBENCH_DATA_DIR"] = str(Path(args.data_dir).expanduser().resolve())
     registry = TaskRegistry(args.include_path)
     for name in (args.targets or "").split(","):  # name mistakes first, before missing settings
         if name.strip():

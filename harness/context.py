@@ -109,13 +109,23 @@ class RunContext:
         self.train_indices = fraction_indices(
             full_train["labels"], self.spec.fraction, self.spec.seed, stratify
         )
-        if self.spec.limit:  # a seeded, stratified sample of the fraction
-            self.train_indices = stratified_sample(full_train["labels"], self.spec.limit, self.spec.seed,
-                                                   stratify, among=self.train_indices)  # fmt: skip
+        for cap in (self.spec.max_train_samples, self.spec.limit):  # seeded, stratified samples
+            if cap:
+                self.train_indices = stratified_sample(full_train["labels"], cap, self.spec.seed, stratify,
+                                                       among=self.train_indices)  # fmt: skip
         if not self.train_indices:
             raise DataError(
                 f"task '{self.card.name}': fraction {self.spec.fraction} leaves no training rows"
             )
+
+    @property
+    def caps(self) -> dict[str, int] | None:
+        """The sample caps, for cache keys (None when unset, so older keys stay valid)."""
+        caps = {
+            "max_train_samples": self.spec.max_train_samples,
+            "max_eval_samples": self.spec.max_eval_samples,
+        }
+        return {k: v for k, v in caps.items() if v} or None
 
     @property
     def seed(self) -> int:
@@ -124,7 +134,11 @@ class RunContext:
     def split(self, role: str):
         """The encoded target split: train is the seeded fraction; `--limit` samples every split."""
         ds = self.store.encoded(self.spec.target, self.pipeline, role)
-        return ds.select(self.rows(role)) if role == "train" or self.spec.limit else ds
+        return (
+            ds.select(self.rows(role))
+            if role == "train" or self.spec.limit or self.eval_cap(role)
+            else ds
+        )
 
     def rows(self, role: str) -> list[int]:
         """The rows of a target split this run uses: the train fraction, or under `--limit` a
@@ -132,9 +146,14 @@ class RunContext:
         if role == "train":
             return self.train_indices
         ds = self.store.encoded(self.spec.target, self.pipeline, role)
-        if not self.spec.limit:
+        cap = min((c for c in (self.spec.limit, self.eval_cap(role)) if c), default=None)
+        if not cap:
             return list(range(len(ds)))
-        return limit_rows(ds, self.spec.limit, self.card.problem == "classification")
+        return limit_rows(ds, cap, self.card.problem == "classification")
+
+    def eval_cap(self, role: str) -> int | None:
+        """`max_eval_samples` caps the validation split (model selection), never the scored one."""
+        return self.spec.max_eval_samples if role == "validation" else None
 
     def lengths(self, ds) -> list[int] | None:
         return row_lengths(ds)
@@ -156,7 +175,7 @@ class RunContext:
     def source_key(self) -> str:
         versions = [self.store.registry.get(s).content_hash for s in self.spec.sources]
         return _hash(["source", self.pipeline.identity, list(self.spec.sources), versions,
-                      self.spec.source_budget, self.spec.source_seed, self.spec.limit])  # fmt: skip
+                      self.spec.source_budget, self.spec.source_seed, self.spec.limit, self.caps])  # fmt: skip
 
     def start_encoder(self) -> Encoder:
         """The encoder a method starts from: trained on the sources (cached), or the base init."""
@@ -182,11 +201,7 @@ class RunContext:
                 r: self.store.encoded(name, self.pipeline, r)
                 for r in ("train", "validation", "test")
             }
-            if self.spec.limit:
-                stratify = card.problem == "classification"
-                enc = {
-                    r: d.select(limit_rows(d, self.spec.limit, stratify)) for r, d in enc.items()
-                }
+            enc = self.capped(card, enc)
             model = EncoderWithHead(encoder, build_head(card, encoder.feature_dim))
             result = train_model(model, card, enc["train"], enc["validation"], enc["test"], self.pipeline.collate,
                                  self.source_budget, self.accelerator, self.spec.source_seed,
@@ -232,9 +247,7 @@ class RunContext:
         }
         if not len(enc["train"]):
             raise DataError(f"task '{name}' of the task set has no training rows")
-        if self.spec.limit:
-            stratify = card.problem == "classification"
-            enc = {r: d.select(limit_rows(d, self.spec.limit, stratify)) for r, d in enc.items()}
+        enc = self.capped(card, enc)
         return TaskSplits(card, enc["train"], enc["validation"], enc["test"], self.pipeline.collate,
                           row_lengths(enc["train"]))  # fmt: skip
 
@@ -251,6 +264,23 @@ class RunContext:
                           store=self.store, caches=self.caches, budget=self.source_budget,
                           source_budget=self.source_budget)  # fmt: skip
 
+    def capped(self, card: TaskCard, splits: dict[str, Any]) -> dict[str, Any]:
+        """A source's or task-set task's splits under `max_train_samples`, `max_eval_samples`
+        and `--limit`: seeded, stratified samples (by the source seed for training rows)."""
+        stratify = card.problem == "classification"
+        out = {}
+        for role, ds in splits.items():
+            caps = [
+                self.spec.limit,
+                self.spec.max_train_samples if role == "train" else self.eval_cap(role),
+            ]
+            cap = min((c for c in caps if c), default=None)
+            if cap and cap < len(ds):
+                seed = self.spec.source_seed if role == "train" else EVAL_SAMPLE_SEED
+                ds = ds.select(stratified_sample(ds["labels"], cap, seed, stratify))
+            out[role] = ds
+        return out
+
     def task_set_key(self, recipe: dict[str, Any]) -> list[Any]:
         """What a model trained on the spec's task set depends on: the set, its task versions,
         the input pipeline and backbone, the recipe (method and its settings), the source
@@ -258,7 +288,7 @@ class RunContext:
         names = sorted(self.spec.task_set)
         versions = [self.store.registry.get(n).content_hash for n in names]
         return ["task_set", names, versions, self.pipeline.identity, self.spec.backbone, recipe,
-                self.spec.source_budget, self.spec.source_seed, self.spec.limit]  # fmt: skip
+                self.spec.source_budget, self.spec.source_seed, self.spec.limit, self.caps]  # fmt: skip
 
     # -- features ---------------------------------------------------------------------------
     def features(self, encoder: Encoder, role: str) -> tuple[torch.Tensor, torch.Tensor]:

@@ -199,7 +199,7 @@ def build_pipeline(spec: BackboneSpec, corpus: list[TaskData], cache_dir: Path) 
     else:
         from transformers import AutoTokenizer
 
-        tokenizer = AutoTokenizer.from_pretrained(spec.name)
+        tokenizer = AutoTokenizer.from_pretrained(spec.location)
         tok_id = spec.name
     return InputPipeline(
         spec, modality, _hash([spec.to_dict(), tok_id, PREPROCESS_VERSION]), tokenizer=tokenizer

@@ -11,6 +11,7 @@ from harness.errors import ConfigError
 from harness.registry import did_you_mean
 
 SPEC_VERSION = 1
+ADDED_FIELDS = ("task_set", "max_train_samples", "max_eval_samples")  # fields added after version 1
 
 
 @dataclass(frozen=True)
@@ -107,12 +108,17 @@ class RunSpec:
     limit: int | None = None
     task_versions: dict[str, str] = field(default_factory=dict)  # card content hashes
     task_set: tuple[str, ...] = ()  # what a multi-task method trains on before the target
+    max_train_samples: int | None = None  # cap on every training split (seeded, stratified)
+    max_eval_samples: int | None = None  # cap on validation splits (model selection only)
 
     @property
     def id(self) -> str:
         d = self.to_dict()
-        if not d["task_set"]:  # single-task specs keep the ids they had before task sets existed
-            del d["task_set"]
+        for (
+            key
+        ) in ADDED_FIELDS:  # unset, they leave the ids of specs made before they existed alone
+            if not d[key]:
+                del d[key]
         blob = json.dumps({"v": SPEC_VERSION, **d}, sort_keys=True, default=str)
         return hashlib.sha256(blob.encode()).hexdigest()[:20]
 

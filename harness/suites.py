@@ -16,7 +16,8 @@ from harness.spec import Budget, RunSpec, dataclass_from_dict
 from harness.taskregistry import TaskRegistry, builtin_tasks_dir
 
 SUITE_FIELDS = {"name", "description", "backbones", "sources", "targets", "methods", "fractions", "seeds",
-                "budget", "source_budget", "source_seed", "limit", "task_set"}  # fmt: skip
+                "budget", "source_budget", "source_seed", "limit", "task_set", "max_train_samples",
+                "max_eval_samples"}  # fmt: skip
 DEFAULTS: dict[str, Any] = {"sources": [[]], "methods": {"scratch": {}, "feature_extraction": {}, "finetune": {}},
                             "fractions": [1.0], "seeds": [0], "budget": {}, "source_budget": {}, "source_seed": 0,
                             "limit": None, "description": ""}  # fmt: skip
@@ -207,7 +208,7 @@ def expand(resolved: dict[str, Any], registry: TaskRegistry, where: str = "suite
     backbones = _backbones(resolved["backbones"], where)
     modality = {}
     for bb in backbones:
-        if not bb.is_preset and "/" not in bb.name and not Path(bb.name).exists():
+        if not bb.is_preset and "/" not in bb.name and not Path(bb.location).exists():
             raise ConfigError(f"unknown backbone '{bb.name}'.{did_you_mean(bb.name, BACKBONES.names())} "
                               f"Presets: {', '.join(BACKBONES.names())}; or a Hub name / local path")  # fmt: skip
         modality[bb.name] = resolve_modality(bb)
@@ -229,6 +230,16 @@ def expand(resolved: dict[str, Any], registry: TaskRegistry, where: str = "suite
         )
     limit = resolved.get("limit")
     limit = int(limit) if limit not in (None, "") else None
+    caps = {}
+    for key in ("max_train_samples", "max_eval_samples"):
+        value = resolved.get(key)
+        if value in (None, ""):
+            continue
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ConfigError(
+                f"{where}: field '{key}': expected a positive whole number, got {value!r}"
+            )
+        caps[key] = value
     specs = []
     for target in targets:
         card = registry.get(target)
@@ -260,7 +271,7 @@ def expand(resolved: dict[str, Any], registry: TaskRegistry, where: str = "suite
                                                  seed=seed, budget=budget, source_budget=source_budget_of[variant],
                                                  source_seed=int(resolved.get("source_seed", 0)), limit=limit,
                                                  task_versions=versions,
-                                                 task_set=tuple(task_set) if multi else ()))  # fmt: skip
+                                                 task_set=tuple(task_set) if multi else (), **caps))  # fmt: skip
     if not specs:
         raise ConfigError(
             f"{where}: the grid is empty: no backbone matches the targets' modalities"

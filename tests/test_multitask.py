@@ -145,7 +145,8 @@ def test_task_set_expansion_and_single_task_ids_unchanged():
     import json
 
     d = ft.to_dict()
-    del d["task_set"]
+    for added in ("task_set", "max_train_samples", "max_eval_samples"):  # fields version 1 did not have
+        del d[added]
     old = hashlib.sha256(
         json.dumps({"v": 1, **d}, sort_keys=True, default=str).encode()
     ).hexdigest()[:20]
@@ -304,3 +305,106 @@ def test_records_keep_multitask_scores_teachers_and_gradient_cosines(ladder):
     )
     agg = aggregate(records_frame(records))
     assert set(agg[agg["variant"] == "mtdnn"]["n"]) == {3}
+
+
+# -- suites, caps, failures, memory ----------------------------------------------------------------
+def test_glue_mtdnn_suite_expands(monkeypatch):
+    import harness.suites as suites
+
+    monkeypatch.setattr(
+        suites, "resolve_modality", lambda bb: "text"
+    )  # the Hub is not reachable in tests
+    data, where = suites.load_suite("glue-mtdnn")
+    specs = suites.expand(
+        suites.resolve_suite(data, {}, where),
+        __import__("harness.taskregistry").taskregistry.TaskRegistry(),
+    )
+    by_method = Counter(s.method for s in specs)
+    assert by_method == {
+        "finetune": 27,
+        "mtdnn": 54,
+        "distill": 27,
+    }  # 9 tasks x 3 seeds (mtdnn: two variants)
+    mt = next(s for s in specs if s.method == "mtdnn")
+    assert (
+        len(mt.task_set) == 9
+        and mt.source_budget["learning_rate"] == 5e-5
+        and mt.source_budget["num_train_epochs"] == 5
+    )
+    ft = next(s for s in specs if s.method == "finetune")
+    assert ft.budget["learning_rate"] == 2e-5
+
+
+@pytest.mark.realdata
+def test_glue_mtdnn_local_suite_expands_on_the_local_data(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    res = subprocess.run([sys.executable, "-m", "harness", "run", "--suite", "glue-mtdnn-local", "--data_dir",
+                          os.environ["TRANSFERBENCH_DATA_DIR"], "--dry_run"], capture_output=True, text=True, timeout=300)  # fmt: skip
+    assert res.returncode == 0, res.stderr[-2000:]
+    assert "28 run(s)" in res.stdout and "all-MiniLM-L6-v2" in res.stdout
+
+
+def test_max_train_and_eval_samples_cap_training_and_selection_not_scoring(tmp_path, monkeypatch):
+    from harness.context import RunContext
+
+    seen = {}
+    real_train = RunContext.train
+
+    def train(self, model, param_groups=None, desc=None, **hooks):
+        seen.update({role: len(self.split(role)) for role in ("train", "validation", "test")})
+        return real_train(self, model, param_groups, desc, **hooks)
+
+    monkeypatch.setattr(RunContext, "train", train)
+    specs = suite(
+        fractions=[1.0],
+        max_train_samples=60,
+        max_eval_samples=30,
+        budget={**BUDGET, "num_train_epochs": 1},
+    )
+    _, outcome, records = run(specs, tmp_path, None)
+    (rec,) = records.values()
+    assert seen == {"train": 60, "validation": 30, "test": 500} and rec["comparable"] is True
+    assert specs[0].id != suite(fractions=[1.0], budget={**BUDGET, "num_train_epochs": 1})[0].id
+
+
+def test_a_suite_with_failed_runs_exits_non_zero_with_a_summary(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    cfg = tmp_path / "suite.yaml"
+    cfg.write_text("name: f\nbackbones: [{name: bert-tiny, max_length: 32, vocab_size: 1000}]\ntargets: [synth_text_near]\n"
+                   "methods: {scratch: {}, broken: {method: finetune, freeze_first_n: 99}}\nfractions: [0.2]\n"
+                   "budget: {num_train_epochs: 1}\nlimit: 32\n")  # fmt: skip
+    env = {**os.environ, "TRANSFERBENCH_CACHE": str(tmp_path / "cache")}
+    args = [
+        sys.executable,
+        "-m",
+        "harness",
+        "run",
+        "--config",
+        str(cfg),
+        "--output_dir",
+        str(tmp_path / "out"),
+    ]
+    first = subprocess.run(args, capture_output=True, text=True, env=env, timeout=600)
+    assert first.returncode == 1 and "1 run(s) of this suite FAILED" in first.stdout
+    assert "freeze_first_n=99" in first.stdout and "Traceback" not in first.stderr
+    again = subprocess.run(
+        args, capture_output=True, text=True, env=env, timeout=600
+    )  # nothing runs, still failed
+    assert again.returncode == 1 and "recorded earlier" in again.stdout
+
+
+def test_peak_memory_is_the_runs_own():
+    from harness.runner import peak_memory_mb, reset_peak_memory
+
+    big = np.ones(60_000_000)  # 480 MB, then freed
+    before = peak_memory_mb(torch.device("cpu"), run_window=True)["peak_rss_mb"]
+    del big
+    assert reset_peak_memory(torch.device("cpu"))
+    after = peak_memory_mb(torch.device("cpu"), run_window=True)
+    assert "scope" not in after and after["peak_rss_mb"] < before - 300

@@ -41,7 +41,8 @@ def setting_keys(spec: dict[str, Any]) -> dict[str, str]:
     """The identities a record is grouped and compared by (see the module docstring)."""
     target_version = (spec.get("task_versions") or {}).get(spec["target"])
     target = {"backbone": spec["backbone"], "target": spec["target"], "target_version": target_version,
-              "fraction": float(spec["fraction"]), "limit": spec.get("limit"), "budget": spec.get("budget")}  # fmt: skip
+              "fraction": float(spec["fraction"]), "limit": spec.get("limit"), "budget": spec.get("budget"),
+              "max_train_samples": spec.get("max_train_samples"), "max_eval_samples": spec.get("max_eval_samples")}  # fmt: skip
     base = {**target, "variant": spec["variant"], "method": spec["method"],
             "method_config": spec.get("method_config")}  # fmt: skip
     setting = {
