@@ -260,3 +260,13 @@ def test_distillation_table():
     # the student keeps (0.84 − 0.81) / (0.85 − 0.81) = 75 % of the ensemble's gain
     assert row_.teachers == 2 and row_.ensemble == 0.85 and row_.student == 0.84
     assert row_.kept == pytest.approx(0.75) and row_.student_finetuned == 0.85
+
+
+def test_a_method_with_its_own_learning_rate_is_compared_at_the_same_compute():
+    """Gains compare runs with the same epochs, steps and batch; a variant's learning rate is
+    part of its recipe (feature_extraction's 1e-2), so it still gets a gain over scratch."""
+    records = runs([0.5, 0.5], variant="scratch") + runs([0.7, 0.7], variant="feature_extraction",
+                                                          budget={**BUDGET, "learning_rate": 1e-2})  # fmt: skip
+    assert row(agg_of(records), variant="feature_extraction")["gain_vs_scratch"] == pytest.approx(
+        0.2
+    )

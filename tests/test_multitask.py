@@ -145,7 +145,11 @@ def test_task_set_expansion_and_single_task_ids_unchanged():
     import json
 
     d = ft.to_dict()
-    for added in ("task_set", "max_train_samples", "max_eval_samples"):  # fields version 1 did not have
+    for added in (
+        "task_set",
+        "max_train_samples",
+        "max_eval_samples",
+    ):  # fields version 1 did not have
         del d[added]
     old = hashlib.sha256(
         json.dumps({"v": 1, **d}, sort_keys=True, default=str).encode()

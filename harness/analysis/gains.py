@@ -6,8 +6,9 @@ versions; the source budget and source seed only when there is a source). That i
 the row's `setting`.
 
     gain over scratch = mean(method from s) − mean(`scratch`)               same target, fraction,
-    gain over base    = mean(method from s) − mean(same method, no source)  backbone, budget, limit
-                                                                            and target version
+    gain over base    = mean(method from s) − mean(same method, no source)  backbone, compute budget
+                                                                            (epochs, steps, batch),
+                                                                            limit, target version
 
 Gains are signed so that positive is better, whatever the metric's direction (× −1 for
 lower-is-better metrics such as mse). A negative gain over base is flagged as negative
@@ -37,13 +38,27 @@ def _key(obj: Any) -> str:
     return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()[:10]
 
 
+COMPUTE = (
+    "num_train_epochs",
+    "max_steps",
+    "per_device_train_batch_size",
+    "gradient_accumulation_steps",
+)
+
+
+def compute_budget(budget: dict[str, Any] | None) -> dict[str, Any]:
+    """The part of a budget that fixes how much training a run gets (epochs, steps, batch):
+    gains compare runs of the same compute; the learning rate and schedule are the method's own."""
+    return {k: (budget or {}).get(k) for k in COMPUTE}
+
+
 def setting_keys(spec: dict[str, Any]) -> dict[str, str]:
     """The identities a record is grouped and compared by (see the module docstring)."""
     target_version = (spec.get("task_versions") or {}).get(spec["target"])
     target = {"backbone": spec["backbone"], "target": spec["target"], "target_version": target_version,
-              "fraction": float(spec["fraction"]), "limit": spec.get("limit"), "budget": spec.get("budget"),
+              "fraction": float(spec["fraction"]), "limit": spec.get("limit"), "budget": compute_budget(spec.get("budget")),
               "max_train_samples": spec.get("max_train_samples"), "max_eval_samples": spec.get("max_eval_samples")}  # fmt: skip
-    base = {**target, "variant": spec["variant"], "method": spec["method"],
+    base = {**target, "budget": spec.get("budget"), "variant": spec["variant"], "method": spec["method"],
             "method_config": spec.get("method_config")}  # fmt: skip
     setting = {
         **base,
