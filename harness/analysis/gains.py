@@ -76,6 +76,13 @@ def setting_keys(spec: dict[str, Any]) -> dict[str, str]:
             "grid_key": _key(grid)}  # fmt: skip
 
 
+def _source_label(spec: dict[str, Any]) -> str:
+    """What a run started from: its sources (`a+b`), a task set (`{a,b}`), or `none`."""
+    if spec.get("task_set"):
+        return "{" + ",".join(spec["task_set"]) + "}"
+    return "+".join(spec["sources"]) or "none"
+
+
 def records_frame(records: list[dict[str, Any]]) -> pd.DataFrame:
     """One row per successful run."""
     rows = []
@@ -84,7 +91,7 @@ def records_frame(records: list[dict[str, Any]]) -> pd.DataFrame:
             continue
         s = r["spec"]
         rows.append({"run_id": r["run_id"], "backbone": s["backbone"]["name"], "variant": s["variant"],
-                     "method": s["method"], "sources": "+".join(s["sources"]) or "none", "target": s["target"],
+                     "method": s["method"], "sources": _source_label(s), "target": s["target"],
                      "fraction": float(s["fraction"]), "seed": s["seed"], "limit": s.get("limit"),
                      "score": float(r["primary_score"]), "metric": r["primary_metric"],
                      "direction": r.get("direction", "max"), "comparable": r.get("comparable", True),
@@ -148,7 +155,7 @@ def gain_matrices(agg: pd.DataFrame) -> dict[str, pd.DataFrame]:
     """Per (backbone, method, fraction and the rest of the setting but target and source):
     sources × targets of the mean gain over no source. Settings that differ in a way the name
     does not show (budget, method settings) get a suffix with their key."""
-    with_src = agg[agg["sources"] != "none"]
+    with_src = agg[(agg["sources"] != "none") & ~agg["sources"].str.startswith("{")]
     parts = {}
     for (bb, variant, frac, grid), part in with_src.groupby(
         ["backbone", "variant", "fraction", "grid_key"]
