@@ -150,11 +150,12 @@ def test_limited_and_full_runs_are_not_pooled():
     "change",
     [
         {"budget": {**BUDGET, "num_train_epochs": 10.0}},
+        {"budget": {**BUDGET, "learning_rate": 1e-3}},
         {"method_config": {"freeze_first_n": 2}},
         {"versions": {"synth_text_near": "v2"}},
         {"fraction": 0.1, "backbone": "bert-mini"},
     ],
-    ids=["budget", "method-settings", "task-version", "backbone"],
+    ids=["budget", "learning-rate", "method-settings", "task-version", "backbone"],
 )
 def test_runs_that_differ_in_what_changes_the_number_are_not_pooled(change):
     records = runs([0.6, 0.7]) + runs([0.9, 0.8], **change)

@@ -42,6 +42,11 @@ def test_temperature_and_uniform_schedules():
     assert t1["small"] / 1000 == pytest.approx(0.1, abs=0.03)
     assert t5["small"] / 1000 == pytest.approx(0.3878, abs=0.04)
     assert uni["small"] / 1000 == pytest.approx(0.5, abs=0.04)
+    sched = task_schedule("temperature", 2.0)
+    assert sched(batches, 0, 0) == sched(batches, 0, 0)  # the same on every process
+    assert sched(batches, 0, 0) != sched(batches, 1, 0) and sched(batches, 0, 0) != sched(
+        batches, 0, 1
+    )
 
 
 @pytest.mark.parametrize(
@@ -64,16 +69,20 @@ def test_gradient_cosines_by_hand():
 
 
 # -- the loop with a task set --------------------------------------------------------------------
-class TwoHeads(torch.nn.Module):
-    takes_task = True
-
+class Shared(torch.nn.Module):
     def __init__(self):
         super().__init__()
-        self.shared = torch.nn.Linear(4, 4)
-        self.heads = torch.nn.ModuleDict({"a": torch.nn.Linear(4, 2), "b": torch.nn.Linear(4, 2)})
+        self.lin = torch.nn.Linear(4, 4)
 
-    def forward(self, task, features):
-        return self.heads[task](self.shared(features))
+    def forward(self, features):
+        return self.lin(features)
+
+
+def TwoHeads():  # noqa: N802 - a MultiHeadModel with a linear encoder on features
+    from harness.multitask import MultiHeadModel
+
+    torch.manual_seed(0)
+    return MultiHeadModel(Shared(), {"a": torch.nn.Linear(4, 2), "b": torch.nn.Linear(4, 2)})
 
 
 def _features(n, seed, flip):
@@ -112,7 +121,10 @@ def test_train_tasks_learns_each_task_with_its_own_head():
     assert "val_mean" in res.curve[-1] and "val_a_accuracy" in res.curve[-1]
     per_task = train_tasks(TwoHeads(), tasks, budget, make_accelerator(), seed=0, select="per_task")
     assert all(r.primary > 0.9 for r in per_task.tasks.values())
-    for name, r in per_task.tasks.items():  # each task's checkpoint is its own best validation epoch
+    for (
+        name,
+        r,
+    ) in per_task.tasks.items():  # each task's checkpoint is its own best validation epoch
         scores = [c[f"val_{name}_accuracy"] for c in per_task.curve]
         assert r.validation_metrics["accuracy"] == pytest.approx(max(scores), abs=1e-5)
         assert scores[r.best_epoch - 1] == pytest.approx(max(scores), abs=1e-5)
