@@ -9,36 +9,16 @@ import subprocess
 import sys
 
 import pytest
+from suitekit import BUDGET, FE, run, suite
 
 from harness.records import find_records, read_record
-from harness.runner import SuiteRunner
-from harness.suites import expand, resolve_suite
-from harness.taskregistry import TaskRegistry
 
-TEXT_BB = {"name": "bert-tiny", "max_length": 32, "vocab_size": 1000}
 IMAGE_BB = {"name": "resnet-tiny", "image_size": 16}
-BUDGET = {"num_train_epochs": 6, "per_device_train_batch_size": 32, "learning_rate": 2e-3}
-FE = {"budget": {"learning_rate": 1e-2}}  # heads on frozen features take a larger step
-
-
-def suite(**kw):
-    base = {"name": "t", "backbones": [TEXT_BB], "targets": ["synth_text_near"], "sources": ["none"],
-            "methods": {"scratch": {}}, "fractions": [0.5], "seeds": [0], "budget": BUDGET,
-            "source_budget": {"num_train_epochs": 3}}  # fmt: skip
-    base.update(kw)
-    return expand(resolve_suite(base, {}, "test"), TaskRegistry(), "test")
 
 
 @pytest.fixture(scope="module")
 def cache_dir(tmp_path_factory):
     return tmp_path_factory.mktemp("cache")
-
-
-def run(specs, out, cache_dir, **kw):
-    runner = SuiteRunner(out, cache_dir=cache_dir, **kw)
-    outcome = runner.run(specs)
-    records = {p.stem: read_record(p) for p in find_records(out)}
-    return runner, outcome, records
 
 
 def test_every_method_learns_and_related_source_helps(tmp_path, cache_dir):
