@@ -25,7 +25,13 @@ from harness.errors import ConfigError
 from harness.heads import EncoderWithHead, build_head, predictions_from
 from harness.methods import Method, MethodResult, get_method, register_method
 from harness.metrics import compute_metrics
-from harness.multitask import MultiTaskConfig, build_multihead, make_optimizer, train_shared_model
+from harness.multitask import (
+    PAPER_BUDGET,
+    MultiTaskConfig,
+    build_multihead,
+    make_optimizer,
+    train_shared_model,
+)
 from harness.training import TaskSplits, predict_outputs, supervised_loss
 
 
@@ -34,9 +40,8 @@ class DistillConfig(MultiTaskConfig):
     teachers: int = 3  # K: teacher seeds per distilled task
     teacher_method: str = "finetune"  # any single-task method that trains through ctx.train
     teacher_settings: dict = field(default_factory=dict)
-    distill_tasks: list = field(
-        default_factory=list
-    )  # tasks with teachers; empty: every task of the set
+    # tasks with teachers; empty: every task of the set
+    distill_tasks: list = field(default_factory=list)
     kd_temperature: float = 1.0
 
     def __post_init__(self) -> None:
@@ -45,6 +50,10 @@ class DistillConfig(MultiTaskConfig):
             raise ConfigError(f"kd_temperature must be > 0, got {self.kd_temperature}")
         if self.teachers < 1:
             raise ConfigError(f"teachers must be >= 1, got {self.teachers}")
+        if not self.finetune:
+            raise ConfigError(
+                "distill scores the fine-tuned student; use mtdnn with finetune: false for MT-only scores"
+            )
 
 
 def kd_loss(temperature: float):
@@ -69,7 +78,7 @@ class Distill(Method):
     Config = DistillConfig
     uses_sources = False
     multi_task = True
-    budget_defaults = {"learning_rate": 5e-5, "warmup_ratio": 0.1, "lr_scheduler_type": "linear"}
+    budget_defaults = PAPER_BUDGET
     description = "MT-DNN-KD: teacher ensembles per task, soft targets, one multi-task student, then fine-tuning"
 
     def run(self, ctx: RunContext) -> MethodResult:
@@ -116,10 +125,6 @@ class Distill(Method):
                  "teachers": {t: e[1] for t, e in ensembles.items()}}  # fmt: skip
         head = model.head(target) if target in ctx.spec.task_set else build_head(
             ctx.card, encoder.feature_dim, cfg.head_hidden, cfg.head_dropout)  # fmt: skip
-        if not cfg.finetune:
-            raise ConfigError(
-                "distill scores the fine-tuned student; use mtdnn with finetune: false for MT-only scores"
-            )
         result = ctx.train(EncoderWithHead(encoder, head), optimizer=make_optimizer(cfg.optimizer))
         return MethodResult(result, extra)
 
@@ -128,10 +133,10 @@ class Distill(Method):
         teacher's test score and the ensemble's."""
         cfg = self.config
         card = ctx.task_card(task)
-        teacher = get_method(cfg.teacher_method)
-        settings = asdict(
-            teacher.from_settings(dict(cfg.teacher_settings), "distill: teacher_settings").config
+        teacher = get_method(cfg.teacher_method).from_settings(
+            dict(cfg.teacher_settings), "distill: teacher_settings"
         )
+        settings = asdict(teacher.config)
         splits = ctx.task_splits(task)
 
         def outputs(model, ds) -> torch.Tensor:
@@ -146,9 +151,7 @@ class Distill(Method):
             train_probs, test_probs, scores = [], [], []
             for k in range(cfg.teachers):
                 sub = ctx.for_task(task, seed=k, method=cfg.teacher_method, method_config=settings)
-                result = teacher.from_settings(
-                    dict(cfg.teacher_settings), "distill: teacher_settings"
-                ).run(sub)
+                result = teacher.run(sub)
                 model = getattr(sub, "last_model", None)
                 if model is None:
                     raise ConfigError(

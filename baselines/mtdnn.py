@@ -26,6 +26,7 @@ from harness.errors import ConfigError
 from harness.heads import EncoderWithHead, build_head
 from harness.methods import Method, MethodResult, register_method
 from harness.multitask import (
+    PAPER_BUDGET,
     MultiTaskConfig,
     build_multihead,
     make_optimizer,
@@ -40,7 +41,7 @@ class MTDNN(Method):
     Config = MultiTaskConfig
     uses_sources = False
     multi_task = True
-    budget_defaults = {"learning_rate": 5e-5, "warmup_ratio": 0.1, "lr_scheduler_type": "linear"}
+    budget_defaults = PAPER_BUDGET
     description = "MT-DNN: shared encoder, per-task heads, multi-task training on the task set, then per-target fine-tuning"
 
     def recipe(self) -> dict[str, Any]:
@@ -52,20 +53,20 @@ class MTDNN(Method):
     def run(self, ctx: RunContext) -> MethodResult:
         cfg = self.config
         cards = [ctx.task_card(n) for n in ctx.spec.task_set]
+        target = ctx.spec.target
+        in_set = target in ctx.spec.task_set
+        if not cfg.finetune and not in_set:  # checked before the multi-task phase trains
+            raise ConfigError(f"mtdnn with finetune: false scores the multi-task model, but target "
+                              f"'{target}' is not in the task set")  # fmt: skip
         state, meta = train_shared_model(ctx, cards, self.recipe(), cfg)
         encoder = ctx.base_encoder(seed=ctx.spec.source_seed)
         model = build_multihead(
             encoder, cards, encoder.feature_dim, cfg.head_hidden, cfg.head_dropout
         )
         model.load_state_dict(state)
-        target = ctx.spec.target
-        in_set = target in ctx.spec.task_set
         extra = {"task_set": list(ctx.spec.task_set), "multitask": meta,
                  "multitask_score": meta["tasks"][target]["primary"] if in_set else None}  # fmt: skip
         if not cfg.finetune:
-            if not in_set:
-                raise ConfigError(f"mtdnn with finetune: false scores the multi-task model, but target "
-                                  f"'{target}' is not in the task set")  # fmt: skip
             t = meta["tasks"][target]
             result = TrainResult(test_metrics=t["metrics"], primary=t["primary"], best_epoch=t["best_epoch"],
                                  validation_metrics=t["validation_metrics"], curve=meta["curve"],

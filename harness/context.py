@@ -134,11 +134,7 @@ class RunContext:
     def split(self, role: str):
         """The encoded target split: train is the seeded fraction; `--limit` samples every split."""
         ds = self.store.encoded(self.spec.target, self.pipeline, role)
-        return (
-            ds.select(self.rows(role))
-            if role == "train" or self.spec.limit or self.eval_cap(role)
-            else ds
-        )
+        return ds.select(self.rows(role)) if role == "train" or self.cap(role) else ds
 
     def rows(self, role: str) -> list[int]:
         """The rows of a target split this run uses: the train fraction, or under `--limit` a
@@ -146,14 +142,19 @@ class RunContext:
         if role == "train":
             return self.train_indices
         ds = self.store.encoded(self.spec.target, self.pipeline, role)
-        cap = min((c for c in (self.spec.limit, self.eval_cap(role)) if c), default=None)
+        cap = self.cap(role)
         if not cap:
             return list(range(len(ds)))
         return limit_rows(ds, cap, self.card.problem == "classification")
 
-    def eval_cap(self, role: str) -> int | None:
-        """`max_eval_samples` caps the validation split (model selection), never the scored one."""
-        return self.spec.max_eval_samples if role == "validation" else None
+    def cap(self, role: str) -> int | None:
+        """How many rows of a split a run may use: `--limit`, and `max_train_samples` for train
+        (sources and task sets; the target's fraction is capped in `__post_init__`) or
+        `max_eval_samples` for validation (model selection, never the scored split)."""
+        role_cap = self.spec.max_train_samples if role == "train" else None
+        if role == "validation":
+            role_cap = self.spec.max_eval_samples
+        return min((c for c in (self.spec.limit, role_cap) if c), default=None)
 
     def lengths(self, ds) -> list[int] | None:
         return row_lengths(ds)
@@ -270,11 +271,7 @@ class RunContext:
         stratify = card.problem == "classification"
         out = {}
         for role, ds in splits.items():
-            caps = [
-                self.spec.limit,
-                self.spec.max_train_samples if role == "train" else self.eval_cap(role),
-            ]
-            cap = min((c for c in caps if c), default=None)
+            cap = self.cap(role)
             if cap and cap < len(ds):
                 seed = self.spec.source_seed if role == "train" else EVAL_SAMPLE_SEED
                 ds = ds.select(stratified_sample(ds["labels"], cap, seed, stratify))

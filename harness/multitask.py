@@ -41,6 +41,8 @@ if TYPE_CHECKING:
     from harness.context import RunContext
 
 SCHEDULES = ("proportional", "temperature", "uniform")
+# MT-DNN's optimisation defaults (Liu et al. 2019): Adamax at 5e-5, linear decay, 10 % warm-up
+PAPER_BUDGET = {"learning_rate": 5e-5, "warmup_ratio": 0.1, "lr_scheduler_type": "linear"}
 OPTIMIZERS = ("adamax", "adamw")
 
 

@@ -38,9 +38,8 @@ class SuiteOutcome:
     ran: list[str] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
     failed: list[str] = field(default_factory=list)
-    failed_before: list[str] = field(
-        default_factory=list
-    )  # skipped: recorded as failed by an earlier run
+    # skipped, because an earlier run recorded them as failed
+    failed_before: list[str] = field(default_factory=list)
     cache_counts: Counter = field(default_factory=Counter)
 
 

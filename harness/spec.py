@@ -114,9 +114,8 @@ class RunSpec:
     @property
     def id(self) -> str:
         d = self.to_dict()
-        for (
-            key
-        ) in ADDED_FIELDS:  # unset, they leave the ids of specs made before they existed alone
+        # unset, added fields leave the ids of specs made before they existed alone
+        for key in ADDED_FIELDS:
             if not d[key]:
                 del d[key]
         blob = json.dumps({"v": SPEC_VERSION, **d}, sort_keys=True, default=str)

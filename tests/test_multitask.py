@@ -195,6 +195,10 @@ def test_task_set_expansion_and_single_task_ids_unchanged():
             "kd_temperature must be > 0",
         ),
         (
+            {"task_set": TASK_SET, "methods": {"d": {"method": "distill", "finetune": False}}},
+            "fine-tuned student",
+        ),
+        (
             {"task_set": TASK_SET, "methods": {"m": {"method": "mtdnn", "schedule": "random"}}},
             "schedule must be",
         ),
