@@ -21,7 +21,7 @@ import torch
 import torch.nn.functional as F
 
 from harness.context import RunContext
-from harness.errors import ConfigError
+from harness.errors import ConfigError, RunFailure, TransferBenchError
 from harness.heads import EncoderWithHead, build_head, predictions_from
 from harness.methods import Method, MethodResult, get_method, register_method
 from harness.metrics import compute_metrics
@@ -81,7 +81,11 @@ class Distill(Method):
     budget_defaults = PAPER_BUDGET
     description = "MT-DNN-KD: teacher ensembles per task, soft targets, one multi-task student, then fine-tuning"
 
-    def run(self, ctx: RunContext) -> MethodResult:
+    def shared_model(
+        self, ctx: RunContext
+    ) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
+        """The student's weights and scores (trained once per recipe, cached) and each
+        distilled task's teacher scores."""
         cfg = self.config
         if get_method(cfg.teacher_method).multi_task:
             raise ConfigError(
@@ -114,6 +118,15 @@ class Distill(Method):
         state, meta = train_shared_model(
             ctx, cards, recipe, cfg, loss=kd_loss(cfg.kd_temperature), prepare=attach
         )
+        return state, meta, {t: e[1] for t, e in ensembles.items()}
+
+    def prepare(self, ctx: RunContext) -> None:
+        self.shared_model(ctx)
+
+    def run(self, ctx: RunContext) -> MethodResult:
+        cfg = self.config
+        cards = [ctx.task_card(n) for n in ctx.spec.task_set]
+        state, meta, teachers = self.shared_model(ctx)
         encoder = ctx.base_encoder(seed=ctx.spec.source_seed)
         model = build_multihead(
             encoder, cards, encoder.feature_dim, cfg.head_hidden, cfg.head_dropout
@@ -122,7 +135,7 @@ class Distill(Method):
         target = ctx.spec.target
         extra = {"task_set": list(ctx.spec.task_set), "multitask": meta,
                  "multitask_score": meta["tasks"].get(target, {}).get("primary"),
-                 "teachers": {t: e[1] for t, e in ensembles.items()}}  # fmt: skip
+                 "teachers": teachers}  # fmt: skip
         head = model.head(target) if target in ctx.spec.task_set else build_head(
             ctx.card, encoder.feature_dim, cfg.head_hidden, cfg.head_dropout)  # fmt: skip
         result = ctx.train(EncoderWithHead(encoder, head), optimizer=make_optimizer(cfg.optimizer))
@@ -151,7 +164,14 @@ class Distill(Method):
             train_probs, test_probs, scores = [], [], []
             for k in range(cfg.teachers):
                 sub = ctx.for_task(task, seed=k, method=cfg.teacher_method, method_config=settings)
-                result = teacher.run(sub)
+                try:
+                    result = teacher.run(sub)
+                except (
+                    RuntimeError,
+                    TransferBenchError,
+                ) as exc:  # diverged, out of memory, bad data
+                    raise RunFailure(f"distill: teacher {k + 1}/{cfg.teachers} of '{task}' ({cfg.teacher_method}, "
+                                     f"seed {k}) failed: {exc}") from exc  # fmt: skip
                 model = getattr(sub, "last_model", None)
                 if model is None:
                     raise ConfigError(

@@ -50,15 +50,23 @@ class MTDNN(Method):
         cfg.pop("finetune")
         return {"method": "mtdnn", **cfg}
 
+    def shared_model(self, ctx: RunContext) -> tuple[dict[str, Any], dict[str, Any]]:
+        """The multi-task model's weights and scores (trained once per recipe, cached)."""
+        if not self.config.finetune and ctx.spec.target not in ctx.spec.task_set:
+            raise ConfigError(f"mtdnn with finetune: false scores the multi-task model, but target "
+                              f"'{ctx.spec.target}' is not in the task set")  # fmt: skip
+        cards = [ctx.task_card(n) for n in ctx.spec.task_set]
+        return train_shared_model(ctx, cards, self.recipe(), self.config)
+
+    def prepare(self, ctx: RunContext) -> None:
+        self.shared_model(ctx)
+
     def run(self, ctx: RunContext) -> MethodResult:
         cfg = self.config
         cards = [ctx.task_card(n) for n in ctx.spec.task_set]
         target = ctx.spec.target
         in_set = target in ctx.spec.task_set
-        if not cfg.finetune and not in_set:  # checked before the multi-task phase trains
-            raise ConfigError(f"mtdnn with finetune: false scores the multi-task model, but target "
-                              f"'{target}' is not in the task set")  # fmt: skip
-        state, meta = train_shared_model(ctx, cards, self.recipe(), cfg)
+        state, meta = self.shared_model(ctx)
         encoder = ctx.base_encoder(seed=ctx.spec.source_seed)
         model = build_multihead(
             encoder, cards, encoder.feature_dim, cfg.head_hidden, cfg.head_dropout

@@ -69,10 +69,12 @@ def main(argv: list[str] | None = None) -> None:
 
     from baselines.feature_extraction import FeatureSet, collate_features
     from harness.backbones import BackboneSpec
-    from harness.context import Caches, RunContext, TaskStore
+    from harness.cache import Cache
+    from harness.context import RunContext
     from harness.heads import build_head, loss_for
-    from harness.preprocess import build_pipeline
+    from harness.preprocess import build_pipeline, row_lengths
     from harness.spec import Budget, RunSpec
+    from harness.splits import TaskStore
     from harness.taskregistry import TaskRegistry
     from harness.training import LengthGroupedSampler
 
@@ -86,9 +88,9 @@ def main(argv: list[str] | None = None) -> None:
         card = registry.get(args.task)
         accelerator = Accelerator(cpu=not torch.cuda.is_available())
         device = accelerator.device
-        store = TaskStore(registry, args.data_dir, workdir, accelerator)
+        store = TaskStore(registry, args.data_dir, Cache(workdir, accelerator))
         spec = BackboneSpec(name=args.backbone)
-        pipeline = build_pipeline(spec, [store.data(args.task)], workdir)
+        pipeline = build_pipeline(spec, [store.data(args.task)], store.cache)
         pipeline.check(card)
         budget = Budget(per_device_train_batch_size=args.batch_size, num_train_epochs=args.epochs)
         run_spec = RunSpec(
@@ -96,14 +98,14 @@ def main(argv: list[str] | None = None) -> None:
             method_config={}, target=args.task, fraction=1.0, seed=args.seed,
             budget=budget.__dict__, source_budget=Budget().__dict__,
         )  # fmt: skip
-        ctx = RunContext(spec=run_spec, card=card, accelerator=accelerator, pipeline=pipeline,
-                         store=store, caches=Caches(workdir / "features-warmup"), budget=budget,
+        ctx = RunContext(spec=run_spec, card=card, pipeline=pipeline, store=store,
+                         cache=Cache(workdir / "features-warmup", accelerator), budget=budget,
                          source_budget=Budget())  # fmt: skip
         encoder = ctx.base_encoder().to(device).eval()
         for p in encoder.parameters():
             p.requires_grad_(False)
         train = ctx.split("train")
-        lengths = ctx.lengths(train)
+        lengths = row_lengths(train)
         loss_fn = loss_for(card)
         regression = card.problem == "regression"
         init_head = build_head(card, encoder.feature_dim)
@@ -123,14 +125,14 @@ def main(argv: list[str] | None = None) -> None:
             opt.step()
 
         def cached(cache_root: Path) -> dict[str, float]:
-            ctx.caches = Caches(cache_root)
+            ctx.encoders.cache = Cache(cache_root, accelerator)
             t0 = time.perf_counter()
             ctx.features(encoder, "train")  # miss: frozen forward over the split, saved to disk
             t1 = time.perf_counter()
             feats, labels = ctx.features(encoder, "train")  # hit: loaded from disk
             t2 = time.perf_counter()
-            counts = dict(ctx.caches.counts)
-            if counts != {"feature_miss": 1, "feature_hit": 1}:
+            counts = dict(ctx.encoders.cache.counts)
+            if counts != {"features_miss": 1, "features_hit": 1}:
                 raise SystemExit(f"expected one feature-cache miss then one hit, got {counts}")
             head, opt = fresh_head()
             g = torch.Generator().manual_seed(args.seed)

@@ -269,6 +269,7 @@ def main(argv: list[str] | None = None) -> None:
     from transformers import DataCollatorWithPadding
 
     from harness.backbones import BACKBONES, BackboneSpec, build_model
+    from harness.cache import Cache
     from harness.heads import EncoderWithHead, build_head, loss_for
     from harness.preprocess import build_pipeline, encode_split
     from harness.spec import Budget
@@ -288,9 +289,10 @@ def main(argv: list[str] | None = None) -> None:
         if args.max_length is None:
             args.max_length = 64 if card.name == "bench_text_varlen" else 128
         spec = BackboneSpec(name=args.backbone, max_length=args.max_length)
-        pipeline = build_pipeline(spec, [data], workdir)
-        train_set = encode_split(pipeline, data, "train", workdir)
-        val_set = encode_split(pipeline, data, "validation", workdir)
+        cache = Cache(workdir, Accelerator(cpu=not torch.cuda.is_available()))
+        pipeline = build_pipeline(spec, [data], cache)
+        train_set = encode_split(pipeline, data, "train", cache)
+        val_set = encode_split(pipeline, data, "validation", cache)
         lengths = [len(x) for x in train_set["input_ids"]]
 
         cuda = torch.cuda.is_available()

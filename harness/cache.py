@@ -4,7 +4,10 @@ An entry is a folder `<root>/<kind>/<name>-<key>` whose key hashes everything th
 It is complete when its `.done` marker exists: the main process writes the files into a
 temporary folder and renames it into place, so a killed run leaves no half entry. An entry
 that exists but cannot be loaded is corrupt: it is reported, removed and computed again
-(healed). Hits, misses and heals are counted per kind.
+(healed). Hits, misses and heals are counted per kind. A compute that fails is remembered for
+the rest of the process: every later request for that entry fails with the same error at once
+(a diverged source is not trained again for each run that needs it). Computing an entry leaves
+the caller's random state as it was, so a run scores the same on a cold cache as on a warm one.
 
 Every process takes part in `compute` (training is collective under Accelerate); only the
 main process gets a folder to write (the others get None), and all wait for it.
@@ -18,13 +21,35 @@ import logging
 import os
 import shutil
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
 DONE = ".done"
+
+
+@contextmanager
+def preserved_random_state() -> Iterator[None]:
+    """Run a block without changing the caller's random state (Python, NumPy, torch CPU and
+    CUDA): computing a cache entry must leave a run exactly where a cache hit would."""
+    import random
+
+    import numpy as np
+    import torch
+
+    saved = random.getstate(), np.random.get_state(), torch.get_rng_state()
+    cuda = torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None
+    try:
+        yield
+    finally:
+        random.setstate(saved[0])
+        np.random.set_state(saved[1])
+        torch.set_rng_state(saved[2])
+        if cuda is not None:
+            torch.cuda.set_rng_state_all(cuda)
 
 
 def cache_key(parts: Any) -> str:
@@ -36,6 +61,7 @@ class Cache:
         self.root = Path(root)
         self.accelerator = accelerator
         self.counts = counts if counts is not None else Counter()
+        self.failed: dict[Path, BaseException] = {}  # entries whose compute failed in this process
 
     def folder(self, kind: str, parts: Any, name: str = "") -> Path:
         return self.root / kind / f"{name + '-' if name else ''}{cache_key(parts)}"
@@ -50,6 +76,8 @@ class Cache:
     ) -> T:
         """Load the entry for `parts`, computing it first when it is missing or corrupt."""
         folder = self.folder(kind, parts, name)
+        if folder in self.failed:  # e.g. a diverged source: every run needing it fails the same way
+            raise self.failed[folder]
         if (folder / DONE).exists():
             try:
                 value = load(folder)
@@ -70,7 +98,12 @@ class Cache:
             shutil.rmtree(tmp, ignore_errors=True)
             tmp.mkdir(parents=True)
         try:
-            compute(tmp if main else None)
+            try:
+                with preserved_random_state():
+                    compute(tmp if main else None)
+            except Exception as exc:
+                self.failed[folder] = exc
+                raise
             if main:
                 (tmp / DONE).write_text(
                     json.dumps({"kind": kind, "parts": parts}, default=str, indent=1)

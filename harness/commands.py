@@ -12,10 +12,6 @@ from typing import Any
 import yaml
 
 logger = logging.getLogger(__name__)
-DEFAULT_BACKBONES = {
-    "text": {"name": "bert-tiny", "max_length": 64},
-    "image": {"name": "resnet-tiny"},
-}
 BUDGET_FLAGS = {"num_train_epochs": float, "max_steps": int, "per_device_train_batch_size": int,
                 "learning_rate": float, "weight_decay": float, "warmup_ratio": float,
                 "gradient_accumulation_steps": int, "lr_scheduler_type": str}  # fmt: skip
@@ -93,17 +89,9 @@ def cmd_run(args: argparse.Namespace) -> int:
         data, where = load_suite("quick")
     if args.data_dir:  # backbones and cards find files under it (e.g. models/all-MiniLM-L6-v2)
         os.environ["TRANSFERBENCH_DATA_DIR"] = str(Path(args.data_dir).expanduser().resolve())
-    registry = TaskRegistry(args.include_path)
-    for name in (args.targets or "").split(","):  # name mistakes first, before missing settings
-        if name.strip():
-            registry.get(name.strip())
-    if "backbones" not in data and not (args.backbone or args.backbone_alias) and args.targets:
-        modalities = {
-            registry.get(t.strip()).modality for t in args.targets.split(",") if t.strip()
-        }
-        data = {**data, "backbones": [DEFAULT_BACKBONES[m] for m in sorted(modalities)]}
+    registry = TaskRegistry(args.include_path)  # every card parsed once, here
     resolved = resolve_suite(data, _overrides(args), where)
-    specs = expand(resolved, registry, where)
+    specs = expand(resolved, registry, where)  # every name checked once, here
     output_dir = Path(args.output_dir or Path("results") / str(resolved.get("name", "cli")))
     if args.dry_run:
         for s in specs:
@@ -116,7 +104,8 @@ def cmd_run(args: argparse.Namespace) -> int:
             resolved["limit"],
         )
     runner = SuiteRunner(output_dir, data_dir=args.data_dir, include_paths=args.include_path, cache_dir=args.cache_dir,
-                         mixed_precision=args.mixed_precision, report_to=args.report_to, rerun_failed=args.rerun_failed)  # fmt: skip
+                         mixed_precision=args.mixed_precision, report_to=args.report_to, rerun_failed=args.rerun_failed,
+                         registry=registry)  # fmt: skip
     acc = runner.accelerator
     if acc.is_main_process:
         output_dir.mkdir(parents=True, exist_ok=True)
@@ -132,6 +121,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     print(
         f"\n{len(outcome.ran)} run(s) done, {len(outcome.skipped)} skipped (already recorded), {len(outcome.failed)} failed"
     )
+    if outcome.prepare_seconds:
+        print(f"preparation (sources, task sets, teachers): {outcome.prepare_seconds:.1f}s")
     if outcome.cache_counts:
         print("caches: " + ", ".join(f"{k}={v}" for k, v in sorted(outcome.cache_counts.items())))
     failed_ids = set(outcome.failed) | set(outcome.failed_before)

@@ -30,3 +30,7 @@ class CardErrors(ConfigError):
     def __init__(self, problems: list[str]):
         self.problems = problems
         super().__init__("\n".join(problems))
+
+
+class RunFailure(TransferBenchError):
+    """A training a run depends on failed (a teacher, a source): names which and why."""

@@ -48,7 +48,8 @@ class Method:
     `budget_defaults` are the method's own budget values (e.g. a learning rate): they sit
     above the `Budget` defaults and below the suite's `budget`, the variant's `budget:` and
     the command line. A `multi_task` method trains on the suite's `task_set` (the spec's
-    `task_set`) before its target."""
+    `task_set`) before its target. `prepare` trains what runs share (sources, task-set
+    models, teachers) in a phase the runner schedules before the runs."""
 
     name: ClassVar[str]
     Config: ClassVar[type[MethodConfig]] = MethodConfig
@@ -63,6 +64,13 @@ class Method:
     @classmethod
     def from_settings(cls, settings: dict[str, Any], where: str) -> Method:
         return cls(dataclass_from_dict(cls.Config, settings, where))
+
+    def prepare(self, ctx: RunContext) -> None:
+        """Train what this run shares with other runs, before any run starts (the runner's
+        preparation phase): by default the encoder trained on the spec's sources. Everything
+        prepared goes through the cache, so `run` finds it there."""
+        if self.uses_sources and ctx.spec.sources:
+            ctx.encoders.source()
 
     def run(self, ctx: RunContext) -> MethodResult:
         raise NotImplementedError

@@ -21,6 +21,7 @@ import torch
 import torch.nn.functional as F
 
 from harness.backbones import BackboneSpec, image_settings, resolve_modality
+from harness.cache import Cache
 from harness.cards import TaskCard
 from harness.data.loading import TaskData
 from harness.errors import ConfigError
@@ -170,7 +171,7 @@ def _iter_texts(tasks: Iterable[TaskData]) -> Iterator[str]:
             yield from td.train[col]
 
 
-def build_pipeline(spec: BackboneSpec, corpus: list[TaskData], cache_dir: Path) -> InputPipeline:
+def build_pipeline(spec: BackboneSpec, corpus: list[TaskData], cache: Cache) -> InputPipeline:
     """The input pipeline for a backbone. For text presets, a WordPiece tokenizer is trained on
     the training texts of `corpus` (every task the suite puts through this backbone) and cached,
     so sources and targets share one vocabulary."""
@@ -194,7 +195,7 @@ def build_pipeline(spec: BackboneSpec, corpus: list[TaskData], cache_dir: Path) 
                 for td in text_tasks
             ]
         )
-        tokenizer = train_wordpiece(_iter_texts(text_tasks), spec.vocab_size, cache_dir, texts_id)
+        tokenizer = train_wordpiece(_iter_texts(text_tasks), spec.vocab_size, cache, texts_id)
         tok_id = corpus_key(texts_id, spec.vocab_size)
     else:
         from transformers import AutoTokenizer
@@ -207,22 +208,20 @@ def build_pipeline(spec: BackboneSpec, corpus: list[TaskData], cache_dir: Path) 
 
 
 def encode_split(
-    pipeline: InputPipeline, data: TaskData, role: str, cache_dir: Path
+    pipeline: InputPipeline, data: TaskData, role: str, cache: Cache
 ) -> datasets.Dataset:
-    """Encode one split for the pipeline; the result is cached as an Arrow file and reused."""
+    """Encode one split for the pipeline, once: an Arrow file in the cache, memory-mapped."""
     card = data.card
     raw = data.split(role)
-    key = _hash([card.content_hash, role, data.fingerprints.get(role), pipeline.identity, len(raw)])
-    folder = Path(cache_dir) / "processed"
-    folder.mkdir(parents=True, exist_ok=True)
-    encoded = raw.map(
-        pipeline.encode_fn(card),
-        batched=True,
-        batch_size=256,
-        remove_columns=raw.column_names,
-        features=pipeline.features(card),
-        cache_file_name=str(folder / f"{card.name}-{role}-{key}.arrow"),
-        load_from_cache_file=True,
-        desc=f"encode {card.name}/{role}",
-    )
-    return encoded
+
+    def compute(folder: Path | None) -> None:
+        if folder is not None:
+            raw.map(pipeline.encode_fn(card), batched=True, batch_size=256, remove_columns=raw.column_names,
+                    features=pipeline.features(card), cache_file_name=str(folder / "data.arrow"),
+                    desc=f"encode {card.name}/{role}")  # fmt: skip
+
+    def load(folder: Path) -> datasets.Dataset:
+        return datasets.Dataset.from_file(str(folder / "data.arrow"))
+
+    parts = [card.content_hash, role, data.fingerprints.get(role), pipeline.identity, len(raw)]
+    return cache.get_or_compute("encoded", parts, compute, load, name=f"{card.name}-{role}")

@@ -21,16 +21,22 @@ import torch
 from tqdm.auto import tqdm
 
 from harness.backbones import BackboneSpec
-from harness.context import Caches, RunContext, TaskStore, default_cache_dir
+from harness.cache import Cache
+from harness.context import RunContext, default_cache_dir
 from harness.errors import TransferBenchError
 from harness.methods import get_method
 from harness.preprocess import InputPipeline, build_pipeline
 from harness.records import SCHEMA_VERSION, existing_status, now, provenance, write_record
 from harness.spec import Budget, RunSpec
+from harness.splits import TaskStore
 from harness.taskregistry import TaskRegistry
 from harness.training import DivergedError
 
 logger = logging.getLogger(__name__)
+
+
+# what fails one run (recorded as failed, the suite goes on); anything else is a bug and stops it
+RUN_ERRORS = (DivergedError, torch.OutOfMemoryError, TransferBenchError, RuntimeError, ValueError)
 
 
 @dataclass
@@ -41,6 +47,7 @@ class SuiteOutcome:
     # skipped, because an earlier run recorded them as failed
     failed_before: list[str] = field(default_factory=list)
     cache_counts: Counter = field(default_factory=Counter)
+    prepare_seconds: float = 0.0  # the preparation phase: sources, task-set models, teachers
 
 
 def make_accelerator(
@@ -95,23 +102,30 @@ def peak_memory_mb(device: torch.device, run_window: bool) -> dict[str, Any]:
 
 
 class SuiteRunner:
-    """Runs specs with one Accelerator, one task store and one input pipeline per backbone."""
+    """Runs specs with one Accelerator, one task store and one input pipeline per backbone.
+
+    A suite runs in two phases. Preparation trains what runs share — source encoders,
+    task-set models, teacher ensembles (each method's `prepare`, through the cache) — once
+    each, before any run starts. Then each run trains and scores its target and is recorded.
+    A preparation that fails fails every run that needs it, with its reason."""
 
     def __init__(self, output_dir: Path, data_dir: Path | None = None, include_paths: list[str] | None = None,
                  cache_dir: Path | None = None, mixed_precision: str = "no", report_to: str | None = None,
-                 rerun_failed: bool = False, accelerator: Any = None):  # fmt: skip
+                 rerun_failed: bool = False, accelerator: Any = None,
+                 registry: TaskRegistry | None = None):  # fmt: skip
         self.output_dir = Path(output_dir)
-        self.registry = TaskRegistry(include_paths or [])
+        self.registry = registry or TaskRegistry(include_paths or [])
         self.cache_dir = Path(cache_dir) if cache_dir else default_cache_dir()
         self.accelerator = accelerator or make_accelerator(
             mixed_precision, report_to, self.output_dir / "logs"
         )
         self.report_to = report_to
         self.rerun_failed = rerun_failed
-        self.store = TaskStore(self.registry, data_dir, self.cache_dir, self.accelerator)
-        self.caches = Caches(self.cache_dir)
+        self.cache = Cache(self.cache_dir, self.accelerator)
+        self.store = TaskStore(self.registry, data_dir, self.cache)
         self._pipelines: dict[str, InputPipeline] = {}
         self._corpus: dict[str, set[str]] = defaultdict(set)
+        self._prepare_failed: dict[str, BaseException] = {}
 
     def pipeline(self, spec: RunSpec) -> InputPipeline:
         bb = BackboneSpec(**spec.backbone)
@@ -119,7 +133,7 @@ class SuiteRunner:
         if key not in self._pipelines:
             corpus = [self.store.data(name) for name in sorted(self._corpus[key])]
             with self.accelerator.main_process_first():
-                self._pipelines[key] = build_pipeline(bb, corpus, self.cache_dir)
+                self._pipelines[key] = build_pipeline(bb, corpus, self.cache)
         return self._pipelines[key]
 
     def run(self, specs: list[RunSpec]) -> SuiteOutcome:
@@ -142,12 +156,40 @@ class SuiteRunner:
             acc.print(
                 f"{len(outcome.skipped)} run(s) already recorded in {self.output_dir / 'runs'}: skipped"
             )
+        started = time.perf_counter()
+        self._prepare_failed = self.prepare(todo)
+        outcome.prepare_seconds = round(time.perf_counter() - started, 3)
         for spec in tqdm(todo, desc="runs", disable=not acc.is_local_main_process):
             record = self.run_one(spec)
             (outcome.ran if record["status"] == "ok" else outcome.failed).append(spec.id)
             acc.wait_for_everyone()
-        outcome.cache_counts = self.caches.counts
+        outcome.cache_counts = self.cache.counts
         return outcome
+
+    def context(self, spec: RunSpec) -> RunContext:
+        """The run context of a spec (its target's data loaded and encoded)."""
+        card = self.registry.get(spec.target)
+        pipeline = self.pipeline(spec)
+        pipeline.check(card)
+        return RunContext(spec=spec, card=card, pipeline=pipeline, store=self.store, cache=self.cache,
+                          budget=Budget.from_dict(spec.budget), source_budget=Budget.from_dict(spec.source_budget))  # fmt: skip
+
+    def prepare(self, specs: list[RunSpec]) -> dict[str, BaseException]:
+        """The preparation phase: each method's `prepare` for each spec, so everything runs
+        share is trained once before the first run. Returns the failures by run id (the runs
+        record them); a failed entry is not trained again for the next spec that needs it."""
+        failed: dict[str, BaseException] = {}
+        for spec in tqdm(specs, desc="prepare", disable=not self.accelerator.is_local_main_process):
+            try:
+                method = get_method(spec.method).from_settings(
+                    spec.method_config, f"method '{spec.variant}'"
+                )
+                method.prepare(self.context(spec))
+            except KeyboardInterrupt:
+                raise
+            except RUN_ERRORS as exc:
+                failed[spec.id] = exc
+        return failed
 
     def run_one(self, spec: RunSpec) -> dict[str, Any]:
         acc = self.accelerator
@@ -168,11 +210,10 @@ class SuiteRunner:
             )
         fingerprints: dict[str, Any] = {}
         try:
-            card = self.registry.get(spec.target)
-            pipeline = self.pipeline(spec)
-            pipeline.check(card)
-            ctx = RunContext(spec=spec, card=card, accelerator=acc, pipeline=pipeline, store=self.store, caches=self.caches,
-                             budget=Budget.from_dict(spec.budget), source_budget=Budget.from_dict(spec.source_budget))  # fmt: skip
+            if spec.id in self._prepare_failed:
+                raise self._prepare_failed[spec.id]
+            ctx = self.context(spec)
+            card = ctx.card
             fingerprints = {spec.target: ctx.data.fingerprints}
             for s in (*spec.sources, *spec.task_set):
                 fingerprints[s] = self.store.data(s).fingerprints
@@ -187,17 +228,11 @@ class SuiteRunner:
                 "primary_score": tr.primary, "validation_metrics": tr.validation_metrics, "best_epoch": tr.best_epoch,
                 "curve": tr.curve[-20:], "steps": tr.steps, "train_examples": tr.train_examples,
                 "train_rows": len(ctx.train_indices), "train_seconds": round(tr.train_seconds, 3),
-                "throughput": round(tr.throughput, 1), "extra": result.extra, "source_history": ctx.source_history(),
+                "throughput": round(tr.throughput, 1), "extra": result.extra, "source_history": ctx.encoders.history(),
             })  # fmt: skip
         except KeyboardInterrupt:
             raise
-        except (
-            DivergedError,
-            torch.OutOfMemoryError,
-            TransferBenchError,
-            RuntimeError,
-            ValueError,
-        ) as exc:
+        except RUN_ERRORS as exc:
             kind = (
                 "out of memory"
                 if isinstance(exc, torch.OutOfMemoryError) or "out of memory" in str(exc)

@@ -23,6 +23,12 @@ DEFAULTS: dict[str, Any] = {"sources": [[]], "methods": {"scratch": {}, "feature
                             "limit": None, "description": ""}  # fmt: skip
 
 
+DEFAULT_BACKBONES = {
+    "text": {"name": "bert-tiny", "max_length": 64},
+    "image": {"name": "resnet-tiny"},
+}
+
+
 def suites_dir() -> Path:
     return builtin_tasks_dir() / "suites"
 
@@ -116,10 +122,6 @@ def resolve_suite(data: dict[str, Any], overrides: dict[str, Any], where: str) -
         raise ConfigError(
             f"{where}: field 'targets': a suite needs at least one target (or pass --targets)"
         )
-    if not resolved.get("backbones"):
-        raise ConfigError(
-            f"{where}: field 'backbones': a suite needs a backbone (or pass --backbone)"
-        )
     return resolved
 
 
@@ -179,7 +181,9 @@ def _backbones(value: Any, where: str) -> list[BackboneSpec]:
 def expand(resolved: dict[str, Any], registry: TaskRegistry, where: str = "suite") -> list[RunSpec]:
     """Every run of the grid. Names are checked before anything runs (with a did-you-mean).
 
-    Each target pairs with the backbones and sources of its own modality; `scratch`-like
+    A suite without `backbones` gets the small preset of each target modality (written into
+    `resolved`, which is saved beside the results). Each target pairs with the backbones and
+    sources of its own modality; `scratch`-like
     methods (which use no source) run once per target instead of once per source.
     """
     methods = discover_methods()
@@ -205,6 +209,9 @@ def expand(resolved: dict[str, Any], registry: TaskRegistry, where: str = "suite
                               "a 'task_set' (task names or tag:<tag>)")  # fmt: skip
         budget = variant_budget(cls, resolved, own_budget, f"{where}: method '{variant}': budget")
         variants[variant] = (method_name, dataclasses.asdict(cfg), budget)
+    if not resolved.get("backbones"):  # the small presets of the targets' modalities
+        modalities = sorted({registry.get(t).modality for t in targets})
+        resolved["backbones"] = [DEFAULT_BACKBONES[m] for m in modalities]
     backbones = _backbones(resolved["backbones"], where)
     modality = {}
     for bb in backbones:

@@ -15,6 +15,8 @@ from pathlib import Path
 
 from transformers import PreTrainedTokenizerFast
 
+from harness.cache import Cache
+
 logger = logging.getLogger(__name__)
 SPECIAL_TOKENS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
 
@@ -41,18 +43,29 @@ def wordpiece_vocab(words: Iterable[str], vocab_size: int) -> dict[str, int]:
 
 
 def train_wordpiece(
-    texts: Iterable[str], vocab_size: int, cache_dir: Path, texts_id: str
+    texts: Iterable[str], vocab_size: int, cache: Cache, texts_id: str
 ) -> PreTrainedTokenizerFast:
-    """Train (or load from `cache_dir`) an uncased BERT-style WordPiece tokenizer.
+    """An uncased BERT-style WordPiece tokenizer, built once per corpus through the cache.
 
     `texts_id` identifies the corpus (task names and data fingerprints): the same id
-    loads the cached tokenizer instead of training again.
+    loads the cached tokenizer instead of building it again.
     """
+
+    def compute(folder: Path | None) -> None:
+        if folder is not None:
+            build_wordpiece(texts, vocab_size).save_pretrained(str(folder))
+
+    def load(folder: Path) -> PreTrainedTokenizerFast:
+        return PreTrainedTokenizerFast.from_pretrained(str(folder))
+
+    key = corpus_key(texts_id, vocab_size)
+    return cache.get_or_compute("tokenizers", [key], compute, load, name="wordpiece")
+
+
+def build_wordpiece(texts: Iterable[str], vocab_size: int) -> PreTrainedTokenizerFast:
+    """Build the tokenizer from `texts` (see the module docstring for how the vocabulary is made)."""
     from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors
 
-    folder = Path(cache_dir) / "tokenizers" / corpus_key(texts_id, vocab_size)
-    if (folder / "tokenizer.json").exists():
-        return PreTrainedTokenizerFast.from_pretrained(str(folder))
     normalizer = normalizers.BertNormalizer(lowercase=True)
     pre = pre_tokenizers.BertPreTokenizer()
     words = (w for text in texts for w, _ in pre.pre_tokenize_str(normalizer.normalize_str(text)))
@@ -71,8 +84,5 @@ def train_wordpiece(
         sep_token="[SEP]", mask_token="[MASK]", model_max_length=512,
         model_input_names=["input_ids", "token_type_ids", "attention_mask"],
     )  # fmt: skip
-    tmp = folder.with_name(folder.name + ".tmp")
-    fast.save_pretrained(str(tmp))
-    tmp.replace(folder) if not folder.exists() else None
-    logger.info("built WordPiece tokenizer (%d tokens) in %s", fast.vocab_size, folder)
+    logger.info("built WordPiece tokenizer (%d tokens)", fast.vocab_size)
     return fast

@@ -155,14 +155,23 @@ def small_task(name: str, **kwargs):
     return load_task(card_from_dict(raw))
 
 
+def make_cache(root):
+    from accelerate import Accelerator
+
+    from harness.cache import Cache
+
+    return Cache(root, Accelerator(cpu=True))
+
+
 def test_text_pipeline_encodes_pairs(tmp_path):
     data = small_task("synth_text_pair", n_train=60, n_test=10)
     spec = BackboneSpec("bert-tiny", max_length=16, vocab_size=200)
-    pipe = build_pipeline(spec, [data], tmp_path)
+    cache = make_cache(tmp_path)
+    pipe = build_pipeline(spec, [data], cache)
     assert pipe.modality == "text" and 0 < pipe.vocab_size <= 200
-    assert list((tmp_path / "tokenizers").iterdir()), "the trained tokenizer is cached"
+    assert list((tmp_path / "tokenizers").iterdir()), "the built tokenizer is cached"
 
-    enc = encode_split(pipe, data, "train", tmp_path)
+    enc = encode_split(pipe, data, "train", cache)
     assert len(enc) == len(data.train)
     assert {"input_ids", "attention_mask", "token_type_ids", "labels"} <= set(enc.column_names)
     assert all(len(ids) <= 16 for ids in enc["input_ids"])
@@ -171,10 +180,12 @@ def test_text_pipeline_encodes_pairs(tmp_path):
         assert types[0] == 0 and 1 in types and types == sorted(types)
     assert enc["labels"] == data.train["labels"]
 
-    again = encode_split(pipe, data, "train", tmp_path)
+    again = encode_split(pipe, data, "train", cache)
     assert again.cache_files == enc.cache_files  # cached, not encoded again
-    assert Path(enc.cache_files[0]["filename"]).parent == tmp_path / "processed"
-    pipe2 = build_pipeline(spec, [data], tmp_path)
+    assert Path(enc.cache_files[0]["filename"]).parent.parent == tmp_path / "encoded"
+    assert cache.counts["encoded_miss"] == 1 and cache.counts["encoded_hit"] == 1
+    pipe2 = build_pipeline(spec, [data], cache)
+    assert cache.counts["tokenizers_miss"] == 1 and cache.counts["tokenizers_hit"] == 1
     assert pipe2.identity == pipe.identity
     assert pipe2.tokenizer.get_vocab() == pipe.tokenizer.get_vocab()
 
@@ -197,8 +208,9 @@ def test_image_pipeline_makes_grey_images_rgb(tmp_path, name, image_size):
     spec = BackboneSpec(name, image_size=image_size)
     size = image_size or BACKBONES.get(name).image_size
     assert image_settings(spec)["size"] == size
-    pipe = build_pipeline(spec, [data], tmp_path)
-    enc = encode_split(pipe, data, "test", tmp_path).with_format("torch")
+    cache = make_cache(tmp_path)
+    pipe = build_pipeline(spec, [data], cache)
+    enc = encode_split(pipe, data, "test", cache).with_format("torch")
     x = enc[: len(enc)]["pixel_values"]
     assert x.shape == (4, 3, size, size) and x.dtype == torch.float32
     assert torch.equal(x[:, 0], x[:, 1]) and torch.equal(
@@ -214,13 +226,14 @@ def test_image_pipeline_makes_grey_images_rgb(tmp_path, name, image_size):
 def test_pipeline_rejects_the_other_modality(tmp_path):
     text = small_task("synth_text_anchor", n_train=20, n_test=4)
     image = small_task("synth_image_near", n_train=8, n_test=4)
-    pipe = build_pipeline(BackboneSpec("resnet-tiny"), [image], tmp_path)
+    cache = make_cache(tmp_path)
+    pipe = build_pipeline(BackboneSpec("resnet-tiny"), [image], cache)
     with pytest.raises(
         ConfigError, match="task 'synth_text_anchor' is text, but backbone 'resnet-tiny' is image"
     ):
-        encode_split(pipe, text, "train", tmp_path)
+        encode_split(pipe, text, "train", cache)
     with pytest.raises(ConfigError, match="needs text tasks to train its tokenizer"):
-        build_pipeline(BackboneSpec("bert-tiny"), [image], tmp_path)
+        build_pipeline(BackboneSpec("bert-tiny"), [image], cache)
 
 
 # --- the real MiniLM encoder ------------------------------------------------------------------

@@ -35,9 +35,8 @@ def captured(tmp_path_factory):
         before = {k: v.detach().clone() for k, v in enc.named_parameters()}
         n_opt = len(optimizers)
         result = orig_train(self, model, param_groups, desc)
-        path = self.caches.root / "sources" / self.source_key() / "encoder.pt"
         source = {f"model.{k}" if not k.startswith("model.") else k: v
-                  for k, v in torch.load(path, weights_only=True).items()}  # fmt: skip
+                  for k, v in self.encoders.source()[0].items()}  # fmt: skip
         seen[self.spec.variant] = {"groups": groups, "before": before, "source": source,
                                    "after": {k: v.detach().clone() for k, v in enc.named_parameters()},
                                    "optimizer": optimizers[n_opt], "model": model}  # fmt: skip

@@ -9,7 +9,7 @@ from collections import Counter
 import numpy as np
 import pytest
 import torch
-from suitekit import BUDGET, run, suite
+from suitekit import BUDGET, TEXT_BB, run, suite
 
 from harness.analysis.gains import aggregate, delta_m, distillation, records_frame
 from harness.errors import ConfigError
@@ -265,13 +265,14 @@ def _mean(records, variant, target):
 
 def test_the_task_set_is_trained_once_for_every_target_and_seed(ladder):
     runner, specs, _ = ladder
-    counts = runner.caches.counts
+    counts = runner.cache.counts
     uses = sum(1 for s in specs if s.method in ("mtdnn", "distill"))
+    # each spec asks twice (preparation phase, then its run); only the first ask trains
     assert counts["task_sets_miss"] == 2  # one mtdnn recipe, one distill recipe
-    assert counts["task_sets_hit"] == uses - 2
-    assert counts["soft_targets_miss"] == len(TASK_SET) and counts[
-        "soft_targets_hit"
-    ] == uses // 2 * len(TASK_SET) - len(TASK_SET)
+    assert counts["task_sets_hit"] == 2 * uses - 2
+    n = len(TASK_SET)
+    assert counts["soft_targets_miss"] == n
+    assert counts["soft_targets_hit"] == 2 * (uses // 2) * n - n
 
 
 def test_mtdnn_beats_single_task_finetuning_and_the_gain_shrinks_with_relatedness(ladder):
@@ -434,3 +435,48 @@ def test_peak_memory_is_the_runs_own():
     assert reset_peak_memory(torch.device("cpu"))
     after = peak_memory_mb(torch.device("cpu"), run_window=True)
     assert "scope" not in after and after["peak_rss_mb"] < before - 300
+
+
+def test_a_failed_teacher_fails_the_distill_runs_with_its_reason(tmp_path, monkeypatch):
+    from baselines.finetune import Finetune
+    from harness.training import DivergedError
+
+    real_run = Finetune.run
+
+    def flaky(self, ctx):
+        if not ctx.spec.task_set and ctx.spec.seed == 1:  # the second teacher
+            raise DivergedError("loss is nan at step 2")
+        return real_run(self, ctx)
+
+    monkeypatch.setattr(Finetune, "run", flaky)
+    specs = suite(targets=[NEAR], task_set=TASK_SET, methods={"distill": {"teachers": 2}, "finetune": {}},
+                  limit=64, budget={**BUDGET, "num_train_epochs": 1},
+                  source_budget={"num_train_epochs": 1})  # fmt: skip
+    _, outcome, records = run(specs, tmp_path / "out", tmp_path / "cache")
+    by_method = {r["spec"]["method"]: r for r in records.values()}
+    assert by_method["finetune"]["status"] == "ok"
+    err = by_method["distill"]["error"]
+    assert by_method["distill"]["status"] == "failed"
+    assert "teacher 2/2 of 'synth_text_anchor'" in err and "loss is nan at step 2" in err, err
+
+
+def test_a_task_set_task_without_training_rows_is_a_recorded_failure(tmp_path):
+    import yaml
+
+    from harness.suites import expand, resolve_suite
+    from harness.taskregistry import TaskRegistry
+
+    card = yaml.safe_load((TaskRegistry().get("synth_text_mid").path).read_text())
+    card["name"] = "empty_train"
+    card["data"]["generator"]["kwargs"]["n_train"] = 0
+    (tmp_path / "cards").mkdir()
+    (tmp_path / "cards" / "empty_train.yaml").write_text(yaml.safe_dump(card))
+    registry = TaskRegistry([tmp_path / "cards"])
+    data = {"name": "t", "backbones": [TEXT_BB], "targets": [NEAR], "sources": ["none"],
+            "task_set": ["synth_text_anchor", "empty_train"], "methods": {"mtdnn": {}},
+            "fractions": [0.5], "seeds": [0], "budget": BUDGET, "source_budget": {"num_train_epochs": 1}}  # fmt: skip
+    specs = expand(resolve_suite(data, {}, "test"), registry, "test")
+    _, outcome, records = run(specs, tmp_path / "out", tmp_path / "cache", registry=registry)
+    (rec,) = records.values()
+    assert rec["status"] == "failed" and "empty_train" in rec["error"], rec["error"]
+    assert "training rows" in rec["error"] or "empty" in rec["error"], rec["error"]

@@ -146,7 +146,7 @@ def test_limit_takes_a_stratified_sample_of_every_split(tmp_path, cache_dir, mon
 
     def train(self, model, param_groups=None, desc=None):
         seen.update({role: self.split(role)["labels"] for role in ("train", "validation", "test")})
-        seen["test_rows"] = self.rows("test")
+        seen["test_rows"] = self.splits.rows("test")
         full = self.store.encoded(self.spec.target, self.pipeline, "train")["labels"]
         frac = fraction_indices(full, self.spec.fraction, self.seed, stratify=True)
         seen["train_rows"] = (
@@ -205,23 +205,17 @@ def test_sequential_sources_train_a_then_b(tmp_path, cache_dir):
         for r in records.values()
     }
     assert history == {(a,): [a], (a, b): [a, b], (b, a): [b, a]}
-    encoders = {}
-    for r in records.values():
-        ctx_key = runner_source_key(runner, r)
-        encoders[tuple(r["spec"]["sources"])] = torch.load(cache_dir / "sources" / ctx_key / "encoder.pt",
-                                                           weights_only=True)  # fmt: skip
-    assert len({runner_source_key(runner, r) for r in records.values()}) == 3
+    misses = runner.cache.counts["sources_miss"]
+    encoders = {tuple(r["spec"]["sources"]): source_weights(runner, r) for r in records.values()}
+    assert runner.cache.counts["sources_miss"] == misses == 3  # three entries, each trained once
     for x, y in [((a,), (a, b)), ((a, b), (b, a))]:
         assert any(not torch.equal(encoders[x][k], encoders[y][k]) for k in encoders[x])
 
 
-def runner_source_key(runner, record) -> str:
+def source_weights(runner, record) -> dict:
     from harness.spec import RunSpec
 
-    spec = RunSpec.from_dict(record["spec"])
-    ctx = RunContext.__new__(RunContext)  # only the key: no data is loaded
-    ctx.spec, ctx.store, ctx.pipeline = spec, runner.store, runner.pipeline(spec)
-    return ctx.source_key()
+    return runner.context(RunSpec.from_dict(record["spec"])).encoders.source()[0]
 
 
 @pytest.mark.parametrize(
@@ -244,3 +238,53 @@ def test_end_to_end_on_regression_and_sentence_pair_targets(
     assert rec["primary_metric"] == metric and rec["primary_score"] > floor, rec["curve"]
     if metric == "pearson":
         assert {"pearson", "spearman", "mse"} <= set(rec["metrics"])
+
+
+def test_sources_are_trained_in_a_phase_before_the_runs(tmp_path, cache_dir, monkeypatch):
+    from harness.encoders import Encoders
+
+    events = []
+    real_train_on, real_train = Encoders._train_on, RunContext.train
+
+    def train_on(self, encoder, name):
+        events.append(("source", name))
+        return real_train_on(self, encoder, name)
+
+    def train(self, model, *a, **kw):
+        events.append(("run", self.spec.target))
+        return real_train(self, model, *a, **kw)
+
+    monkeypatch.setattr(Encoders, "_train_on", train_on)
+    monkeypatch.setattr(RunContext, "train", train)
+    specs = suite(targets=["synth_text_near", "synth_text_mid"], sources=["synth_text_anchor", "synth_text_far"],
+                  methods={"finetune": {}}, limit=64, budget={**BUDGET, "num_train_epochs": 1},
+                  source_budget={"num_train_epochs": 1})  # fmt: skip
+    _, outcome, _ = run(specs, tmp_path, cache_dir)
+    assert not outcome.failed and outcome.prepare_seconds > 0
+    kinds = [k for k, _ in events]
+    assert kinds == ["source"] * 2 + ["run"] * 4  # each source once, all before the first run
+
+
+def test_a_failed_source_fails_every_run_that_needs_it_and_is_trained_once(
+    tmp_path, cache_dir, monkeypatch
+):
+    from harness.encoders import Encoders
+    from harness.training import DivergedError
+
+    calls = []
+
+    def train_on(self, encoder, name):
+        calls.append(name)
+        raise DivergedError(f"loss is nan at step 3 (source {name})")
+
+    monkeypatch.setattr(Encoders, "_train_on", train_on)
+    specs = suite(targets=["synth_text_near", "synth_text_mid"], sources=["none", "synth_text_far"],
+                  methods={"finetune": {}}, limit=64, budget={**BUDGET, "num_train_epochs": 1})  # fmt: skip
+    _, outcome, records = run(specs, tmp_path, cache_dir)
+    assert calls == ["synth_text_far"]
+    assert len(outcome.failed) == 2 and len(outcome.ran) == 2
+    for r in records.values():
+        if r["spec"]["sources"]:
+            assert r["status"] == "failed" and "loss is nan at step 3" in r["error"], r["error"]
+        else:
+            assert r["status"] == "ok"

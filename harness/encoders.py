@@ -1,0 +1,158 @@
+"""The encoder side of a run: the backbone's base init, encoders trained on sources (trained
+once per recipe, cached), and frozen-encoder features of the target's splits (cached)."""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch.utils.data import DataLoader
+
+from harness.backbones import BackboneSpec, Encoder, build_model
+from harness.cache import Cache, cache_key
+from harness.heads import EncoderWithHead, build_head
+from harness.preprocess import row_lengths
+from harness.spec import Budget
+from harness.splits import RunSplits
+from harness.training import train_tasks
+
+logger = logging.getLogger(__name__)
+
+
+class Encoders:
+    """Encoders and features for one run spec."""
+
+    def __init__(
+        self, splits: RunSplits, cache: Cache, source_budget: Budget, eval_batch_size: int
+    ):
+        self.splits = splits
+        self.spec = splits.spec
+        self.pipeline = splits.pipeline
+        self.cache = cache
+        self.source_budget = source_budget
+        self.eval_batch_size = eval_batch_size
+        self.backbone = BackboneSpec(**self.spec.backbone)
+        self._source: tuple[dict[str, torch.Tensor], dict[str, Any]] | None = None
+
+    def base(self, seed: int | None = None) -> Encoder:
+        """The backbone's own initialisation (random for presets, pretrained weights otherwise)."""
+        return build_model(
+            self.backbone, self.pipeline.vocab_size, seed=self.spec.seed if seed is None else seed
+        )
+
+    def key(self) -> str:
+        """Identity of the starting encoder: the source entry, or base init and seed."""
+        if self.spec.sources:
+            return cache_key(self.source_parts())
+        seeded = self.backbone.is_preset or self.backbone.init == "random"
+        return cache_key(["base", self.pipeline.identity, self.spec.seed if seeded else None])
+
+    def source_parts(self) -> list[Any]:
+        """What a source-trained encoder depends on: the pipeline, the sources in order and their
+        versions, the source budget and seed, `--limit` and the sample caps."""
+        versions = [self.splits.store.registry.get(s).content_hash for s in self.spec.sources]
+        return ["source", self.pipeline.identity, list(self.spec.sources), versions, self.spec.source_budget,
+                self.spec.source_seed, self.spec.limit, self.splits.caps]  # fmt: skip
+
+    def source(self) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+        """The encoder weights after training on the spec's sources in order, and the history
+        (score per source); trained on the first request, then loaded from the cache."""
+
+        def compute(folder: Path | None) -> None:
+            encoder = self.base(seed=self.spec.source_seed)
+            history = [self._train_on(encoder, name) for name in self.spec.sources]
+            if folder is not None:
+                torch.save(encoder.state_dict(), folder / "encoder.pt")
+                meta = {
+                    "sources": list(self.spec.sources),
+                    "history": history,
+                    "backbone": self.spec.backbone,
+                }
+                (folder / "meta.json").write_text(json.dumps(meta, indent=2))
+
+        def load(folder: Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+            state = torch.load(folder / "encoder.pt", map_location="cpu", weights_only=True)
+            return state, json.loads((folder / "meta.json").read_text())
+
+        if self._source is None:
+            name = "+".join(self.spec.sources)[:80]
+            self._source = self.cache.get_or_compute(
+                "sources", self.source_parts(), compute, load, name=name
+            )
+        return self._source
+
+    def _train_on(self, encoder: Encoder, name: str) -> dict[str, Any]:
+        task = self.splits.task_splits(name)
+        model = EncoderWithHead(encoder, build_head(task.card, encoder.feature_dim))
+        res = train_tasks(model, [task], self.source_budget, self.cache.accelerator, self.spec.source_seed,
+                          desc=f"source {name}").tasks[name]  # fmt: skip
+        logger.info("source %s: %s %.4f", name, task.card.primary_metric, res.primary)
+        return {"task": name, "score": res.primary, "metric": task.card.primary_metric,
+                "best_epoch": res.best_epoch}  # fmt: skip
+
+    def start(self) -> Encoder:
+        """The encoder a method starts from: trained on the sources (cached), or the base init."""
+        if not self.spec.sources:
+            return self.base()
+        encoder = self.base(seed=self.spec.source_seed)
+        encoder.load_state_dict(self.source()[0])
+        return encoder
+
+    def history(self) -> list[dict[str, Any]]:
+        """Per-source scores of the source training (empty without sources)."""
+        return self.source()[1]["history"] if self.spec.sources else []
+
+    # -- features ---------------------------------------------------------------------------
+    def features(self, encoder: Encoder, role: str) -> tuple[torch.Tensor, torch.Tensor]:
+        """Frozen-encoder features of a target split, computed once and cached (keyed by encoder,
+        task, split, pipeline and rows), then subset like `splits.split(role)`. Full splits are
+        cached so every fraction and seed reuses them; under `--limit` only the rows used are."""
+        splits, card = self.splits, self.splits.card
+        full, rows = splits.full(role), splits.rows(role)
+        subset = bool(self.spec.limit)
+        fingerprint = splits.store.data(card.name).fingerprints.get(role)
+        parts = ["features", self.key(), card.content_hash, role, fingerprint, self.pipeline.identity,
+                 len(full), rows if subset else None]  # fmt: skip
+
+        def compute(folder: Path | None) -> None:
+            feats, labels = self._compute(encoder, full.select(rows) if subset else full)
+            if folder is not None:
+                torch.save({"features": feats, "labels": labels}, folder / "features.pt")
+
+        def load(folder: Path) -> tuple[torch.Tensor, torch.Tensor]:
+            saved = torch.load(folder / "features.pt", map_location="cpu", weights_only=True)
+            return saved["features"], saved["labels"]
+
+        feats, labels = self.cache.get_or_compute(
+            "features", parts, compute, load, name=f"{card.name}-{role}"
+        )
+        if subset:
+            return feats, labels
+        idx = torch.tensor(rows)
+        return feats[idx], labels[idx]
+
+    @torch.no_grad()
+    def _compute(self, encoder: Encoder, ds) -> tuple[torch.Tensor, torch.Tensor]:
+        """Features in row order; text rows are batched by length so little padding is computed."""
+        acc = self.cache.accelerator
+        encoder = encoder.to(acc.device).eval()
+        lengths = row_lengths(ds)
+        order = sorted(range(len(ds)), key=lengths.__getitem__) if lengths else list(range(len(ds)))
+        loader = DataLoader(
+            ds, batch_size=self.eval_batch_size, sampler=order, collate_fn=self.pipeline.collate
+        )
+        feats, labels = [], []
+        for batch in loader:
+            labels.append(batch.pop("labels"))
+            with acc.autocast():
+                feats.append(
+                    encoder(**{k: v.to(acc.device) for k, v in batch.items()}).float().cpu()
+                )
+        where = torch.tensor(order)
+        out_f, out_l = torch.cat(feats), torch.cat(labels)
+        feats_sorted, labels_sorted = torch.empty_like(out_f), torch.empty_like(out_l)
+        feats_sorted[where], labels_sorted[where] = out_f, out_l
+        return feats_sorted, labels_sorted

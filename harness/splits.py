@@ -1,0 +1,139 @@
+"""The data side of a run: each task loaded and encoded once, and the rows a run uses of it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from harness.cache import Cache
+from harness.cards import TaskCard
+from harness.data.loading import TaskData, load_task
+from harness.data.subsets import EVAL_SAMPLE_SEED, fraction_indices, stratified_sample
+from harness.errors import DataError
+from harness.preprocess import InputPipeline, encode_split, row_lengths
+from harness.spec import RunSpec
+from harness.taskregistry import TaskRegistry
+from harness.training import TaskSplits
+
+ROLES = ("train", "validation", "test")
+
+
+class TaskStore:
+    """Loads each task once per process and encodes each split once per input pipeline
+    (through the cache, so once per machine)."""
+
+    def __init__(self, registry: TaskRegistry, data_dir: Any, cache: Cache):
+        self.registry = registry
+        self.data_dir = data_dir
+        self.cache = cache
+        self._data: dict[str, TaskData] = {}
+        self._encoded: dict[tuple[str, str, str], Any] = {}
+
+    def data(self, name: str) -> TaskData:
+        if name not in self._data:
+            with self.cache.accelerator.main_process_first():
+                self._data[name] = load_task(self.registry.get(name), self.data_dir)
+        return self._data[name]
+
+    def encoded(self, name: str, pipeline: InputPipeline, role: str):
+        key = (name, pipeline.identity, role)
+        if key not in self._encoded:
+            self._encoded[key] = encode_split(pipeline, self.data(name), role, self.cache)
+        return self._encoded[key]
+
+
+@dataclass
+class RunSplits:
+    """The rows one run uses: the target's seeded training fraction, its evaluation splits
+    (sampled under `--limit`), and the capped splits of its sources and task-set tasks."""
+
+    spec: RunSpec
+    card: TaskCard
+    store: TaskStore
+    pipeline: InputPipeline
+
+    def __post_init__(self) -> None:
+        full_train = self.store.encoded(self.spec.target, self.pipeline, "train")
+        stratify = self.card.problem == "classification"
+        self.train_indices = fraction_indices(
+            full_train["labels"], self.spec.fraction, self.spec.seed, stratify
+        )
+        for cap in (self.spec.max_train_samples, self.spec.limit):  # seeded, stratified samples
+            if cap:
+                self.train_indices = stratified_sample(full_train["labels"], cap, self.spec.seed, stratify,
+                                                       among=self.train_indices)  # fmt: skip
+        if not self.train_indices:
+            raise DataError(
+                f"task '{self.card.name}': fraction {self.spec.fraction} leaves no training rows"
+            )
+
+    @property
+    def caps(self) -> dict[str, int] | None:
+        """The sample caps, for cache keys (None when unset, so older keys stay valid)."""
+        caps = {
+            "max_train_samples": self.spec.max_train_samples,
+            "max_eval_samples": self.spec.max_eval_samples,
+        }
+        return {k: v for k, v in caps.items() if v} or None
+
+    def cap(self, role: str) -> int | None:
+        """How many rows of a split a run may use: `--limit`, and `max_train_samples` for train
+        (sources and task sets; the target's fraction is capped in `__post_init__`) or
+        `max_eval_samples` for validation (model selection, never the scored split)."""
+        role_cap = self.spec.max_train_samples if role == "train" else None
+        if role == "validation":
+            role_cap = self.spec.max_eval_samples
+        return min((c for c in (self.spec.limit, role_cap) if c), default=None)
+
+    def rows(self, role: str) -> list[int]:
+        """The rows of a target split this run uses: the train fraction, or under `--limit` a
+        stratified sample of an evaluation split that is the same for every run and seed."""
+        if role == "train":
+            return self.train_indices
+        ds = self.store.encoded(self.spec.target, self.pipeline, role)
+        cap = self.cap(role)
+        if not cap:
+            return list(range(len(ds)))
+        return stratified_sample(ds["labels"], cap, EVAL_SAMPLE_SEED, self.stratify(self.card))
+
+    def full(self, role: str):
+        """The target's whole encoded split."""
+        return self.store.encoded(self.spec.target, self.pipeline, role)
+
+    def split(self, role: str):
+        """The encoded target split: train is the seeded fraction; `--limit` samples every split."""
+        ds = self.full(role)
+        return ds.select(self.rows(role)) if role == "train" or self.cap(role) else ds
+
+    @staticmethod
+    def stratify(card: TaskCard) -> bool:
+        return card.problem == "classification"
+
+    def task_card(self, name: str) -> TaskCard:
+        card = self.store.registry.get(name)
+        self.pipeline.check(card)
+        return card
+
+    def capped(self, card: TaskCard) -> dict[str, Any]:
+        """Another task's splits (a source, a task-set task) under `max_train_samples`,
+        `max_eval_samples` and `--limit`: seeded, stratified samples (training rows by the
+        source seed)."""
+        out = {}
+        for role in ROLES:
+            ds = self.store.encoded(card.name, self.pipeline, role)
+            cap = self.cap(role)
+            if cap and cap < len(ds):
+                seed = self.spec.source_seed if role == "train" else EVAL_SAMPLE_SEED
+                ds = ds.select(stratified_sample(ds["labels"], cap, seed, self.stratify(card)))
+            out[role] = ds
+        return out
+
+    def task_splits(self, name: str) -> TaskSplits:
+        """A source's or task-set task's splits for training (`capped`); the target's run
+        fraction does not apply here."""
+        card = self.task_card(name)
+        if not len(self.store.encoded(name, self.pipeline, "train")):
+            raise DataError(f"task '{name}' has no training rows")
+        enc = self.capped(card)
+        return TaskSplits(card, enc["train"], enc["validation"], enc["test"], self.pipeline.collate,
+                          row_lengths(enc["train"]))  # fmt: skip

@@ -1,0 +1,74 @@
+"""The get-or-compute cache: counts, healing, remembered failures, random state."""
+
+from __future__ import annotations
+
+import random
+
+import numpy as np
+import pytest
+import torch
+from accelerate import Accelerator
+
+from harness.cache import Cache
+
+
+@pytest.fixture
+def cache(tmp_path):
+    return Cache(tmp_path, Accelerator(cpu=True))
+
+
+def _text_entry(value: str):
+    def compute(folder):
+        if folder is not None:
+            (folder / "v.txt").write_text(value)
+
+    return compute, lambda folder: (folder / "v.txt").read_text()
+
+
+def test_computed_once_then_loaded(cache):
+    compute, load = _text_entry("x")
+    assert cache.get_or_compute("k", ["a"], compute, load) == "x"
+    assert cache.get_or_compute("k", ["a"], compute, load) == "x"
+    assert cache.get_or_compute("k", ["b"], compute, load) == "x"
+    assert dict(cache.counts) == {"k_miss": 2, "k_hit": 1}
+
+
+def test_a_corrupt_entry_is_healed(cache):
+    compute, load = _text_entry("x")
+    cache.get_or_compute("k", ["a"], compute, load, name="t")
+    (cache.folder("k", ["a"], "t") / "v.txt").unlink()
+    assert cache.get_or_compute("k", ["a"], compute, load, name="t") == "x"
+    assert cache.counts["k_heal"] == 1 and cache.counts["k_miss"] == 2
+
+
+def test_a_failed_compute_leaves_nothing_and_is_not_run_again(cache):
+    calls = []
+
+    def compute(folder):
+        calls.append(1)
+        (folder / "half.txt").write_text("half")
+        raise RuntimeError("diverged")
+
+    for _ in range(3):
+        with pytest.raises(RuntimeError, match="diverged"):
+            cache.get_or_compute("k", ["a"], compute, lambda f: None)
+    assert len(calls) == 1
+    assert not list((cache.root / "k").iterdir())  # no half entry, no temporary folder
+
+
+def test_computing_an_entry_leaves_the_random_state_as_a_hit_would(cache):
+    def compute(folder):
+        torch.manual_seed(123)
+        random.seed(5)
+        np.random.seed(5)
+        torch.rand(10), random.random(), np.random.rand()
+
+    def draw():
+        return torch.rand(3).tolist(), random.random(), float(np.random.rand())
+
+    torch.manual_seed(0), random.seed(0), np.random.seed(0)
+    cache.get_or_compute("k", ["a"], compute, lambda f: None)  # miss
+    after_miss = draw()
+    torch.manual_seed(0), random.seed(0), np.random.seed(0)
+    cache.get_or_compute("k", ["a"], compute, lambda f: None)  # hit
+    assert draw() == after_miss
