@@ -159,9 +159,9 @@ class BackboneSpec:
         else the name itself for the Hub."""
         if Path(self.name).exists():
             return self.name
-        data = os.environ.get("TRANSFERBENCH_DATA_DIR")
-        if data and (Path(data).expanduser() / self.name).exists():
-            return str(Path(data).expanduser() / self.name)
+        for data in os.environ.get("TRANSFERBENCH_DATA_DIR", "").split(os.pathsep):
+            if data.strip() and (Path(data).expanduser() / self.name).exists():
+                return str(Path(data).expanduser() / self.name)
         return self.name
 
     def to_dict(self) -> dict[str, Any]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,10 +23,13 @@ SOURCE_KINDS = ("hub", "local", "generator")
 TOP_LEVEL_FIELDS = {
     "name", "version", "description", "modality", "problem", "inputs", "label", "label_names",
     "splits", "validation_fraction", "metrics", "primary_metric", "direction", "tags", "data",
-    "include", "citation", "license",
+    "include", "citation", "license", "label_map", "label_offset", "drop_unknown_labels",
+    "input_separator", "resplit",
 }  # fmt: skip
-REQUIRED_FIELDS = ("name", "version", "modality", "problem", "inputs", "label", "splits",
-                   "metrics", "primary_metric", "direction", "data")  # fmt: skip
+REQUIRED_FIELDS = ("name", "version", "modality", "problem", "inputs", "label", "metrics",
+                   "primary_metric", "direction", "data")  # fmt: skip
+# a task name becomes part of file and folder names: letters, digits, `_`, `-` and `.`, no path
+NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
 
 
 @dataclass(frozen=True)
@@ -47,6 +51,12 @@ class TaskCard:
     tags: tuple[str, ...] = ()
     description: str = ""
     validation_fraction: float = 0.1
+    label_map: dict[str, str] | None = None  # file value (as text) -> label name
+    label_offset: int | None = None  # integer labels are positions counted from this
+    drop_unknown_labels: bool = False  # drop rows whose label is not in the label set
+    input_joins: dict[str, tuple[str, ...]] = field(default_factory=dict)  # joined input columns
+    input_separator: str = " "
+    resplit: dict[str, Any] | None = None  # one source split cut into train/validation/test
     path: Path | None = None
     raw: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
@@ -61,7 +71,16 @@ class TaskCard:
 
     @property
     def input_columns(self) -> list[str]:
+        """The model's input columns (a joined input is one column named `a+b`)."""
         return list(self.inputs.values())
+
+    @property
+    def file_columns(self) -> list[str]:
+        """The columns read from the data: each input column, or the parts of a joined one."""
+        cols: list[str] = []
+        for col in self.inputs.values():
+            cols.extend(self.input_joins.get(col, (col,)))
+        return list(dict.fromkeys(cols))
 
     @property
     def source_kinds(self) -> list[str]:
@@ -154,8 +173,10 @@ def validate_card_dict(data: dict[str, Any], where: str) -> list[str]:
         if key not in data:
             bad(key, "missing required field")
     name = data.get("name")
-    if "name" in data and (not isinstance(name, str) or not name.strip()):
-        bad("name", "must be a non-empty string")
+    if "name" in data and (not isinstance(name, str) or not NAME_PATTERN.match(name)):
+        bad(
+            "name", f"must be letters, digits, '_', '-' or '.' (at most 100, no path), got {name!r}"
+        )
     modality = data.get("modality")
     if "modality" in data and modality not in MODALITIES:
         bad("modality", f"must be one of {', '.join(MODALITIES)}, got {modality!r}")
@@ -175,8 +196,15 @@ def validate_card_dict(data: dict[str, Any], where: str) -> list[str]:
                         f"inputs.{role}",
                         f"not an input role for modality {modality!r}; use {', '.join(allowed)}",
                     )
-                if not isinstance(col, str) or not col:
-                    bad(f"inputs.{role}", "must be a column name")
+                joined = (
+                    isinstance(col, list)
+                    and len(col) >= 1
+                    and all(isinstance(c, str) and c for c in col)
+                )
+                if not (isinstance(col, str) and col) and not joined:
+                    bad(f"inputs.{role}", "must be a column name or a list of columns to join")
+                elif joined and modality == "image":
+                    bad(f"inputs.{role}", "image inputs cannot be joined")
             if modality == "text" and "text" not in inputs:
                 bad("inputs.text", "a text task needs a 'text' column")
             if modality == "image" and "image" not in inputs:
@@ -193,8 +221,14 @@ def validate_card_dict(data: dict[str, Any], where: str) -> list[str]:
     elif problem == "regression" and label_names:
         bad("label_names", "a regression task has no label names")
 
+    problems.extend(_validate_labels(data, problem, where))
     splits = data.get("splits")
-    if "splits" in data:
+    resplit = data.get("resplit")
+    if resplit is not None:
+        problems.extend(_validate_resplit(resplit, data.get("splits") is not None, where))
+    elif "splits" not in data:
+        bad("splits", "missing required field")
+    if "splits" in data and resplit is None:
         if not isinstance(splits, dict):
             bad("splits", "must map train/validation/test to split names")
         else:
@@ -210,6 +244,12 @@ def validate_card_dict(data: dict[str, Any], where: str) -> list[str]:
                         f"splits.{role}",
                         "missing: a card names its training split and the split it is scored on",
                     )
+            for role, ref in splits.items():
+                if ref and role in SPLIT_ROLES:
+                    try:
+                        parse_split_ref(str(ref))
+                    except ValueError as exc:
+                        bad(f"splits.{role}", str(exc))
     vf = data.get("validation_fraction", 0.1)
     if not isinstance(vf, (int, float)) or not 0 < vf < 1:
         bad("validation_fraction", f"must be a number between 0 and 1, got {vf!r}")
@@ -244,6 +284,96 @@ def validate_card_dict(data: dict[str, Any], where: str) -> list[str]:
     return problems
 
 
+def _validate_labels(data: dict[str, Any], problem: Any, where: str) -> list[str]:
+    problems = []
+    names = (
+        [str(n) for n in data.get("label_names") or []]
+        if isinstance(data.get("label_names"), list)
+        else []
+    )
+    label_map = data.get("label_map")
+    if label_map is not None:
+        if problem != "classification":
+            problems.append(f"{where}: field 'label_map': only a classification task maps labels")
+        elif not isinstance(label_map, dict) or not label_map:
+            problems.append(
+                f"{where}: field 'label_map': must map values in the file to label names"
+            )
+        else:
+            for value, name in label_map.items():
+                if str(name) not in names:
+                    problems.append(f"{where}: field 'label_map': {value!r} maps to {name!r}, which is not "
+                                    f"one of label_names {names}")  # fmt: skip
+    offset = data.get("label_offset")
+    if offset is not None and (isinstance(offset, bool) or not isinstance(offset, int)):
+        problems.append(f"{where}: field 'label_offset': must be a whole number, got {offset!r}")
+    if offset is not None and label_map is not None:
+        problems.append(f"{where}: field 'label_offset': give label_map or label_offset, not both")
+    if not isinstance(data.get("drop_unknown_labels", False), bool):
+        problems.append(f"{where}: field 'drop_unknown_labels': must be true or false")
+    if not isinstance(data.get("input_separator", " "), str):
+        problems.append(f"{where}: field 'input_separator': must be a string")
+    return problems
+
+
+def _validate_resplit(resplit: Any, has_splits: bool, where: str) -> list[str]:
+    fld = f"{where}: field 'resplit'"
+    if has_splits:
+        return [
+            f"{fld}: give 'splits' or 'resplit', not both (over an included card, set splits: null)"
+        ]
+    if not isinstance(resplit, dict) or not isinstance(resplit.get("from"), str):
+        return [f"{fld}: must be a mapping with 'from' (the split to cut) and fractions for train, "
+                f"validation (optional) and test, e.g. {{from: train, train: 0.8, validation: 0.1, test: 0.1}}"]  # fmt: skip
+    problems = []
+    for key in resplit:
+        if key not in ("from", "seed", *SPLIT_ROLES):
+            problems.append(
+                f"{fld}.{key}': unknown key.{did_you_mean(key, ['from', 'seed', *SPLIT_ROLES])}"
+            )
+    fractions = {r: resplit.get(r) for r in SPLIT_ROLES if r in resplit}
+    for role in ("train", "test"):
+        if role not in fractions:
+            problems.append(f"{fld}.{role}': missing: the fraction of rows for {role}")
+    for role, f in fractions.items():
+        if isinstance(f, bool) or not isinstance(f, (int, float)) or not 0 < f < 1:
+            problems.append(f"{fld}.{role}': must be a fraction between 0 and 1, got {f!r}")
+    if not problems and abs(sum(fractions.values()) - 1) > 1e-6:
+        problems.append(f"{fld}': the fractions {fractions} must add up to 1")
+    seed = resplit.get("seed", 0)
+    if isinstance(seed, bool) or not isinstance(seed, int):
+        problems.append(f"{fld}.seed': must be a whole number, got {seed!r}")
+    return problems
+
+
+SPLIT_REF = re.compile(r"^(?P<name>[^\[\]]+?)(?:\[(?P<start>-?\d+%?)?:(?P<stop>-?\d+%?)?\])?$")
+
+
+def parse_split_ref(ref: str) -> tuple[str, str | None, str | None]:
+    """`test`, `test[:80%]`, `train[100:]`: the split name and the slice bounds (rows or %)."""
+    m = SPLIT_REF.match(ref.strip())
+    if not m:
+        raise ValueError(f"cannot read split {ref!r}: use a name, or name[start:stop] with row numbers "
+                         f"or percentages, e.g. test[:80%]")  # fmt: skip
+    for bound in (m["start"], m["stop"]):
+        if bound and bound.endswith("%") and not 0 <= int(bound[:-1]) <= 100:
+            raise ValueError(f"split {ref!r}: a percentage must be between 0% and 100%")
+    return m["name"].strip(), m["start"], m["stop"]
+
+
+def slice_rows(n: int, start: str | None, stop: str | None) -> range:
+    """The rows of a split of `n` rows that a `[start:stop]` slice selects (percentages rounded)."""
+
+    def pos(bound: str | None, default: int) -> int:
+        if bound is None:
+            return default
+        if bound.endswith("%"):
+            return int(round(n * int(bound[:-1]) / 100))
+        return int(bound)
+
+    return range(n)[slice(pos(start, 0), pos(stop, n))]
+
+
 def _validate_data_sources(sources: Any, where: str) -> list[str]:
     from harness.data.formats import FORMATS
 
@@ -276,8 +406,25 @@ def _validate_data_sources(sources: Any, where: str) -> list[str]:
                 problems.append(
                     f"{where}: field '{fld}.path': a folder relative to the data dir is required"
                 )
-            if not isinstance(spec.get("files"), dict) or not spec["files"]:
+            files = spec.get("files")
+            if not isinstance(files, dict) or not files:
                 problems.append(f"{where}: field '{fld}.files': must map split names to files")
+                continue
+            for split, f in files.items():
+                ok = isinstance(f, str) or (
+                    isinstance(f, list) and f and all(isinstance(x, str) for x in f)
+                )
+                if fmt == "parallel":
+                    ok = isinstance(f, dict) and f and all(isinstance(x, str) for x in f.values())
+                if not ok:
+                    want = (
+                        "a mapping {column: file}"
+                        if fmt == "parallel"
+                        else "a file or a list of files"
+                    )
+                    problems.append(
+                        f"{where}: field '{fld}.files.{split}': must be {want}, got {f!r}"
+                    )
     gen = sources.get("generator")
     if gen is not None and (not isinstance(gen, dict) or not isinstance(gen.get("function"), str)):
         problems.append(f"{where}: field 'data.generator.function': must be 'module:function'")
@@ -294,15 +441,35 @@ def card_from_dict(data: dict[str, Any], path: Path | None = None) -> TaskCard:
     sources = dict(data["data"])
     if local is not None and not isinstance(local, list):
         sources["local"] = [local]
+    inputs, joins = {}, {}
+    for role, col in data["inputs"].items():
+        if isinstance(col, list):
+            inputs[role] = "+".join(col)
+            joins[inputs[role]] = tuple(col)
+        else:
+            inputs[role] = col
+    resplit = data.get("resplit")
+    splits = (
+        {r: (resplit["from"] if r in resplit else None) for r in SPLIT_ROLES}
+        if resplit
+        else data["splits"]
+    )
+    label_map = data.get("label_map")
     return TaskCard(
         name=data["name"],
         version=data["version"],
         modality=data["modality"],
         problem=data["problem"],
-        inputs=dict(data["inputs"]),
+        inputs=inputs,
+        input_joins=joins,
+        input_separator=data.get("input_separator", " "),
+        label_map={_label_text(k): str(v) for k, v in label_map.items()} if label_map else None,
+        label_offset=data.get("label_offset"),
+        drop_unknown_labels=bool(data.get("drop_unknown_labels", False)),
+        resplit=dict(resplit) if resplit else None,
         label=data["label"],
         label_names=tuple(str(x) for x in data.get("label_names") or ()),
-        splits={role: data["splits"].get(role) for role in SPLIT_ROLES},
+        splits={role: splits.get(role) for role in SPLIT_ROLES},
         metrics=tuple(data["metrics"]),
         primary_metric=data["primary_metric"],
         direction=data["direction"],
@@ -313,6 +480,14 @@ def card_from_dict(data: dict[str, Any], path: Path | None = None) -> TaskCard:
         path=path,
         raw=data,
     )
+
+
+def _label_text(value: Any) -> str:
+    """A label value as text, for matching against names and `label_map` keys: whole-number
+    floats lose their `.0` (pandas reads a column with a gap as floats)."""
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value).strip()
 
 
 def load_card(path: Path | str) -> TaskCard:

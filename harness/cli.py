@@ -96,7 +96,10 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 
 def cmd_inspect(args: argparse.Namespace) -> int:
-    """Load a task's splits and show their sizes and a few rows."""
+    """Load a task's splits and show their sizes, label counts and the majority-class floor."""
+    from collections import Counter
+
+    from harness.analysis.floor import constant_baseline
     from harness.data.loading import load_task
     from harness.taskregistry import TaskRegistry
 
@@ -105,18 +108,31 @@ def cmd_inspect(args: argparse.Namespace) -> int:
         card = reg.get(name)
         data = load_task(card, args.data_dir, args.source)
         print(f"{card.name}: source={data.source}")
-        print(
-            _table(
-                [
-                    {
-                        "split": r,
-                        "rows": len(data.split(r)),
-                        "columns": ", ".join(data.split(r).column_names),
-                    }
-                    for r in ("train", "validation", "test")
-                ]
+        rows = []
+        for r in ("train", "validation", "test"):
+            ds = data.split(r)
+            row = {"split": r, "rows": len(ds), "columns": ", ".join(ds.column_names)}
+            if card.problem == "classification" and len(ds):
+                counts = Counter(ds["labels"])
+                row["labels"] = ", ".join(
+                    f"{card.label_names[i]} {counts[i]}" for i in range(card.num_labels)
+                )
+            elif len(ds):
+                labels = ds["labels"]
+                row["labels"] = (
+                    f"mean {sum(labels) / len(labels):.4f}, min {min(labels):.4f}, max {max(labels):.4f}"
+                )
+            rows.append(row)
+        print(_table(rows))
+        for split, counts in data.dropped.items():
+            print(
+                f"dropped from '{split}' (label not in the label set): {sum(counts.values())} row(s) {counts}"
             )
-        )
+        if len(data.test):
+            floor = constant_baseline(card, data.test["labels"])
+            scores = ", ".join(f"{m} {v:.4f}" for m, v in floor["metrics"].items())
+            kind = "majority class" if card.problem == "classification" else "constant (the mean)"
+            print(f"floor on the scored split: {kind} {floor['predict']!r}: {scores}\n")
     return 0
 
 
@@ -140,7 +156,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("inspect", help="load tasks and show their splits")
     p.add_argument("tasks", nargs="+")
-    p.add_argument("--data_dir", help="local data folder (default: $TRANSFERBENCH_DATA_DIR)")
+    p.add_argument(
+        "--data_dir",
+        help="local data folder(s), ':'-separated, searched in order (default: $TRANSFERBENCH_DATA_DIR)",
+    )
     p.add_argument("--source", default="auto", choices=["auto", "generator", "local", "hub"])
     p.add_argument("--include_path", action="append", default=[])
     p.set_defaults(func=cmd_inspect)

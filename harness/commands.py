@@ -35,7 +35,10 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--output_dir", help="where records, leaderboard and config go (default: results/<suite>)"
     )
-    p.add_argument("--data_dir", help="local data folder (default: $TRANSFERBENCH_DATA_DIR)")
+    p.add_argument(
+        "--data_dir",
+        help="local data folder(s), ':'-separated, searched in order (default: $TRANSFERBENCH_DATA_DIR)",
+    )
     p.add_argument(
         "--cache_dir", help="cache for tokenizers, encoded splits, source encoders, features"
     )
@@ -88,7 +91,11 @@ def cmd_run(args: argparse.Namespace) -> int:
     else:
         data, where = load_suite("quick")
     if args.data_dir:  # backbones and cards find files under it (e.g. models/all-MiniLM-L6-v2)
-        os.environ["TRANSFERBENCH_DATA_DIR"] = str(Path(args.data_dir).expanduser().resolve())
+        os.environ["TRANSFERBENCH_DATA_DIR"] = os.pathsep.join(
+            str(Path(d).expanduser().resolve())
+            for d in args.data_dir.split(os.pathsep)
+            if d.strip()
+        )
     registry = TaskRegistry(args.include_path)  # every card parsed once, here
     resolved = resolve_suite(data, _overrides(args), where)
     specs = expand(resolved, registry, where)  # every name checked once, here

@@ -20,6 +20,7 @@ from typing import Any
 import torch
 from tqdm.auto import tqdm
 
+from harness.analysis.floor import constant_baseline
 from harness.backbones import BackboneSpec
 from harness.cache import Cache
 from harness.context import RunContext, default_cache_dir
@@ -222,6 +223,7 @@ class SuiteRunner:
             )
             result = method.run(ctx)
             tr = result.train
+            record["floor"] = constant_baseline(card, ctx.split("test")["labels"])
             record.update({
                 "target_card_version": card.content_hash, "target_tags": list(card.tags),
                 "metrics": tr.test_metrics, "primary_metric": card.primary_metric, "direction": card.direction,

@@ -236,9 +236,13 @@ def test_inspect_an_include_path_csv_task(extra, tmp_path):
     rows = {
         line.split("|")[1].strip(): line.split("|")[2].strip()
         for line in proc.stdout.splitlines()[3:]
+        if line.startswith("|")
     }
     assert rows == {"train": "18", "validation": "2", "test": "3"}
     assert "sentence, labels" in proc.stdout
+    # label counts per split and the majority floor on the scored split (1 neg, 2 pos)
+    assert "| test       |      3 | sentence, labels | neg 1, pos 2 |" in proc.stdout, proc.stdout
+    assert "floor on the scored split: majority class 'pos': accuracy 0.6667" in proc.stdout
 
 
 def test_inspect_a_generator_relative_to_its_card(extra, tmp_path, capsys):

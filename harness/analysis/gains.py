@@ -96,8 +96,15 @@ def records_frame(records: list[dict[str, Any]]) -> pd.DataFrame:
                      "score": float(r["primary_score"]), "metric": r["primary_metric"],
                      "direction": r.get("direction", "max"), "comparable": r.get("comparable", True),
                      "glue": GLUE_TAG in (r.get("target_tags") or []), "task_set": "+".join(s.get("task_set") or []),
+                     "floor": _floor(r, "primary"), "floor_predict": _floor(r, "predict"),
                      **setting_keys(s)})  # fmt: skip
     return pd.DataFrame(rows)
+
+
+def _floor(record: dict[str, Any], key: str) -> Any:
+    floor = record.get("floor")
+    value = floor.get(key) if isinstance(floor, dict) else None
+    return np.nan if value is None else value
 
 
 def _seed_stats(scores: pd.Series) -> pd.Series:
@@ -115,6 +122,7 @@ def aggregate(df: pd.DataFrame) -> pd.DataFrame:
     stats = g["score"].apply(_seed_stats).unstack().reset_index()
     first = g.agg(metric=("metric", "first"), direction=("direction", "first"), method=("method", "first"),
                   limit=("limit", "first"), comparable=("comparable", "all"), glue=("glue", "first"),
+                  floor=("floor", "first"), floor_predict=("floor_predict", "first"),
                   seeds=("seed", lambda s: sorted(s.tolist()))).reset_index()  # fmt: skip
     agg = stats.merge(first, on=keys)
     agg["n"] = agg["n"].astype(int)

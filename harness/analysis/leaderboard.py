@@ -35,7 +35,8 @@ def _fmt_ci(lo: float, hi: float, kind: str) -> str:
 
 
 def leaderboard_table(agg: pd.DataFrame) -> pd.DataFrame:
-    """The long table people read: one row per setting (see `gains`). `score` is mean ± std over
+    """The long table people read: one row per setting (see `gains`), under a `majority` row
+    per target (the floor: the best constant predictor). `score` is mean ± std over
     `seeds`; `95% CI` is the t interval of the mean (a bootstrap one, marked "bs", from 10
     seeds). A `limit` column appears when any row used `--limit`, and a `setting` column when
     two rows would otherwise look the same (they differ in budget or method settings)."""
@@ -57,7 +58,26 @@ def leaderboard_table(agg: pd.DataFrame) -> pd.DataFrame:
         shown.append("limit")
     if out.duplicated(shown).any():
         out.insert(len(shown), "setting", agg["setting"])
-    return out
+    return with_floor_rows(out, agg)
+
+
+def with_floor_rows(out: pd.DataFrame, agg: pd.DataFrame) -> pd.DataFrame:
+    """A `majority` row above each target's first row: the best constant predictor's score on
+    the scored split (see `harness.analysis.floor`), once per target and `--limit`."""
+    rows, seen = [], set()
+    for i in range(len(out)):
+        key = (agg["target"].iat[i], agg["limit"].iat[i] if pd.notna(agg["limit"].iat[i]) else None)
+        if key not in seen and "floor" in agg and pd.notna(agg["floor"].iat[i]):
+            seen.add(key)
+            floor = {c: "" for c in out.columns}
+            floor.update({"method": "majority", "target": key[0], "metric": agg["metric"].iat[i],
+                          "score": f"{agg['floor'].iat[i]:.4f}", "seeds": "",
+                          "note": f"best constant predictor: {agg['floor_predict'].iat[i]}"})  # fmt: skip
+            if "limit" in out.columns:
+                floor["limit"] = out["limit"].iat[i]
+            rows.append(floor)
+        rows.append(out.iloc[i].to_dict())
+    return pd.DataFrame(rows, columns=out.columns)
 
 
 def render(df: pd.DataFrame, fmt: str, index: bool = False) -> str:

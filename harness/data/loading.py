@@ -7,6 +7,7 @@ import json
 import logging
 import math
 import os
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,10 +24,19 @@ DATA_DIR_ENV = "TRANSFERBENCH_DATA_DIR"
 SOURCES = ("auto", "generator", "local", "hub")
 
 
+def resolve_data_dirs(data_dir: str | Path | list | None = None) -> list[Path]:
+    """The data folders, searched in order: `--data_dir` wins over `$TRANSFERBENCH_DATA_DIR`;
+    either may list several folders separated by `os.pathsep` (`:` on Linux)."""
+    if isinstance(data_dir, list):
+        return [Path(d).expanduser() for d in data_dir]
+    value = str(data_dir) if data_dir else os.environ.get(DATA_DIR_ENV, "")
+    return [Path(v).expanduser() for v in value.split(os.pathsep) if v.strip()]
+
+
 def resolve_data_dir(data_dir: str | Path | None = None) -> Path | None:
-    """`--data_dir` wins over `$TRANSFERBENCH_DATA_DIR`; None when neither is set."""
-    value = data_dir or os.environ.get(DATA_DIR_ENV)
-    return Path(value).expanduser() if value else None
+    """The first data folder (None when none is set)."""
+    dirs = resolve_data_dirs(data_dir)
+    return dirs[0] if dirs else None
 
 
 @dataclass
@@ -39,6 +49,7 @@ class TaskData:
     test: datasets.Dataset
     source: str
     fingerprints: dict[str, str] = field(default_factory=dict)
+    dropped: dict[str, dict[str, int]] = field(default_factory=dict)  # split -> label value -> rows
 
     def split(self, role: str) -> datasets.Dataset:
         return getattr(self, role)
@@ -93,23 +104,47 @@ def _resolve_function(ref: str, card: TaskCard):
     return import_object(ref)
 
 
+@dataclass
+class RawSplit:
+    """One split as read, before validation: where it came from, for messages and provenance."""
+
+    dataset: datasets.Dataset
+    source: str  # generator | local | hub
+    fingerprint: str
+    where: str  # the files, the generator function or the Hub dataset
+
+
 def _load_local(
-    card: TaskCard, split: str, data_dir: Path, tried: list[str]
-) -> tuple[datasets.Dataset, str] | None:
+    card: TaskCard, split: str, data_dirs: list[Path], tried: list[str]
+) -> tuple[datasets.Dataset, str, str] | None:
     for spec in card.data.get("local", []):
         files = spec["files"].get(split)
-        root = data_dir / spec["path"]
-        if files is None:
-            tried.append(f"{root} (format {spec['format']}: no file listed for split '{split}')")
-            continue
-        paths = [root / f for f in ([files] if isinstance(files, str) else files)]
-        missing = [p for p in paths if not p.exists()]
-        if missing:
-            tried.extend(str(p) for p in missing)
-            continue
-        reader = FORMATS.get(spec["format"])
-        logger.info("loading %s/%s from %s", card.name, split, root)
-        return reader(paths, spec, card), _hash([spec["format"], _file_fingerprint(paths)])
+        for data_dir in data_dirs:
+            root = data_dir / spec["path"]
+            if files is None:
+                tried.append(
+                    f"{root} (format {spec['format']}: no file listed for split '{split}')"
+                )
+                break
+            names = (
+                list(files.values())
+                if isinstance(files, dict)
+                else [files]
+                if isinstance(files, str)
+                else files
+            )
+            paths = [root / f for f in names]
+            missing = [p for p in paths if not p.exists()]
+            if missing:
+                tried.extend(str(p) for p in missing)
+                continue
+            reader = FORMATS.get(spec["format"])
+            if isinstance(files, dict):  # parallel files: one column each
+                spec = {**spec, "columns_of_files": list(files)}
+            logger.info("loading %s/%s from %s", card.name, split, root)
+            ds = reader(paths, spec, card)
+            where = ", ".join(map(str, paths))
+            return ds, _hash([spec["format"], _file_fingerprint(paths)]), where
     return None
 
 
@@ -128,24 +163,44 @@ def load_raw_split(
     card: TaskCard, split: str, data_dir: Path | None = None, source: str = "auto"
 ) -> tuple[datasets.Dataset, str, str]:
     """Load one source split by name. Returns (dataset, source used, fingerprint)."""
-    data_dir = resolve_data_dir(data_dir)
+    raw = load_source_split(card, split, data_dir, source)
+    return raw.dataset, raw.source, raw.fingerprint
+
+
+def load_source_split(
+    card: TaskCard, split: str, data_dir: Any = None, source: str = "auto"
+) -> RawSplit:
+    """Load one source split by name (a slice such as `test[:80%]` selects its rows)."""
+    from harness.cards import parse_split_ref, slice_rows
+
+    name, start, stop = parse_split_ref(split)
+    raw = _load_source_split(card, name, data_dir, source)
+    if start is not None or stop is not None:
+        rows = slice_rows(len(raw.dataset), start, stop)
+        raw = RawSplit(raw.dataset.select(rows), raw.source, f"{raw.fingerprint}[{start}:{stop}]",
+                       f"{raw.where} rows [{start or ''}:{stop or ''}]")  # fmt: skip
+    return raw
+
+
+def _load_source_split(card: TaskCard, split: str, data_dir: Any, source: str) -> RawSplit:
+    data_dirs = resolve_data_dirs(data_dir)
     if source not in SOURCES:
         raise ConfigError(f"unknown data source '{source}'; use one of {', '.join(SOURCES)}")
     tried: list[str] = []
     if source in ("auto", "generator") and "generator" in card.data:
         ds, fp = _load_generator(card, split)
-        return ds, "generator", fp
+        return RawSplit(ds, "generator", fp, f"generator {card.data['generator']['function']}")
     if source in ("auto", "local") and "local" in card.data:
-        if data_dir is None:
+        if not data_dirs:
             tried.append(f"local files: no data dir (set --data_dir or ${DATA_DIR_ENV})")
         else:
-            found = _load_local(card, split, data_dir, tried)
+            found = _load_local(card, split, data_dirs, tried)
             if found:
-                return found[0], "local", found[1]
+                return RawSplit(found[0], "local", found[1], found[2])
     if source in ("auto", "hub") and "hub" in card.data:
         try:
             ds, fp = _load_hub(card, split)
-            return ds, "hub", fp
+            return RawSplit(ds, "hub", fp, f"hub:{card.data['hub']['path']}")
         except TransferBenchError:
             raise
         except Exception as exc:  # offline, unknown dataset, bad revision...
@@ -162,10 +217,12 @@ def load_raw_split(
 
 
 def validate_split(
-    card: TaskCard, ds: datasets.Dataset, split: str, where: str
+    card: TaskCard, ds: datasets.Dataset, split: str, where: str, dropped: Counter | None = None
 ) -> datasets.Dataset:
-    """Check columns, emptiness and labels; return the dataset with integer/float labels."""
-    needed = [*card.input_columns, card.label]
+    """Check columns, emptiness and labels; join joined inputs; return the dataset with its
+    inputs and integer (class) or float (regression) `labels`. Rows dropped for an unknown
+    label (`drop_unknown_labels`) are counted by label value in `dropped`."""
+    needed = [*card.file_columns, card.label]
     missing = [c for c in needed if c not in ds.column_names]
     if missing:
         raise DataError(
@@ -173,45 +230,110 @@ def validate_split(
         )
     if len(ds) == 0:
         raise DataError(f"task '{card.name}', split '{split}' ({where}): the split is empty")
-    labels = ds[card.label]
+    context = f"task '{card.name}', split '{split}' ({where})"
     if card.problem == "classification":
-        names = list(card.label_names)
-        index = {n: i for i, n in enumerate(names)}
-        out = []
-        for row, value in enumerate(labels):
-            if isinstance(value, str) and value in index:
-                out.append(index[value])
-                continue
-            try:
-                as_int = int(value)
-                ok = as_int == value or (
-                    isinstance(value, str) and value.strip().lstrip("-").isdigit()
-                )
-            except (TypeError, ValueError):
-                ok = False
-            if not ok or not 0 <= as_int < len(names):
-                raise DataError(
-                    f"task '{card.name}', split '{split}' ({where}): row {row}: label {value!r} is not in the "
-                    f"label set {names} (indices 0..{len(names) - 1})"
-                )
-            out.append(as_int)
-        target = datasets.ClassLabel(names=names)
+        out, keep, skipped = label_positions(card, ds[card.label], context)
+        target = datasets.ClassLabel(names=list(card.label_names))
     else:
-        out = []
-        for row, value in enumerate(labels):
+        out, keep, skipped = [], None, Counter()
+        for row, value in enumerate(ds[card.label]):
             try:
                 f = float(value)
             except (TypeError, ValueError):
                 f = math.nan
             if not math.isfinite(f):
-                raise DataError(
-                    f"task '{card.name}', split '{split}' ({where}): row {row}: label {value!r} is not a finite number"
-                )
+                raise DataError(f"{context}: row {row}: label {value!r} is not a finite number")
             out.append(f)
         target = datasets.Value("float32")
-    keep = [c for c in needed if c != card.label]
-    ds = ds.select_columns(keep)
-    return ds.add_column("labels", out, feature=target)
+    ds = ds.select_columns([c for c in needed if c != card.label])
+    if keep is not None:
+        if not keep:
+            raise DataError(
+                f"{context}: no row has a label in the label set (dropped {dict(skipped)})"
+            )
+        ds = ds.select(keep).flatten_indices()
+        if dropped is not None:
+            dropped.update(skipped)
+    ds = ds.add_column("labels", out, feature=target)
+    return join_inputs(card, ds)
+
+
+def join_inputs(card: TaskCard, ds: datasets.Dataset) -> datasets.Dataset:
+    """Each joined input (`text: [title, description]`) as one column `title+description`."""
+    for name, parts in card.input_joins.items():
+        sep, cols = card.input_separator, [ds[p] for p in parts]
+        joined = [sep.join(str(v) for v in vals if v not in (None, "")) for vals in zip(*cols)]
+        ds = ds.remove_columns([p for p in parts if p not in card.input_columns]).add_column(
+            name, joined
+        )
+    return ds
+
+
+def label_positions(
+    card: TaskCard, labels: list, context: str
+) -> tuple[list[int], list[int] | None, Counter]:
+    """Each label value's class position, by one rule that never depends on the type pandas
+    guessed for the column:
+
+    1. with a `label_map`, a value (as text) is looked up there;
+    2. else a value that is one of the `label_names` is that class;
+    3. else a whole number is a position counted from `label_offset` (default 0) — unless the
+       names are themselves numbers and no offset is given: then it is ambiguous, an error;
+    4. anything else is not in the label set: an error, or with `drop_unknown_labels` the
+       row is dropped and counted.
+
+    Returns (positions of the kept rows, the kept row indices or None when all are kept, and
+    the dropped values' counts)."""
+    from harness.cards import _label_text
+
+    names = list(card.label_names)
+    index = {n: i for i, n in enumerate(names)}
+    numeric_names = all(_whole_number(n) is not None for n in names)
+    out, keep, dropped = [], [], Counter()
+    for row, value in enumerate(labels):
+        text = _label_text(value) if value is not None else None
+        pos, why = None, ""
+        if text is None or text == "" or (isinstance(value, float) and math.isnan(value)):
+            why = "the label is missing"
+        elif card.label_map is not None:
+            if text in card.label_map:
+                pos = index[card.label_map[text]]
+            else:
+                why = f"not a key of label_map {sorted(card.label_map)}"
+        elif text in index and (card.label_offset is None or _whole_number(text) is None):
+            pos = index[text]
+        elif (number := _whole_number(text)) is not None:
+            if numeric_names and card.label_offset is None:
+                raise DataError(
+                    f"{context}: row {row}: label {value!r} is not one of the label names {names}, and the names "
+                    f"are numbers, so it is unclear whether labels are names or positions. Fix: set "
+                    f"label_map (value -> name) in the card, or label_offset if labels are positions counted "
+                    f"from a number (e.g. label_offset: 1 for labels 1..{len(names)})"
+                )
+            p = number - (card.label_offset or 0)
+            if 0 <= p < len(names):
+                pos = p
+            else:
+                lo = card.label_offset or 0
+                why = (f"outside the positions {lo}..{lo + len(names) - 1}"
+                       + ("" if card.label_offset is not None else
+                          "; if labels count from 1, set label_offset: 1 (or a label_map)"))  # fmt: skip
+        else:
+            why = "neither a name nor a whole-number position"
+        if pos is None:
+            if card.drop_unknown_labels:
+                dropped[str(value)] += 1
+                continue
+            raise DataError(f"{context}: row {row}: label {value!r} is not in the label set {names} ({why}). Fix "
+                            f"the data, map it with label_map, or set drop_unknown_labels: true to drop such rows")  # fmt: skip
+        out.append(pos)
+        keep.append(row)
+    return out, (keep if dropped else None), dropped
+
+
+def _whole_number(text: str) -> int | None:
+    t = text.strip()
+    return int(t) if t.lstrip("-").isdigit() else None
 
 
 def load_task(
@@ -225,21 +347,38 @@ def load_task(
     When the card names no validation split, a seeded, stratified `validation_fraction` of
     train is held out, the same for every run, so model selection never sees the scored split.
     """
-    data_dir = resolve_data_dir(data_dir)
     loaded: dict[str, datasets.Dataset] = {}
     fingerprints: dict[str, str] = {}
+    dropped: dict[str, dict[str, int]] = {}
     used = set()
     need = set(roles)
+    if card.resplit:  # one source split cut into train / validation / test
+        need |= {r for r in ("train", "validation", "test") if r in card.resplit}
     if "validation" in need and not card.splits.get("validation"):
         need.add("train")
+    raws: dict[str, tuple[datasets.Dataset, RawSplit, Counter]] = {}
     for role in ("train", "validation", "test"):
         split = card.splits.get(role)
         if role not in need or not split:
             continue
-        ds, src, fp = load_raw_split(card, split, data_dir, source)
-        loaded[role] = validate_split(card, ds, split, f"{src} source")
-        fingerprints[role] = fp
-        used.add(src)
+        if split not in raws:
+            raw = load_source_split(card, split, data_dir, source)
+            counts: Counter = Counter()
+            ds = validate_split(card, raw.dataset, split, raw.where, counts)
+            if counts:
+                logger.warning("task %s, split %s (%s): dropped %d row(s) whose label is not in the label "
+                               "set: %s", card.name, split, raw.where, sum(counts.values()), dict(counts))  # fmt: skip
+            raws[split] = (ds, raw, counts)
+        ds, raw, counts = raws[split]
+        loaded[role], fingerprints[role] = ds, raw.fingerprint
+        if counts:
+            dropped[split] = dict(counts)
+        used.add(raw.source)
+    if card.resplit:
+        parts = resplit(card, loaded["train"])
+        for role, ds in parts.items():
+            loaded[role] = ds
+            fingerprints[role] = f"{fingerprints['train']}-resplit-{role}"
     if "validation" in need and "validation" not in loaded:
         loaded["train"], loaded["validation"] = holdout(card, loaded["train"])
         fingerprints["validation"] = fingerprints["train"] + "-holdout"
@@ -251,7 +390,36 @@ def load_task(
         test=loaded.get("test", empty),
         source="+".join(sorted(used)),
         fingerprints=fingerprints,
+        dropped=dropped,
     )
+
+
+def resplit(card: TaskCard, ds: datasets.Dataset) -> dict[str, datasets.Dataset]:
+    """Cut one split into the card's `resplit` fractions: seeded and stratified by class (each
+    class is shuffled and cut at the same fractions, rounding by largest remainder)."""
+    import numpy as np
+
+    roles = [r for r in ("train", "validation", "test") if r in card.resplit]
+    fractions = np.array([float(card.resplit[r]) for r in roles])
+    rng = np.random.default_rng(int(card.resplit.get("seed", 0)))
+    labels = np.asarray(ds["labels"])
+    groups = [np.flatnonzero(labels == c) for c in np.unique(labels)] if card.problem == "classification" \
+        else [np.arange(len(ds))]  # fmt: skip
+    rows: dict[str, list[int]] = {r: [] for r in roles}
+    for group in groups:
+        group = rng.permutation(group)
+        exact = fractions * len(group)
+        counts = np.floor(exact).astype(int)
+        for i in np.argsort(-(exact - counts), kind="stable")[: len(group) - counts.sum()]:
+            counts[i] += 1
+        for role, chunk in zip(roles, np.split(group, np.cumsum(counts)[:-1])):
+            rows[role].extend(chunk.tolist())
+    for role in roles:
+        if not rows[role]:
+            raise DataError(
+                f"task '{card.name}': resplit leaves split '{role}' empty ({len(ds)} rows in all)"
+            )
+    return {role: ds.select(sorted(rows[role])) for role in roles}
 
 
 def holdout(
