@@ -20,6 +20,10 @@ PROBLEMS = ("classification", "regression")
 DIRECTIONS = ("max", "min")
 SPLIT_ROLES = ("train", "validation", "test")
 SOURCE_KINDS = ("hub", "local", "generator")
+LOCAL_FIELDS = ("format", "path", "files", "options")
+HUB_FIELDS = ("path", "name", "revision")
+GENERATOR_FIELDS = ("function", "kwargs")
+RESPLIT_FIELDS = ("from", "seed", *SPLIT_ROLES)
 TOP_LEVEL_FIELDS = {
     "name", "version", "description", "modality", "problem", "inputs", "label", "label_names",
     "splits", "validation_fraction", "metrics", "primary_metric", "direction", "tags", "data",
@@ -317,20 +321,18 @@ def _validate_labels(data: dict[str, Any], problem: Any, where: str) -> list[str
 
 
 def _validate_resplit(resplit: Any, has_splits: bool, where: str) -> list[str]:
-    fld = f"{where}: field 'resplit'"
+    fld = f"{where}: field 'resplit"
     if has_splits:
         return [
-            f"{fld}: give 'splits' or 'resplit', not both (over an included card, set splits: null)"
+            f"{fld}': give 'splits' or 'resplit', not both (over an included card, set splits: null)"
         ]
     if not isinstance(resplit, dict) or not isinstance(resplit.get("from"), str):
-        return [f"{fld}: must be a mapping with 'from' (the split to cut) and fractions for train, "
+        return [f"{fld}': must be a mapping with 'from' (the split to cut) and fractions for train, "
                 f"validation (optional) and test, e.g. {{from: train, train: 0.8, validation: 0.1, test: 0.1}}"]  # fmt: skip
     problems = []
     for key in resplit:
-        if key not in ("from", "seed", *SPLIT_ROLES):
-            problems.append(
-                f"{fld}.{key}': unknown key.{did_you_mean(key, ['from', 'seed', *SPLIT_ROLES])}"
-            )
+        if key not in RESPLIT_FIELDS:
+            problems.append(f"{fld}.{key}': unknown key.{did_you_mean(key, list(RESPLIT_FIELDS))}")
     fractions = {r: resplit.get(r) for r in SPLIT_ROLES if r in resplit}
     for role in ("train", "test"):
         if role not in fractions:
@@ -375,7 +377,7 @@ def slice_rows(n: int, start: str | None, stop: str | None) -> range:
 
 
 def _validate_data_sources(sources: Any, where: str) -> list[str]:
-    from harness.data.formats import FORMATS
+    from harness.data.formats import FORMAT_OPTIONS, FORMATS
 
     problems: list[str] = []
     if not isinstance(sources, dict) or not sources:
@@ -388,6 +390,13 @@ def _validate_data_sources(sources: Any, where: str) -> list[str]:
     hub = sources.get("hub")
     if hub is not None and (not isinstance(hub, dict) or not isinstance(hub.get("path"), str)):
         problems.append(f"{where}: field 'data.hub.path': a Hub source needs a dataset id")
+    for kind, known in (("hub", HUB_FIELDS), ("generator", GENERATOR_FIELDS)):
+        if isinstance(sources.get(kind), dict):
+            for key in sources[kind]:
+                if key not in known:
+                    problems.append(
+                        f"{where}: field 'data.{kind}.{key}': unknown field.{did_you_mean(key, list(known))}"
+                    )
     local = sources.get("local")
     if local is not None:
         if not isinstance(local, list):
@@ -402,6 +411,20 @@ def _validate_data_sources(sources: Any, where: str) -> list[str]:
                 problems.append(
                     f"{where}: field '{fld}.format': unknown format {fmt!r}.{did_you_mean(str(fmt), FORMATS.names())} Known: {', '.join(FORMATS.names())}"
                 )
+            options = spec.get("options")
+            if options is not None and not isinstance(options, dict):
+                problems.append(f"{where}: field '{fld}.options': must be a mapping")
+            elif options and fmt in FORMAT_OPTIONS and fmt != "glue_tsv":  # glue_tsv checks its own
+                for key in options:
+                    if key not in FORMAT_OPTIONS[fmt]:
+                        known = list(FORMAT_OPTIONS[fmt])
+                        problems.append(f"{where}: field '{fld}.options.{key}': format {fmt} has no such option."
+                                        f"{did_you_mean(key, known)} Known: {', '.join(known) or 'none'}")  # fmt: skip
+            for key in spec:
+                if key not in LOCAL_FIELDS:
+                    problems.append(
+                        f"{where}: field '{fld}.{key}': unknown field.{did_you_mean(key, list(LOCAL_FIELDS))}"
+                    )
             if not isinstance(spec.get("path"), str):
                 problems.append(
                     f"{where}: field '{fld}.path': a folder relative to the data dir is required"

@@ -23,3 +23,9 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         if "realdata" in item.keywords:
             item.add_marker(skip)
+
+
+@pytest.fixture(scope="session")
+def real_data_dir() -> Path:
+    """The real public data folder (tests using it are marked `realdata`)."""
+    return Path(os.environ["TRANSFERBENCH_DATA_DIR"].split(os.pathsep)[0])

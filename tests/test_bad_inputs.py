@@ -199,33 +199,42 @@ def _set(path: str, value):
 
 
 SUITE_CASES = [
-    ("budget.num_train_epochs", 0, ["num_train_epochs"]),
-    ("budget.num_train_epochs", -1, ["num_train_epochs", "-1"]),
-    ("budget.gradient_accumulation_steps", 0, ["gradient_accumulation_steps"]),
-    ("budget.warmup_ratio", 1.5, ["warmup_ratio", "1.5"]),
-    ("budget.learning_rate", -1, ["learning_rate", "-1"]),
-    ("budget.per_device_train_batch_size", 0, ["per_device_train_batch_size"]),
-    ("budget.max_steps", -5, ["max_steps", "-5"]),
-    ("budget.lr_scheduler_type", "bogus", ["lr_scheduler_type", "bogus"]),
-    ("budget", 5, ["budget"]),
-    ("source_budget.learning_rate", -1, ["source_budget", "learning_rate"]),
-    ("limit", "lots", ["limit", "lots"]),
-    ("limit", 0, ["limit"]),
-    ("limit", -3, ["limit", "-3"]),
-    ("source_seed", "abc", ["source_seed", "abc"]),
-    ("backbones.0.max_length", -4, ["max_length", "-4"]),
-    ("backbones.0.pooling", "bogus", ["pooling", "bogus"]),
-    ("backbones", [3], ["backbones"]),
-    ("seeds", [0, 0], ["seeds", "duplicate"]),
-    ("fractions", [0], ["fractions"]),
-    ("targets", 7, ["targets"]),
-    ("epochs", 3, ["epochs"]),  # an unknown top-level field
-    ("methods", 5, ["methods"]),
-    ("methods", {"scratch": 3}, ["scratch"]),  # a method's settings that are not a mapping
-    ("methods", {"finetune": {"freez_first_n": 1}}, ["freez_first_n", "freeze_first_n"]),
-    ("methods", {"finetune": {"freeze_first_n": -2}}, ["freeze_first_n", "-2"]),
+    ("budget.num_train_epochs", 0, ["bad.yaml", "num_train_epochs"]),
+    ("budget.num_train_epochs", -1, ["bad.yaml", "num_train_epochs", "-1"]),
+    ("budget.gradient_accumulation_steps", 0, ["bad.yaml", "gradient_accumulation_steps"]),
+    ("budget.warmup_ratio", 1.5, ["bad.yaml", "warmup_ratio", "1.5"]),
+    ("budget.learning_rate", -1, ["bad.yaml", "learning_rate", "-1"]),
+    ("budget.per_device_train_batch_size", 0, ["bad.yaml", "per_device_train_batch_size"]),
+    ("budget.max_steps", -5, ["bad.yaml", "max_steps", "-5"]),
+    ("budget.lr_scheduler_type", "bogus", ["bad.yaml", "lr_scheduler_type", "bogus"]),
+    ("budget", 5, ["bad.yaml", "budget"]),
+    ("source_budget.learning_rate", -1, ["bad.yaml", "source_budget", "learning_rate"]),
+    ("limit", "lots", ["bad.yaml", "limit", "lots"]),
+    ("limit", 0, ["bad.yaml", "limit"]),
+    ("limit", -3, ["bad.yaml", "limit", "-3"]),
+    ("source_seed", "abc", ["bad.yaml", "source_seed", "abc"]),
+    ("backbones.0.max_length", -4, ["bad.yaml", "max_length", "-4"]),
+    ("backbones.0.pooling", "bogus", ["bad.yaml", "pooling", "bogus"]),
+    ("backbones", [3], ["bad.yaml", "backbones"]),
+    ("seeds", [0, 0], ["bad.yaml", "seeds", "duplicate"]),
+    ("fractions", [0], ["bad.yaml", "fractions"]),
+    ("targets", 7, ["bad.yaml", "targets"]),
+    ("epochs", 3, ["bad.yaml", "epochs"]),  # an unknown top-level field
+    ("methods", 5, ["bad.yaml", "methods"]),
+    (
+        "methods",
+        {"scratch": 3},
+        ["bad.yaml", "scratch"],
+    ),  # a method's settings that are not a mapping
+    (
+        "methods",
+        {"finetune": {"freez_first_n": 1}},
+        ["bad.yaml", "freez_first_n", "freeze_first_n"],
+    ),
+    ("methods", {"finetune": {"freeze_first_n": -2}}, ["bad.yaml", "freeze_first_n", "-2"]),
+    # an unknown name: the name and a suggestion suffice (as for --methods)
     ("methods", {"mine": {"method": "finetun"}}, ["finetun", "finetune"]),
-    ("max_train_samples", 0, ["max_train_samples"]),
+    ("max_train_samples", 0, ["bad.yaml", "max_train_samples"]),
 ]
 
 
@@ -243,7 +252,7 @@ def test_suite_yaml_value_outside_its_domain(
     proc = run_main(
         "run", "--config", config, "--output_dir", results, "--cache_dir", tmp_path / "cache"
     )
-    assert_user_error(proc, "bad.yaml", *named)
+    assert_user_error(proc, *named)
     assert not trainings, "trained although the suite was rejected"
     assert snapshot(results) == before
 
@@ -353,7 +362,7 @@ def _corrupt(cache: Path, pattern: str) -> list[Path]:
 
 
 CACHE_FILES = [
-    "encoded/*/data.arrow",
+    "encoded/synth_text_near-*/data.arrow",  # the target's splits (each run loads them)
     "tokenizers/*/tokenizer.json",
     "features/*/features.pt",
     "sources/*/encoder.pt",
@@ -501,6 +510,16 @@ def test_read_only_output_dir_is_reported_before_training(results, tmp_path, run
     assert snapshot(results) == before
 
 
+def test_runs_folder_is_a_file(tmp_path, run_main, trainings):
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "runs").write_text("not a folder\n")
+    proc = run_main("run", *TINY, "--output_dir", out, "--cache_dir", tmp_path / "cache")
+    assert_user_error(proc, str(out / "runs"))
+    assert not trainings, "trained before finding that records cannot be written"
+    assert (out / "runs").read_text() == "not a folder\n"
+
+
 def test_unknown_report_to(tmp_path, run_main, trainings):
     proc = run_main(
         "run", *TINY, "--report_to", "bogus", "--output_dir", tmp_path / "out",
@@ -508,18 +527,6 @@ def test_unknown_report_to(tmp_path, run_main, trainings):
     )  # fmt: skip
     assert_user_error(proc, "bogus")
     assert not trainings
-
-
-def test_mixed_precision_without_support(tmp_path):
-    """fp16 on a machine without a GPU; a subprocess, since Accelerate's state is per process."""
-    import torch
-
-    if torch.cuda.is_available():
-        pytest.skip("fp16 works here")
-    proc = cli("run", *TINY, "--mixed_precision", "fp16", "--output_dir", tmp_path / "out",
-               "--cache_dir", tmp_path / "cache", cwd=tmp_path)  # fmt: skip
-    assert_user_error(proc, "fp16")
-    assert not (tmp_path / "out" / "runs").exists()
 
 
 def test_leaderboard_results_is_a_file(tmp_path, run_main):
@@ -685,7 +692,8 @@ def test_inspect_a_broken_generator(kind, tmp_path, run_main):
     if source:
         (cards / "gen.py").write_text(source)
     proc = run_main("inspect", "gen_task", "--include_path", cards)
-    assert_user_error(proc, "gen_task", *named)
+    assert_user_error(proc, *named)
+    assert "gen_card.yaml" in proc.stderr or "gen_task" in proc.stderr, _show(proc)  # which card
 
 
 def test_validate_missing_path(tmp_path, run_main):

@@ -664,3 +664,22 @@ def test_generator_function_missing_from_the_file(cards_dir):
     card = load_card(write_card(cards_dir, generator_card(function="gen.py:mkae")))
     with pytest.raises(ConfigError, match="field 'data.generator.function'"):
         load_task(card)
+
+
+def test_every_card_field_format_and_option_is_documented():
+    from harness.cards import (
+        GENERATOR_FIELDS,
+        HUB_FIELDS,
+        LOCAL_FIELDS,
+        RESPLIT_FIELDS,
+        TOP_LEVEL_FIELDS,
+    )
+    from harness.data.formats import FORMAT_OPTIONS, FORMATS
+    from harness.data.text_lines import LAYOUTS
+
+    doc = (Path(__file__).parents[1] / "docs" / "cards.md").read_text()
+    assert set(FORMAT_OPTIONS) == set(FORMATS.names()), "every format declares its options"
+    names = {*TOP_LEVEL_FIELDS, *LOCAL_FIELDS, *HUB_FIELDS, *GENERATOR_FIELDS, *RESPLIT_FIELDS,
+             *FORMATS.names(), *LAYOUTS, *(o for opts in FORMAT_OPTIONS.values() for o in opts)}  # fmt: skip
+    missing = sorted(n for n in names if f"`{n}`" not in doc)
+    assert not missing, f"docs/cards.md does not document {missing}"

@@ -37,3 +37,18 @@ FORMATS.register("idx", "harness.data.vision_files:read_idx")
 FORMATS.register("cifar_pickle", "harness.data.vision_files:read_cifar_pickle")
 FORMATS.register("imagefolder", "harness.data.vision_files:read_imagefolder")
 FORMATS.register("svhn_mat", "harness.data.vision_files:read_svhn_mat")
+
+# the `options` each format reads (an unknown option is a card error, with a suggestion)
+FORMAT_OPTIONS: dict[str, tuple[str, ...]] = {
+    "glue_tsv": ("header", "names", "columns", "bad_lines", "encoding", "split_options"),
+    "csv": ("sep", "header", "names", "columns"),
+    "json": ("columns",),
+    "lines": ("layout", "sep", "regex", "encoding", "columns"),
+    "parallel": ("encoding", "columns"),
+    "parquet": ("columns",),
+    "npz": ("columns",),
+    "idx": (),
+    "cifar_pickle": ("label_key", "image_shape"),
+    "imagefolder": ("class_map",),
+    "svhn_mat": (),
+}
