@@ -271,3 +271,24 @@ def test_a_method_with_its_own_learning_rate_is_compared_at_the_same_compute():
     assert row(agg_of(records), variant="feature_extraction")["gain_vs_scratch"] == pytest.approx(
         0.2
     )
+
+
+def test_a_majority_row_gives_each_targets_floor_once_per_limit():
+    floor = {"predict": "positive", "metrics": {"accuracy": 0.55}, "primary": 0.55}
+    small = {"predict": "negative", "metrics": {"accuracy": 0.5}, "primary": 0.5}
+    records = [
+        *[{**r, "floor": floor} for r in runs([0.7, 0.72])],
+        *[{**r, "floor": floor} for r in runs([0.6, 0.62], variant="scratch")],
+        *[{**r, "floor": small} for r in runs([0.66, 0.68], limit=32)],
+        *[{**r, "floor": {**floor, "primary": 0.4}} for r in runs([0.8], target="synth_text_far")],
+        *runs([0.9], target="synth_text_mid"),  # a record from before floors were recorded: no row
+    ]
+    table = leaderboard_table(agg_of(records))
+    floors = table[table["method"] == "majority"]
+    assert sorted(zip(floors["target"], floors["limit"], floors["score"], floors["note"])) == [
+        ("synth_text_far", "", "0.4000", "best constant predictor: positive"),
+        ("synth_text_near", "", "0.5500", "best constant predictor: positive"),
+        ("synth_text_near", "32", "0.5000", "best constant predictor: negative"),
+    ]
+    near = table[table["target"] == "synth_text_near"]["method"].tolist()
+    assert near[0] == "majority"  # above the target's rows
