@@ -31,6 +31,21 @@ class FinetuneConfig(MethodConfig):
     layer_lr_decay: float = 1.0  # 1.0: one learning rate for all layers
     head_lr_multiplier: float = 1.0
 
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.freeze_first_n < 0:
+            raise ValueError(
+                f"freeze_first_n must be >= 0 (0: train all), got {self.freeze_first_n}"
+            )
+        if self.copy_first_n < -1:
+            raise ValueError(
+                f"copy_first_n must be >= 0, or -1 to keep all, got {self.copy_first_n}"
+            )
+        if not 0 < self.layer_lr_decay <= 1:
+            raise ValueError(f"layer_lr_decay must be in (0, 1], got {self.layer_lr_decay}")
+        if not self.head_lr_multiplier > 0:
+            raise ValueError(f"head_lr_multiplier must be > 0, got {self.head_lr_multiplier}")
+
 
 @register_method
 class Finetune(Method):

@@ -148,6 +148,18 @@ class BackboneSpec:
     vocab_size: int = 2000  # WordPiece size for presets trained on task texts
     options: dict[str, Any] = field(default_factory=dict)
 
+    def __post_init__(self) -> None:
+        if not isinstance(self.name, str) or not self.name.strip():
+            raise ValueError(f"name must be a preset, Hub name or path, got {self.name!r}")
+        if self.init not in ("pretrained", "random"):
+            raise ValueError(f"init must be 'pretrained' or 'random', got {self.init!r}")
+        if self.pooling not in ("mean", "cls"):
+            raise ValueError(f"pooling must be 'mean' or 'cls', got {self.pooling!r}")
+        for name in ("max_length", "vocab_size", "image_size"):
+            value = getattr(self, name)
+            if value is not None and value < 8:
+                raise ValueError(f"{name} must be a whole number >= 8, got {value}")
+
     @property
     def is_preset(self) -> bool:
         return self.name in BACKBONES

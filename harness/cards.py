@@ -176,6 +176,9 @@ def validate_card_dict(data: dict[str, Any], where: str) -> list[str]:
     for key in REQUIRED_FIELDS:
         if key not in data:
             bad(key, "missing required field")
+    version = data.get("version")
+    if "version" in data and (isinstance(version, bool) or not isinstance(version, (int, str))):
+        bad("version", f"must be a whole number or a string, got {version!r}")
     name = data.get("name")
     if "name" in data and (not isinstance(name, str) or not NAME_PATTERN.match(name)):
         bad(
@@ -451,6 +454,14 @@ def _validate_data_sources(sources: Any, where: str) -> list[str]:
     gen = sources.get("generator")
     if gen is not None and (not isinstance(gen, dict) or not isinstance(gen.get("function"), str)):
         problems.append(f"{where}: field 'data.generator.function': must be 'module:function'")
+    if (
+        isinstance(gen, dict)
+        and gen.get("kwargs") is not None
+        and not isinstance(gen["kwargs"], dict)
+    ):
+        problems.append(
+            f"{where}: field 'data.generator.kwargs': must be a mapping, got {gen['kwargs']!r}"
+        )
     return problems
 
 

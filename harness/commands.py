@@ -70,6 +70,38 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=cmd_leaderboard)
 
 
+def writable_folder(path: Path, what: str) -> Path:
+    """Make sure `path` is a folder this process can write in (creating it), before any
+    training: an error names the flag and the path."""
+    from harness.errors import ConfigError
+
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise ConfigError(f"{what} {path} is a file, not a folder")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        probe = path / f".write-test-{os.getpid()}"
+        probe.write_text("")
+        probe.unlink()
+    except OSError as exc:
+        raise ConfigError(f"{what} {path} is not writable: {exc.strerror or exc}") from exc
+    return path
+
+
+def check_report_to(value: str | None) -> None:
+    """`--report_to`: none, all, or trackers Accelerate knows (comma-separated)."""
+    from accelerate.utils import LoggerType
+
+    from harness.errors import ConfigError
+
+    known = [t.value for t in LoggerType]
+    for name in (value or "none").split(","):
+        if name.strip() not in ("none", "", *known):
+            raise ConfigError(
+                f"--report_to: unknown tracker {name.strip()!r}; use none, {', '.join(known)}"
+            )
+
+
 def _overrides(args: argparse.Namespace) -> dict[str, Any]:
     budget = {k: getattr(args, k) for k in BUDGET_FLAGS if getattr(args, k) is not None}
     seeds = args.seeds if args.seed is None else str(args.seed)
@@ -110,6 +142,12 @@ def cmd_run(args: argparse.Namespace) -> int:
             "--limit %s: every split is capped; these numbers are NOT comparable results",
             resolved["limit"],
         )
+    check_report_to(args.report_to)
+    writable_folder(output_dir, "--output_dir")
+    writable_folder(output_dir / "runs", "--output_dir's runs folder")
+    from harness.context import default_cache_dir
+
+    writable_folder(Path(args.cache_dir) if args.cache_dir else default_cache_dir(), "--cache_dir")
     runner = SuiteRunner(output_dir, data_dir=args.data_dir, include_paths=args.include_path, cache_dir=args.cache_dir,
                          mixed_precision=args.mixed_precision, report_to=args.report_to, rerun_failed=args.rerun_failed,
                          registry=registry)  # fmt: skip
@@ -123,8 +161,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     outcome = runner.run(specs)
     if not acc.is_main_process:
         return 0
-    board = build(output_dir, output_dir, "md")
+    board = build(output_dir, output_dir, "md", strict=False)
     print(board["text"])
+    for problem in board["problems"]:
+        print(f"error: skipped a record that does not read: {problem}", file=sys.stderr)
     print(
         f"\n{len(outcome.ran)} run(s) done, {len(outcome.skipped)} skipped (already recorded), {len(outcome.failed)} failed"
     )
@@ -145,6 +185,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     if failed_ids:
         print(f"error: {len(failed_ids)} run(s) failed; see the summary above", file=sys.stderr)
         return 1
+    if board["problems"]:
+        print(f"error: {len(board['problems'])} record file(s) in {output_dir} do not read (see above); "
+              "they were left as they are", file=sys.stderr)  # fmt: skip
+        return 1
     return 0
 
 
@@ -158,8 +202,15 @@ def _plain(obj: Any) -> Any:
 
 def cmd_leaderboard(args: argparse.Namespace) -> int:
     from harness.analysis.leaderboard import build
+    from harness.errors import ConfigError
 
-    out = Path(args.output_dir) if args.output_dir else Path(args.results)
+    results = Path(args.results)
+    if not results.is_dir():
+        raise ConfigError(
+            f"--results {results}: "
+            + ("is a file, not a folder" if results.exists() else "no such results folder")
+        )
+    out = writable_folder(Path(args.output_dir), "--output_dir") if args.output_dir else results
     board = build(Path(args.results), out, args.format, strict=not args.skip_corrupt)
     print(board["text"])
     for p in board["problems"]:

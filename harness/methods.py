@@ -33,6 +33,12 @@ class MethodConfig:
     head_hidden: int = 0  # 0: linear head; >0: one hidden layer of this size
     head_dropout: float = 0.1
 
+    def __post_init__(self) -> None:
+        if self.head_hidden < 0:
+            raise ValueError(f"head_hidden must be >= 0, got {self.head_hidden}")
+        if not 0 <= self.head_dropout < 1:
+            raise ValueError(f"head_dropout must be in [0, 1), got {self.head_dropout}")
+
 
 @dataclass
 class MethodResult:

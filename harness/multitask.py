@@ -58,6 +58,7 @@ class MultiTaskConfig(MethodConfig):
     finetune: bool = True  # fine-tune on the target after the multi-task phase
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         if self.schedule not in SCHEDULES:
             raise ConfigError(
                 f"schedule must be one of {', '.join(SCHEDULES)}, got {self.schedule!r}"

@@ -40,25 +40,70 @@ def write_record(record: dict[str, Any], output_dir: Path) -> Path:
     """Write atomically (temp file + rename): a reader never sees half a record."""
     path = record_path(output_dir, record["run_id"])
     path.parent.mkdir(parents=True, exist_ok=True)
+    if path.exists():  # a record that does not read is kept aside, never overwritten unseen
+        try:
+            read_record(path)
+        except DataError:
+            path.replace(path.with_name(f"{path.name}.corrupt-{dt.datetime.now():%Y%m%d%H%M%S}"))
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     tmp.write_text(json.dumps(record, indent=2, sort_keys=False, default=str))
     os.replace(tmp, path)
     return path
 
 
+SPEC_KEYS = {
+    "backbone": dict,
+    "method": str,
+    "variant": str,
+    "target": str,
+    "seed": int,
+    "fraction": (int, float),
+}
+
+
 def read_record(path: Path) -> dict[str, Any]:
+    """A record, checked: any file that is not one raises a DataError naming the file and why."""
     try:
-        record = json.loads(Path(path).read_text())
-    except (OSError, json.JSONDecodeError) as exc:
+        record = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise DataError(f"{path}: corrupt run record: {exc}") from exc
+    problem = record_problem(record)
+    if problem:
+        raise DataError(f"{path}: not a valid run record: {problem}")
+    return record
+
+
+def record_problem(record: Any) -> str | None:
+    """What makes `record` not a run record of this schema, or None."""
+    if not isinstance(record, dict):
+        return f"expected a JSON object, got {type(record).__name__}"
     missing = [k for k in ("schema_version", "run_id", "status", "spec") if k not in record]
     if missing:
-        raise DataError(f"{path}: not a run record (missing {missing})")
-    if record["schema_version"] > SCHEMA_VERSION:
-        raise DataError(
-            f"{path}: record schema {record['schema_version']} is newer than this TransferBench ({SCHEMA_VERSION})"
-        )
-    return record
+        return f"missing {missing}"
+    version = record["schema_version"]
+    if isinstance(version, bool) or not isinstance(version, int) or version < 1:
+        return f"schema_version must be a whole number >= 1, got {version!r}"
+    if version > SCHEMA_VERSION:
+        return f"record schema {version} is newer than this TransferBench ({SCHEMA_VERSION})"
+    if not isinstance(record["run_id"], str) or not record["run_id"]:
+        return f"run_id must be a string, got {record['run_id']!r}"
+    if record["status"] not in ("ok", "failed"):
+        return f"status must be 'ok' or 'failed', got {record['status']!r}"
+    spec = record["spec"]
+    if not isinstance(spec, dict):
+        return f"spec must be an object, got {type(spec).__name__}"
+    for key, kind in SPEC_KEYS.items():
+        if not isinstance(spec.get(key), kind) or isinstance(spec.get(key), bool):
+            return f"spec.{key} is missing or not a {getattr(kind, '__name__', 'number')}"
+    if not isinstance(spec["backbone"].get("name"), str):
+        return "spec.backbone.name is missing"
+    if record["status"] == "ok":
+        score = record.get("primary_score")
+        if isinstance(score, bool) or not isinstance(score, (int, float)) or score != score:
+            return f"primary_score must be a number, got {score!r}"
+        if not isinstance(record.get("primary_metric"), str):
+            return "primary_metric is missing"
+    return None
 
 
 def find_records(results: Path) -> list[Path]:

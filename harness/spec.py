@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
@@ -30,6 +31,36 @@ class Budget:
     max_grad_norm: float = 1.0
     group_by_length: bool = True
 
+    def __post_init__(self) -> None:
+        """Values outside their domain are errors naming the field (checked at suite expansion)."""
+        from transformers import SchedulerType
+
+        def bad(name: str, want: str) -> None:
+            raise ValueError(f"field '{name}': must be {want}, got {getattr(self, name)!r}")
+
+        if not (math.isfinite(self.num_train_epochs) and self.num_train_epochs > 0):
+            bad("num_train_epochs", "a number > 0")
+        if self.max_steps != -1 and self.max_steps < 1:
+            bad("max_steps", "a whole number >= 1 (or -1: train by epochs)")
+        for name in (
+            "per_device_train_batch_size",
+            "per_device_eval_batch_size",
+            "gradient_accumulation_steps",
+        ):
+            if getattr(self, name) < 1:
+                bad(name, "a whole number >= 1")
+        if not (math.isfinite(self.learning_rate) and self.learning_rate > 0):
+            bad("learning_rate", "a number > 0")
+        if not (math.isfinite(self.weight_decay) and self.weight_decay >= 0):
+            bad("weight_decay", "a number >= 0")
+        if not 0 <= self.warmup_ratio <= 1:
+            bad("warmup_ratio", "a fraction between 0 and 1")
+        if not (math.isfinite(self.max_grad_norm) and self.max_grad_norm >= 0):
+            bad("max_grad_norm", "a number >= 0 (0: no clipping)")
+        kinds = [k.value for k in SchedulerType]
+        if self.lr_scheduler_type not in kinds:
+            bad("lr_scheduler_type", f"one of {', '.join(kinds)}")
+
     @classmethod
     def from_dict(cls, values: dict[str, Any] | None, where: str = "budget") -> Budget:
         return dataclass_from_dict(cls, values or {}, where)
@@ -37,6 +68,8 @@ class Budget:
 
 def dataclass_from_dict(cls: type, values: dict[str, Any], where: str) -> Any:
     """Build a config dataclass, naming unknown keys (with a suggestion) and wrong types."""
+    if not isinstance(values, dict):
+        raise ConfigError(f"{where}: expected a mapping of settings, got {values!r}")
     known = {f.name: f for f in fields(cls)}
     unknown = [k for k in values if k not in known]
     if unknown:

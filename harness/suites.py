@@ -105,6 +105,13 @@ def _as_list(value: Any, cast: type, where: str, fld: str) -> list:
 def resolve_suite(data: dict[str, Any], overrides: dict[str, Any], where: str) -> dict[str, Any]:
     """Merge defaults < YAML < command line into the resolved suite (saved beside the results)."""
     resolved = {**DEFAULTS, **data}
+    for key in ("budget", "source_budget"):
+        if resolved.get(key) is None:
+            resolved[key] = {}
+        if not isinstance(resolved[key], dict):
+            raise ConfigError(
+                f"{where}: field '{key}': expected a mapping of budget values, got {resolved[key]!r}"
+            )
     for key, value in overrides.items():
         if value is None:
             continue
@@ -171,11 +178,38 @@ def _backbones(value: Any, where: str) -> list[BackboneSpec]:
             if isinstance(value, dict)
             else [v.strip() for v in value.split(",") if v.strip()]
         )
+    if not isinstance(value, list):
+        raise ConfigError(
+            f"{where}: field 'backbones': expected a list of backbones, got {value!r}"
+        )
     out = []
-    for item in value:
+    for i, item in enumerate(value):
+        if not isinstance(item, (str, dict)):
+            raise ConfigError(
+                f"{where}: field 'backbones[{i}]': expected a name or a mapping, got {item!r}"
+            )
         item = {"name": item} if isinstance(item, str) else dict(item)
         out.append(dataclass_from_dict(BackboneSpec, item, f"{where}: backbone"))
     return out
+
+
+def _whole_number(value: Any, where: str, fld: str, minimum: int) -> int | None:
+    """A whole-number field (None when unset): a string from the command line is read."""
+    if value in (None, ""):
+        return None
+    try:
+        number = (
+            int(value)
+            if not isinstance(value, bool) and float(value) == int(float(value))
+            else None
+        )
+    except (TypeError, ValueError):
+        number = None
+    if number is None or number < minimum:
+        raise ConfigError(
+            f"{where}: field '{fld}': expected a whole number >= {minimum}, got {value!r}"
+        )
+    return number
 
 
 def expand(resolved: dict[str, Any], registry: TaskRegistry, where: str = "suite") -> list[RunSpec]:
@@ -196,7 +230,14 @@ def expand(resolved: dict[str, Any], registry: TaskRegistry, where: str = "suite
     method_map = resolved["methods"]
     if isinstance(method_map, list):
         method_map = {m: {} for m in method_map}
+    if not isinstance(method_map, dict) or not method_map:
+        raise ConfigError(f"{where}: field 'methods': expected method names or a mapping of variants, "
+                          f"got {method_map!r}")  # fmt: skip
     for variant, settings in method_map.items():
+        if settings is not None and not isinstance(settings, dict):
+            raise ConfigError(
+                f"{where}: method '{variant}': expected a mapping of settings, got {settings!r}"
+            )
         settings = dict(settings or {})
         method_name = settings.pop("method", variant)
         own_budget = settings.pop("budget", None)
@@ -224,6 +265,11 @@ def expand(resolved: dict[str, Any], registry: TaskRegistry, where: str = "suite
         if not 0 < f <= 1:
             raise ConfigError(f"{where}: field 'fractions': {f} is not in (0, 1]")
     seeds = _as_list(resolved["seeds"], int, where, "seeds")
+    repeated = sorted({s for s in seeds if seeds.count(s) > 1})
+    if repeated:
+        raise ConfigError(
+            f"{where}: field 'seeds': duplicate seed(s) {repeated}: each seed is one run"
+        )
     Budget.from_dict(resolved.get("budget"), f"{where}: budget")
     # the budget sources are trained with: the suite's budget < its source_budget; a multi-task
     # method's own defaults sit below both, since its task-set phase is its own recipe
@@ -235,8 +281,10 @@ def expand(resolved: dict[str, Any], registry: TaskRegistry, where: str = "suite
         source_budget_of[variant] = dataclasses.asdict(
             Budget.from_dict(merged, f"{where}: source_budget")
         )
-    limit = resolved.get("limit")
-    limit = int(limit) if limit not in (None, "") else None
+    limit = _whole_number(resolved.get("limit"), where, "limit", minimum=1)
+    source_seed = (
+        _whole_number(resolved.get("source_seed", 0), where, "source_seed", minimum=0) or 0
+    )
     caps = {}
     for key in ("max_train_samples", "max_eval_samples"):
         value = resolved.get(key)
@@ -276,7 +324,7 @@ def expand(resolved: dict[str, Any], registry: TaskRegistry, where: str = "suite
                             specs.append(RunSpec(backbone=bb.to_dict(), sources=tuple(sources), method=method_name,
                                                  variant=variant, method_config=cfg, target=target, fraction=fraction,
                                                  seed=seed, budget=budget, source_budget=source_budget_of[variant],
-                                                 source_seed=int(resolved.get("source_seed", 0)), limit=limit,
+                                                 source_seed=source_seed, limit=limit,
                                                  task_versions=versions,
                                                  task_set=tuple(task_set) if multi else (), **caps))  # fmt: skip
     if not specs:

@@ -126,8 +126,17 @@ def test_cls_pooling_and_bad_pooling():
     with torch.no_grad():
         hidden = enc.model(**batch).last_hidden_state
         assert torch.allclose(enc(**batch), hidden[:, 0])
-    with pytest.raises(ConfigError, match="pooling must be 'mean' or 'cls'"):
-        build_model(BackboneSpec("bert-tiny", pooling="max"), vocab_size=VOCAB)
+    from harness.spec import dataclass_from_dict
+
+    # a suite's backbone is checked when the suite expands, before any model is built
+    with pytest.raises(ConfigError, match="suite: backbone: pooling must be 'mean' or 'cls'"):
+        dataclass_from_dict(
+            BackboneSpec, {"name": "bert-tiny", "pooling": "max"}, "suite: backbone"
+        )
+    with pytest.raises(ConfigError, match="max_length must be a whole number >= 8"):
+        dataclass_from_dict(
+            BackboneSpec, {"name": "bert-tiny", "max_length": -4}, "suite: backbone"
+        )
 
 
 def test_same_seed_same_weights():

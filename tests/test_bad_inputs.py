@@ -20,7 +20,6 @@ import json  # noqa: E402
 import logging  # noqa: E402
 import shutil  # noqa: E402
 import subprocess  # noqa: E402
-import sys  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import pytest  # noqa: E402
@@ -35,23 +34,6 @@ SOURCED = ("--targets", "synth_text_near", "--sources", "synth_text_anchor", "--
 
 
 # --- helpers (the same conventions as tests/test_cli.py) ---------------------------------------
-
-
-def _env() -> dict[str, str]:
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}
-    env.pop("TRANSFERBENCH_DATA_DIR", None)
-    return env
-
-
-def cli(*args: object, cwd: Path | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "harness", *map(str, args)],
-        cwd=cwd,
-        env=_env(),
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
 
 
 @pytest.fixture

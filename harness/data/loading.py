@@ -65,12 +65,24 @@ def _file_fingerprint(paths: list[Path]) -> str:
 
 def _load_generator(card: TaskCard, split: str) -> tuple[datasets.Dataset, str]:
     spec = card.data["generator"]
-    fn = _resolve_function(spec["function"], card)
+    where = f"{card.path or card.name}: field 'data.generator"
+    try:
+        fn = _resolve_function(spec["function"], card)
+    except ConfigError as exc:
+        raise ConfigError(f"{where}.function': {exc}") from exc
     kwargs = dict(spec.get("kwargs") or {})
     try:
         splits = fn(**kwargs)
     except TypeError as exc:
-        raise ConfigError(f"{card.path}: field 'data.generator.kwargs': {exc}") from exc
+        raise ConfigError(f"{where}.kwargs': {exc}") from exc
+    except Exception as exc:  # noqa: BLE001 - user code: any failure is reported, with its type
+        raise DataError(f"task '{card.name}' ({card.path}): generator {spec['function']} failed: "
+                        f"{type(exc).__name__}: {exc}") from exc  # fmt: skip
+    if not isinstance(splits, dict) or not all(
+        isinstance(d, datasets.Dataset) for d in splits.values()
+    ):
+        raise DataError(f"task '{card.name}' ({card.path}): generator {spec['function']} must return "
+                        f"{{split name: datasets.Dataset}}, got {type(splits).__name__}")  # fmt: skip
     if split not in splits:
         raise ConfigError(
             f"{card.path}: field 'splits': generator makes splits {sorted(splits)}, not '{split}'"
