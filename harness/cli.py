@@ -58,6 +58,11 @@ def cmd_list(args: argparse.Namespace) -> int:
             )
         )
         return 0
+    if what == "measures":
+        from harness.similarity.registry import describe_measures
+
+        print(_table(describe_measures()))
+        return 0
     if what == "backbones":
         from harness.backbones import BACKBONES, describe_preset
 
@@ -144,8 +149,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true", help="log at INFO level")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
-    p = sub.add_parser("list", help="list tasks, suites, methods, backbones or metrics")
-    p.add_argument("what", choices=["tasks", "suites", "methods", "backbones", "metrics"])
+    p = sub.add_parser("list", help="list tasks, suites, methods, backbones, metrics or measures")
+    p.add_argument(
+        "what", choices=["tasks", "suites", "methods", "backbones", "metrics", "measures"]
+    )
     p.add_argument("--tag", help="only entries with this tag (tasks: also a modality)")
     p.add_argument("--include_path", action="append", default=[], help="extra folder of task cards")
     p.set_defaults(func=cmd_list)
@@ -170,8 +177,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _add_run_commands(sub: argparse._SubParsersAction) -> None:
     from harness.commands import add_commands
+    from harness.similarity.command import add_command
 
     add_commands(sub)
+    add_command(sub)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -54,7 +54,7 @@ class Encoders:
         """What a source-trained encoder depends on: the pipeline, the sources in order and their
         versions, the source budget and seed, `--limit` and the sample caps."""
         versions = [self.splits.store.registry.get(s).content_hash for s in self.spec.sources]
-        return ["source", self.pipeline.identity, list(self.spec.sources), versions, self.spec.source_budget,
+        return ["source-v2", self.pipeline.identity, list(self.spec.sources), versions, self.spec.source_budget,
                 self.spec.source_seed, self.spec.limit, self.splits.caps]  # fmt: skip
 
     def source(self) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
@@ -63,9 +63,12 @@ class Encoders:
 
         def compute(folder: Path | None) -> None:
             encoder = self.base(seed=self.spec.source_seed)
-            history = [self._train_on(encoder, name) for name in self.spec.sources]
+            heads = {}
+            history = [self._train_on(encoder, name, heads) for name in self.spec.sources]
             if folder is not None:
                 torch.save(encoder.state_dict(), folder / "encoder.pt")
+                last = self.spec.sources[-1]  # the source model's head, for LEEP / NCE
+                torch.save(heads[last].state_dict(), folder / "head.pt")
                 meta = {
                     "sources": list(self.spec.sources),
                     "history": history,
@@ -84,14 +87,24 @@ class Encoders:
             )
         return self._source
 
-    def _train_on(self, encoder: Encoder, name: str) -> dict[str, Any]:
+    def _train_on(self, encoder: Encoder, name: str, heads: dict[str, Any]) -> dict[str, Any]:
         task = self.splits.task_splits(name)
-        model = EncoderWithHead(encoder, build_head(task.card, encoder.feature_dim))
+        heads[name] = build_head(task.card, encoder.feature_dim)
+        model = EncoderWithHead(encoder, heads[name])
         res = train_tasks(model, [task], self.source_budget, self.cache.accelerator, self.spec.source_seed,
                           desc=f"source {name}").tasks[name]  # fmt: skip
         logger.info("source %s: %s %.4f", name, task.card.primary_metric, res.primary)
         return {"task": name, "score": res.primary, "metric": task.card.primary_metric,
                 "best_epoch": res.best_epoch}  # fmt: skip
+
+    def source_head(self, feature_dim: int) -> torch.nn.Module:
+        """The last source's trained head (its card's head on the source-trained encoder)."""
+        card = self.splits.store.registry.get(self.spec.sources[-1])
+        head = build_head(card, feature_dim)
+        folder = self.cache.folder("sources", self.source_parts(), "+".join(self.spec.sources)[:80])
+        self.source()
+        head.load_state_dict(torch.load(folder / "head.pt", map_location="cpu", weights_only=True))
+        return head
 
     def start(self) -> Encoder:
         """The encoder a method starts from: trained on the sources (cached), or the base init."""

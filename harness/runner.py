@@ -137,13 +137,16 @@ class SuiteRunner:
                 self._pipelines[key] = build_pipeline(bb, corpus, self.cache)
         return self._pipelines[key]
 
+    def register_corpus(self, backbone: dict[str, Any], tasks: list[str]) -> None:
+        """Tasks a backbone will see: a preset's tokenizer is built from all of them (call
+        before the backbone's first run; later tasks join only a pipeline not yet built)."""
+        self._corpus[repr(sorted(backbone.items()))].update(tasks)
+
     def run(self, specs: list[RunSpec]) -> SuiteOutcome:
         acc = self.accelerator
         outcome = SuiteOutcome()
         for spec in specs:  # the tokenizer of a preset is trained on every task its backbone sees
-            self._corpus[repr(sorted(spec.backbone.items()))].update(
-                [spec.target, *spec.sources, *spec.task_set]
-            )
+            self.register_corpus(spec.backbone, [spec.target, *spec.sources, *spec.task_set])
         todo = []
         for spec in specs:
             status = existing_status(self.output_dir, spec.id)

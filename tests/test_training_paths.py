@@ -246,9 +246,9 @@ def test_sources_are_trained_in_a_phase_before_the_runs(tmp_path, cache_dir, mon
     events = []
     real_train_on, real_train = Encoders._train_on, RunContext.train
 
-    def train_on(self, encoder, name):
+    def train_on(self, encoder, name, heads):
         events.append(("source", name))
-        return real_train_on(self, encoder, name)
+        return real_train_on(self, encoder, name, heads)
 
     def train(self, model, *a, **kw):
         events.append(("run", self.spec.target))
@@ -273,7 +273,7 @@ def test_a_failed_source_fails_every_run_that_needs_it_and_is_trained_once(
 
     calls = []
 
-    def train_on(self, encoder, name):
+    def train_on(self, encoder, name, heads):
         calls.append(name)
         raise DivergedError(f"loss is nan at step 3 (source {name})")
 

@@ -241,3 +241,22 @@ def distillation(records: list[dict[str, Any]]) -> pd.DataFrame:
         np.nan,
     )
     return out
+
+
+def pair_gains(records: list[dict[str, Any]]) -> pd.DataFrame:
+    """One row per run from a single source with a no-source partner of the same setting and
+    seed: columns variant, method, source, target, seed, gain (signed so positive is better)."""
+    df = records_frame(records)
+    if df.empty:
+        return pd.DataFrame(columns=["variant", "method", "source", "target", "seed", "gain"])
+    base = df[df["sources"] == "none"].set_index(["base_key", "seed"])["score"]
+    base = base[~base.index.duplicated()]
+    single = df[(df["sources"] != "none") & ~df["sources"].str.contains(r"\+|\{", regex=True)]
+    rows = []
+    for r in single.itertuples():
+        key = (r.base_key, r.seed)
+        if key in base.index:
+            sign = -1.0 if r.direction == "min" else 1.0
+            rows.append({"variant": r.variant, "method": r.method, "source": r.sources, "target": r.target,
+                         "seed": r.seed, "gain": sign * (r.score - base[key])})  # fmt: skip
+    return pd.DataFrame(rows, columns=["variant", "method", "source", "target", "seed", "gain"])

@@ -1,0 +1,1 @@
+"""Task similarity: measures (one module each in `measures/`), registered by name."""

@@ -1,0 +1,225 @@
+"""`transferbench similarity`: measures for any registered tasks, their matrices and pictures,
+and — given the results of a transfer suite — how well each measure predicts the gain."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import os
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import yaml
+
+from harness.errors import ConfigError
+
+
+def add_command(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "similarity", help="task similarity measures, their pictures and correlation with gain"
+    )
+    p.add_argument(
+        "--tasks",
+        help="comma-separated tasks (default with --results: the suite's sources and targets)",
+    )
+    p.add_argument(
+        "--measures",
+        help="comma-separated measures (default: all; see `transferbench list measures`)",
+    )
+    p.add_argument("--results", help="a transfer suite's results: its backbone and source budget are used "
+                                     "(cached sources reused) and each measure is set against the realised gain")  # fmt: skip
+    p.add_argument(
+        "--backbone",
+        help="the reference backbone (default: the suite's, else bert-tiny / resnet-tiny)",
+    )
+    p.add_argument(
+        "--method", default="finetune", help="whose gains the measures are compared with"
+    )
+    p.add_argument(
+        "--output_dir", help="where matrices and pictures go (default: <results>/similarity)"
+    )
+    p.add_argument(
+        "--source_epochs", type=float, help="epochs to train each source (without --results)"
+    )
+    p.add_argument("--max_rows", type=int, default=1000, help="rows per task the measures see")
+    p.add_argument("--limit", type=int, help="cap every split (quick checks)")
+    p.add_argument("--n_boot", type=int, default=1000, help="bootstrap resamples for the intervals")
+    p.add_argument("--include_path", action="append", default=[], help="extra folder of task cards")
+    p.add_argument("--data_dir", help="local data folder(s)")
+    p.add_argument("--cache_dir", help="the cache the runs use")
+    p.set_defaults(func=cmd_similarity)
+
+
+def _suite_config(results: Path) -> dict[str, Any]:
+    path = results / "config.yaml"
+    if not path.exists():
+        raise ConfigError(
+            f"--results {results}: no config.yaml (not the output of `transferbench run`)"
+        )
+    data = yaml.safe_load(path.read_text())
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: not a suite configuration")
+    return data
+
+
+def cmd_similarity(args: argparse.Namespace) -> int:
+    from harness.analysis.correlation import correlation_table, rank_statistics
+    from harness.analysis.gains import pair_gains
+    from harness.commands import writable_folder
+    from harness.records import load_records
+    from harness.runner import SuiteRunner
+    from harness.similarity.compute import SimilarityComputer, SimilaritySetup
+    from harness.similarity.registry import discover_measures
+    from harness.similarity.truth import known_relatedness
+    from harness.spec import Budget
+    from harness.suites import DEFAULT_BACKBONES, parse_sources
+    from harness.taskregistry import TaskRegistry
+
+    if args.data_dir:
+        os.environ["TRANSFERBENCH_DATA_DIR"] = args.data_dir
+    registry = TaskRegistry(args.include_path)
+    measures = [m.strip() for m in (args.measures or "").split(",") if m.strip()] or None
+    reg = discover_measures()
+    for m in measures or []:
+        reg.get(m)  # unknown names: an error with a suggestion
+    results = Path(args.results) if args.results else None
+    config = _suite_config(results) if results else {}
+    tasks = [t.strip() for t in (args.tasks or "").split(",") if t.strip()]
+    if not tasks and config:
+        sources = [s for ss in parse_sources(config.get("sources", []), "suite") for s in ss]
+        tasks = list(dict.fromkeys([*sources, *config.get("targets", [])]))
+    if len(tasks) < 2:
+        raise ConfigError(
+            "--tasks: name at least two tasks (or give --results of a transfer suite)"
+        )
+    cards = [registry.get(t) for t in tasks]
+    if len({c.modality for c in cards}) > 1:
+        raise ConfigError(f"--tasks: {tasks} mix modalities; a reference encoder takes one")
+    backbone = _backbone(args, config, cards[0].modality, DEFAULT_BACKBONES)
+    source_budget = dict(config.get("budget") or {}) | dict(config.get("source_budget") or {})
+    if args.source_epochs:
+        source_budget["num_train_epochs"] = args.source_epochs
+    setup = SimilaritySetup(backbone=backbone, source_budget=dataclasses.asdict(Budget.from_dict(source_budget, "source budget")),
+                            source_seed=int(config.get("source_seed", 0) or 0), limit=args.limit or config.get("limit"),
+                            max_rows=args.max_rows)  # fmt: skip
+    out = writable_folder(Path(args.output_dir) if args.output_dir else (results or Path("results")) / "similarity",
+                          "--output_dir")  # fmt: skip
+    runner = SuiteRunner(
+        out / ".runner", data_dir=args.data_dir, cache_dir=args.cache_dir, registry=registry
+    )
+    frames = SimilarityComputer(runner, setup).compute(tasks, measures)
+    written = write_matrices(frames, out)
+    print(f"{len(frames)} measure(s) on {len(tasks)} task(s) -> {out}")
+    truth = _truth_table(frames, tasks, registry, known_relatedness, rank_statistics)
+    if not truth.empty:
+        truth.to_csv(out / "known_relatedness.csv", index=False)
+        print("\nagainst the known relatedness (synthetic families)\n" + _md(truth))
+    if results:
+        records, _ = load_records(results, strict=False)
+        gains = pair_gains(records)
+        gains = gains[gains["method"] == args.method]
+        if gains.empty:
+            print(
+                f"no single-source {args.method} runs with a no-source partner in {results}: no correlation"
+            )
+        else:
+            scored = {m: f for m, f in frames.items() if f["score"].notna().any()}
+            table = correlation_table(gains, scored, n_boot=args.n_boot, n_perm=args.n_boot)
+            table.to_csv(out / "correlation.csv", index=False)
+            print(f"\nmeasures against the realised gain of {args.method} (95 % bootstrap intervals)\n"
+                  + _md(_readable(table)))  # fmt: skip
+            written += write_gain_pictures(gains, frames, out)
+    print(f"wrote {len(written)} file(s)")
+    return 0
+
+
+def _backbone(
+    args: argparse.Namespace, config: dict[str, Any], modality: str, defaults: dict
+) -> dict[str, Any]:
+    from harness.backbones import BackboneSpec
+    from harness.spec import dataclass_from_dict
+
+    if args.backbone:
+        value: Any = {"name": args.backbone}
+    elif config.get("backbones"):
+        value = config["backbones"][0]
+        value = {"name": value} if isinstance(value, str) else value
+    else:
+        value = defaults[modality]
+    return dataclasses.asdict(dataclass_from_dict(BackboneSpec, dict(value), "backbone"))
+
+
+def _truth_table(frames, tasks, registry, known_relatedness, rank_statistics) -> pd.DataFrame:
+    """Each measure's rank agreement with the generators' known relatedness (synthetic tasks)."""
+    truth = {}
+    for s in tasks:
+        for t in tasks:
+            if s != t:
+                k = known_relatedness(registry.get(s), registry.get(t))
+                if k is not None:
+                    truth[(s, t)] = k
+    if not truth:
+        return pd.DataFrame()
+    rows = []
+    for name, frame in frames.items():
+        f = frame[[(s, t) in truth for s, t in zip(frame["source"], frame["target"])]].copy()
+        f["gain"] = [truth[(s, t)] for s, t in zip(f["source"], f["target"])]
+        f = f.dropna(subset=["score"])
+        if len(f) >= 2:
+            st = rank_statistics(f)
+            rows.append({"measure": name, "pairs": len(f), "kendall_tau": st["kendall_tau"],
+                         "per_target_tau": st["per_target_tau"], "top1": st["top1"]})  # fmt: skip
+    return pd.DataFrame(rows).sort_values("kendall_tau", ascending=False).reset_index(drop=True)
+
+
+def _readable(table: pd.DataFrame) -> pd.DataFrame:
+    def ci(s: str) -> list[str]:
+        return [f"{v:+.2f} [{lo:+.2f}, {hi:+.2f}]" if pd.notna(v) else "" for v, lo, hi in
+                zip(table[s], table[f"{s}_low"], table[f"{s}_high"])]  # fmt: skip
+
+    return pd.DataFrame({"measure": table["measure"], "Kendall τ": ci("kendall_tau"), "p": table["kendall_tau_p"].round(3),
+                         "weighted τ": ci("weighted_tau"), "Spearman ρ": ci("spearman_rho"),
+                         "τ per target": ci("per_target_tau"), "top-1": table["top1"].round(2),
+                         "top-3": table["top3"].round(2), "pairs": table["pairs"]})  # fmt: skip
+
+
+def _md(df: pd.DataFrame) -> str:
+    from tabulate import tabulate
+
+    return tabulate(df, headers="keys", tablefmt="github", showindex=False, floatfmt=".3f")
+
+
+def write_matrices(frames: dict[str, pd.DataFrame], out: Path) -> list[Path]:
+    """Each measure's source × target matrix as csv and as a Hinton diagram."""
+    from harness.analysis.plots import draw_hinton
+    from harness.similarity.compute import as_matrix
+
+    written = []
+    for name, frame in frames.items():
+        if frame.empty:
+            continue
+        m = as_matrix(frame)
+        m.to_csv(out / f"{name}.csv")
+        written.append(out / f"{name}.csv")
+        if m.notna().any().any():
+            written += draw_hinton(m, out / f"hinton_{name}", title=f"{name}")
+    return written
+
+
+def write_gain_pictures(
+    gains: pd.DataFrame, frames: dict[str, pd.DataFrame], out: Path
+) -> list[Path]:
+    """The gain matrix as a Hinton diagram, and gain against each measure."""
+    from harness.analysis.plots import draw_hinton, draw_scatter
+
+    mean = gains.groupby(["source", "target"])["gain"].mean().reset_index()
+    matrix = mean.pivot(index="source", columns="target", values="gain")
+    written = draw_hinton(matrix, out / "hinton_gain", title="realised gain")
+    for name, frame in frames.items():
+        both = frame.merge(mean, on=["source", "target"]).dropna()
+        if len(both) >= 2:
+            labels = [f"{s}→{t}" for s, t in zip(both["source"], both["target"])]
+            written += draw_scatter(both["score"].to_numpy(), both["gain"].to_numpy(), labels,
+                                    out / f"scatter_{name}", xlabel=name, ylabel="gain")  # fmt: skip
+    return written

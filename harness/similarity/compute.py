@@ -1,0 +1,178 @@
+"""Compute similarity measures for a set of tasks, from the caches the runs use.
+
+- `pair` measures see every task through the reference encoder: the backbone's own
+  initialisation (pretrained weights, or a preset's seeded random init);
+- `transfer` measures see each target through each source-trained encoder — the same cached
+  source encoder a transfer run with this backbone, source budget, seed and `--limit` trains
+  (nothing is trained or encoded twice) — and, for LEEP and NCE, through the source's head.
+
+Features are each task's training rows (the cached full-split features), subsampled to at most
+`max_rows` rows, seeded and stratified, the same rows for every measure.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+
+from harness.data.subsets import stratified_sample
+from harness.similarity.registry import MeasureSpec, TaskView, discover_measures
+from harness.spec import Budget, RunSpec
+
+
+@dataclass
+class SimilaritySetup:
+    """Which encoders the measures use: the backbone, and how sources are trained."""
+
+    backbone: dict[str, Any]
+    source_budget: dict[str, Any] = field(default_factory=lambda: dataclasses.asdict(Budget()))
+    source_seed: int = 0
+    seed: int = 0  # the reference encoder's seed (random-init presets)
+    limit: int | None = None
+    max_rows: int = 1000
+
+
+def task_spec(
+    setup: SimilaritySetup, target: str, sources: tuple[str, ...], versions: dict[str, str]
+) -> RunSpec:
+    """A spec that makes the run context of `target` (from `sources`) under the setup."""
+    return RunSpec(backbone=setup.backbone, sources=sources, method="feature_extraction", variant="similarity",
+                   method_config={}, target=target, fraction=1.0, seed=setup.seed, budget=setup.source_budget,
+                   source_budget=setup.source_budget, source_seed=setup.source_seed, limit=setup.limit,
+                   task_versions=versions)  # fmt: skip
+
+
+def _view(ctx: Any, encoder: torch.nn.Module, max_rows: int) -> tuple[TaskView, np.ndarray]:
+    feats, labels = ctx.features(encoder, "train")
+    classification = ctx.card.problem == "classification"
+    rows = np.arange(len(labels))
+    if len(rows) > max_rows:
+        rows = np.array(stratified_sample(labels.tolist(), max_rows, 0, classification))
+    view = TaskView(name=ctx.card.name, features=feats[rows].double().numpy(), labels=labels[rows].numpy(),
+                    problem=ctx.card.problem, num_classes=ctx.card.num_labels if classification else 0)  # fmt: skip
+    return view, rows
+
+
+class SimilarityComputer:
+    """Computes measures with a `SuiteRunner`'s caches, registry and accelerator."""
+
+    def __init__(self, runner: Any, setup: SimilaritySetup):
+        self.runner = runner
+        self.setup = setup
+        self.registry = runner.registry
+
+    def context(self, target: str, sources: tuple[str, ...] = ()) -> Any:
+        versions = {n: self.registry.get(n).content_hash for n in (target, *sources)}
+        return self.runner.context(task_spec(self.setup, target, sources, versions))
+
+    def reference_views(self, tasks: list[str]) -> dict[str, TaskView]:
+        views = {}
+        for t in tasks:
+            ctx = self.context(t)
+            views[t] = _view(ctx, ctx.base_encoder(), self.setup.max_rows)[0]
+        return views
+
+    def probe_views(self, a: str, b: str) -> tuple[TaskView, TaskView]:
+        """The same probe rows (up to `max_rows / 2` training rows of each task) under an encoder
+        trained on `a` and under one trained on `b` (each the cached source encoder of that
+        task, so a task that is also a source in the suite is not trained again)."""
+        half = max(2, self.setup.max_rows // 2)
+
+        def feats(rows_of: str, model_of: str) -> np.ndarray:
+            ctx = self.context(rows_of, (model_of,))
+            feats, labels = ctx.features(ctx.start_encoder(), "train")
+            rows = np.arange(len(labels))
+            if len(rows) > half:
+                rows = np.array(
+                    stratified_sample(
+                        labels.tolist(), half, 0, ctx.card.problem == "classification"
+                    )
+                )
+            return feats[rows].double().numpy()
+
+        xa = np.concatenate([feats(a, a), feats(b, a)])
+        xb = np.concatenate([feats(a, b), feats(b, b)])
+        return TaskView(name=a, features=xa, labels=np.zeros(len(xa))), TaskView(name=b, features=xb,
+                                                                                  labels=np.zeros(len(xb)))  # fmt: skip
+
+    def transfer_view(self, source: str, target: str) -> tuple[TaskView, np.ndarray | None]:
+        """The target's rows under the source-trained encoder, and the source head's class
+        probabilities on them (None when the source is a regression task)."""
+        ctx = self.context(target, (source,))
+        encoder = ctx.start_encoder()
+        view, rows = _view(ctx, encoder, self.setup.max_rows)
+        if self.registry.get(source).problem != "classification":
+            return view, None
+        head = ctx.encoders.source_head(encoder.feature_dim).eval()
+        with torch.no_grad():
+            logits = head(torch.as_tensor(view.features, dtype=torch.float32))
+        return view, torch.softmax(logits.double(), dim=-1).numpy()
+
+    def compute(
+        self, tasks: list[str], measures: list[str] | None = None
+    ) -> dict[str, pd.DataFrame]:
+        """Every measure's matrix as a long frame (source, target, score); `pair` measures list
+        both orders of each pair and the diagonal."""
+        # a preset's tokenizer is built from every task it will see (as a suite's is)
+        self.runner.register_corpus(self.setup.backbone, tasks)
+        reg = discover_measures()
+        names = measures or reg.names()
+        specs = [reg.get(n) for n in names]
+        out: dict[str, list[dict[str, Any]]] = {n: [] for n in names}
+        pair = [s for s in specs if s.kind == "pair" and not s.needs_task_models]
+        models = [s for s in specs if s.kind == "pair" and s.needs_task_models]
+        if models:
+            for i, a in enumerate(tasks):
+                for b in tasks[i + 1 :]:
+                    if self.registry.get(a).modality != self.registry.get(b).modality:
+                        continue
+                    va, vb = self.probe_views(a, b)
+                    for spec in models:
+                        score = _score(spec, va, vb)
+                        out[spec.name] += [{"source": a, "target": b, "score": score},
+                                           {"source": b, "target": a, "score": score}]  # fmt: skip
+        if pair:
+            views = self.reference_views(tasks)
+            for i, a in enumerate(tasks):
+                for b in tasks[i:]:
+                    for spec in pair:
+                        score = _score(spec, views[a], views[b])
+                        out[spec.name].append({"source": a, "target": b, "score": score})
+                        if a != b:
+                            out[spec.name].append({"source": b, "target": a, "score": score})
+        transfer = [s for s in specs if s.kind == "transfer"]
+        if transfer:
+            for t in tasks:
+                for s in tasks:
+                    if s == t or self.registry.get(s).modality != self.registry.get(t).modality:
+                        continue
+                    view, probs = self.transfer_view(s, t)
+                    for spec in transfer:
+                        score = _score(spec, view, probs)
+                        out[spec.name].append({"source": s, "target": t, "score": score})
+        return {
+            n: pd.DataFrame(rows, columns=["source", "target", "score"]) for n, rows in out.items()
+        }
+
+
+def _score(spec: MeasureSpec, *args: Any) -> float:
+    """The measure's value, NaN where it does not apply (e.g. LEEP for a regression source)."""
+    if spec.kind == "transfer" and spec.needs_source_probs and args[1] is None:
+        return math.nan
+    try:
+        return float(spec.fn(*args))
+    except ValueError:
+        return math.nan
+
+
+def as_matrix(frame: pd.DataFrame) -> pd.DataFrame:
+    """A long (source, target, score) frame as a source × target matrix."""
+    m = frame.pivot(index="source", columns="target", values="score")
+    m.index.name, m.columns.name = "source", "target"
+    return m

@@ -1,0 +1,1 @@
+"""One module per similarity measure; each registers itself (see `harness.similarity.registry`)."""
