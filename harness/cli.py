@@ -177,10 +177,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _add_run_commands(sub: argparse._SubParsersAction) -> None:
     from harness.commands import add_commands
-    from harness.similarity.command import add_command
+    from harness.similarity import command as similarity
+    from harness.similarity import recommend
 
     add_commands(sub)
-    add_command(sub)
+    similarity.add_command(sub)
+    recommend.add_command(sub)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -140,7 +140,7 @@ def test_similarity_command_bad_input(args, message, tmp_path, capsys):
     assert not (tmp_path / "o").exists()  # nothing computed, nothing written
 
 
-def test_measures_against_realised_gain_after_a_suite(tmp_path):
+def test_measures_against_realised_gain_after_a_suite(tmp_path, capsys):
     specs = suite(targets=["graded_text_target"], sources=["none", *GRADED[1:]], methods={"finetune": {}},
                   fractions=[0.2], seeds=[0, 1], limit=96, budget={"num_train_epochs": 2, "learning_rate": 2e-3},
                   source_budget={"num_train_epochs": 1})  # fmt: skip
@@ -159,6 +159,34 @@ def test_measures_against_realised_gain_after_a_suite(tmp_path):
                  "--max_rows", "96", "--cache_dir", str(tmp_path / "cache"), "--n_boot", "50"])  # fmt: skip
     assert code == 0
     table = pd.read_csv(out / "similarity" / "correlation.csv")
-    assert set(table["measure"]) == {"mean_embedding", "knn_probe", "logme"}
+    assert set(table["measure"]) == {
+        "mean_embedding",
+        "knn_probe",
+        "logme",
+        "floor_source_size",
+        "floor_source_score",
+    }
     assert {"kendall_tau", "kendall_tau_low", "kendall_tau_high", "top1"} <= set(table.columns)
     assert (out / "similarity" / "hinton_gain.png").exists()
+    assert set(table["family"]) == {"text/classification"}
+    capsys.readouterr()
+    # recommend: ranks the suite's sources for the target by the family's best measure
+    code = main(["recommend", "--target", "graded_text_target", "--results", str(out), "--max_rows", "96",
+                 "--cache_dir", str(tmp_path / "cache")])  # fmt: skip
+    shown = capsys.readouterr().out
+    best = table[~table["measure"].str.startswith("floor_")].dropna(subset=["kendall_tau"])
+    best = best.sort_values("kendall_tau", ascending=False)["measure"].iloc[0]
+    assert (
+        code == 0 and f"ranked by {best}" in shown and "recommended source: graded_text_r" in shown
+    )
+    assert (
+        "reliability: " in shown
+        and "Kendall τ" in shown
+        and "margin over knn_probe" in shown
+        or best == "knn_probe"
+    )
+    # a target of no suite, without results: ranked by the default measure, reliability unknown
+    code = main(["recommend", "--target", "graded_text_r040", "--sources", "graded_text_r100,graded_text_r000",
+                 "--max_rows", "64", "--cache_dir", str(tmp_path / "cache2")])  # fmt: skip
+    shown = capsys.readouterr().out
+    assert code == 0 and "ranked by logme" in shown and "reliability here is unknown" in shown

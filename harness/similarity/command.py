@@ -125,13 +125,31 @@ def cmd_similarity(args: argparse.Namespace) -> int:
             )
         else:
             scored = {m: f for m, f in frames.items() if f["score"].notna().any()}
-            table = correlation_table(gains, scored, n_boot=args.n_boot, n_perm=args.n_boot)
-            table.to_csv(out / "correlation.csv", index=False)
-            print(f"\nmeasures against the realised gain of {args.method} (95 % bootstrap intervals)\n"
-                  + _md(_readable(table)))  # fmt: skip
+            tables = []
+            for family, targets in _families(gains["target"].unique(), registry).items():
+                fam_gains = gains[gains["target"].isin(targets)]
+                fam_scores = {m: f[f["target"].isin(targets)] for m, f in scored.items()}
+                fam_scores = {m: f for m, f in fam_scores.items() if f["score"].notna().any()}
+                table = correlation_table(
+                    fam_gains, fam_scores, n_boot=args.n_boot, n_perm=args.n_boot
+                )
+                table.insert(0, "family", family)
+                tables.append(table)
+                print(f"\n{family} targets: measures against the realised gain of {args.method} "
+                      f"(95 % bootstrap intervals; p: one-sided permutation)\n" + _md(_readable(table)))  # fmt: skip
+            pd.concat(tables).to_csv(out / "correlation.csv", index=False)
             written += write_gain_pictures(gains, frames, out)
     print(f"wrote {len(written)} file(s)")
     return 0
+
+
+def _families(targets: Any, registry: Any) -> dict[str, list[str]]:
+    """Targets grouped by family (modality / problem): which measure works is task-dependent."""
+    out: dict[str, list[str]] = {}
+    for t in sorted(targets):
+        card = registry.get(t)
+        out.setdefault(f"{card.modality}/{card.problem}", []).append(t)
+    return out
 
 
 def _backbone(

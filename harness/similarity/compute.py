@@ -25,6 +25,9 @@ from harness.data.subsets import stratified_sample
 from harness.similarity.registry import MeasureSpec, TaskView, discover_measures
 from harness.spec import Budget, RunSpec
 
+# baselines computed beside the transfer measures (not registered: they ignore the target)
+FLOORS = ("floor_source_size", "floor_source_score")
+
 
 @dataclass
 class SimilaritySetup:
@@ -148,6 +151,8 @@ class SimilarityComputer:
                             out[spec.name].append({"source": b, "target": a, "score": score})
         transfer = [s for s in specs if s.kind == "transfer"]
         if transfer:
+            for name in FLOORS:
+                out[name] = []
             for t in tasks:
                 for s in tasks:
                     if s == t or self.registry.get(s).modality != self.registry.get(t).modality:
@@ -156,9 +161,36 @@ class SimilarityComputer:
                     for spec in transfer:
                         score = _score(spec, view, probs)
                         out[spec.name].append({"source": s, "target": t, "score": score})
+                    for name, score in self.floors(s, t).items():
+                        out[name].append({"source": s, "target": t, "score": score})
         return {
             n: pd.DataFrame(rows, columns=["source", "target", "score"]) for n, rows in out.items()
         }
+
+    def score_sources(self, target: str, sources: list[str], measure: str) -> pd.DataFrame:
+        """One measure for each source -> target pair (a pair measure on reference features)."""
+        self.runner.register_corpus(self.setup.backbone, [target, *sources])
+        spec = discover_measures().get(measure)
+        rows = []
+        if spec.kind == "pair":
+            views = self.reference_views([target, *sources])
+        for s in sources:
+            if spec.kind == "pair":
+                score = _score(spec, views[s], views[target])
+            else:
+                score = _score(spec, *self.transfer_view(s, target))
+            rows.append({"source": s, "target": target, "score": score})
+        return pd.DataFrame(rows, columns=["source", "target", "score"])
+
+    def floors(self, source: str, target: str) -> dict[str, float]:
+        """The dataset-agnostic floors every measure must beat: rank sources by their size, or
+        by their own score after source training, whatever the target."""
+        ctx = self.context(target, (source,))
+        history = ctx.encoders.history()
+        card = self.registry.get(source)
+        own = history[-1]["score"] if history else math.nan
+        return {"floor_source_size": float(len(ctx.store.data(source).train)),
+                "floor_source_score": own if card.direction == "max" else -own}  # fmt: skip
 
 
 def _score(spec: MeasureSpec, *args: Any) -> float:
