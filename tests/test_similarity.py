@@ -122,7 +122,19 @@ def test_similarity_command_writes_matrices_and_pictures(tmp_path):
     ("args", "message"),
     [
         (["--tasks", "graded_text_target"], "name at least two tasks"),
-        (["--tasks", "graded_text_target,graded_image_target"], "mix modalities"),
+        (
+            ["--tasks", "graded_text_target,graded_image_target"],
+            "at least two tasks of one modality",
+        ),
+        (
+            [
+                "--tasks",
+                "graded_text_target,graded_text_r100,graded_image_target",
+                "--backbone",
+                "bert-tiny",
+            ],
+            "mix modalities",
+        ),
         (
             ["--tasks", "graded_text_target,graded_text_r100", "--measures", "logmee"],
             "Did you mean 'logme'",

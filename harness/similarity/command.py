@@ -93,22 +93,32 @@ def cmd_similarity(args: argparse.Namespace) -> int:
         raise ConfigError(
             "--tasks: name at least two tasks (or give --results of a transfer suite)"
         )
-    cards = [registry.get(t) for t in tasks]
-    if len({c.modality for c in cards}) > 1:
-        raise ConfigError(f"--tasks: {tasks} mix modalities; a reference encoder takes one")
-    backbone = _backbone(args, config, cards[0].modality, DEFAULT_BACKBONES)
+    by_modality: dict[str, list[str]] = {}
+    for t in tasks:
+        by_modality.setdefault(registry.get(t).modality, []).append(t)
+    if all(len(g) < 2 for g in by_modality.values()):
+        raise ConfigError(f"--tasks: {tasks}: name at least two tasks of one modality")
+    if args.backbone and len(by_modality) > 1:
+        raise ConfigError(f"--backbone: the tasks {tasks} mix modalities; a backbone takes one (leave it out to use "
+                          "the suite's backbone of each modality)")  # fmt: skip
     source_budget = dict(config.get("budget") or {}) | dict(config.get("source_budget") or {})
     if args.source_epochs:
         source_budget["num_train_epochs"] = args.source_epochs
-    setup = SimilaritySetup(backbone=backbone, source_budget=dataclasses.asdict(Budget.from_dict(source_budget, "source budget")),
-                            source_seed=int(config.get("source_seed", 0) or 0), limit=args.limit or config.get("limit"),
-                            max_rows=args.max_rows)  # fmt: skip
+    budget = dataclasses.asdict(Budget.from_dict(source_budget, "source budget"))
     out = writable_folder(Path(args.output_dir) if args.output_dir else (results or Path("results")) / "similarity",
                           "--output_dir")  # fmt: skip
     runner = SuiteRunner(
         out / ".runner", data_dir=args.data_dir, cache_dir=args.cache_dir, registry=registry
     )
-    frames = SimilarityComputer(runner, setup).compute(tasks, measures)
+    frames: dict[str, pd.DataFrame] = {}
+    for modality, group in sorted(by_modality.items()):  # one reference backbone per modality
+        if len(group) < 2:
+            continue
+        setup = SimilaritySetup(backbone=_backbone(args, config, modality, DEFAULT_BACKBONES), source_budget=budget,
+                                source_seed=int(config.get("source_seed", 0) or 0),
+                                limit=args.limit or config.get("limit"), max_rows=args.max_rows)  # fmt: skip
+        for name, frame in SimilarityComputer(runner, setup).compute(group, measures).items():
+            frames[name] = pd.concat([frames[name], frame]) if name in frames else frame
     written = write_matrices(frames, out)
     print(f"{len(frames)} measure(s) on {len(tasks)} task(s) -> {out}")
     truth = _truth_table(frames, tasks, registry, known_relatedness, rank_statistics)
@@ -155,16 +165,18 @@ def _families(targets: Any, registry: Any) -> dict[str, list[str]]:
 def _backbone(
     args: argparse.Namespace, config: dict[str, Any], modality: str, defaults: dict
 ) -> dict[str, Any]:
-    from harness.backbones import BackboneSpec
+    from harness.backbones import BackboneSpec, resolve_modality
     from harness.spec import dataclass_from_dict
 
     if args.backbone:
         value: Any = {"name": args.backbone}
-    elif config.get("backbones"):
-        value = config["backbones"][0]
-        value = {"name": value} if isinstance(value, str) else value
     else:
         value = defaults[modality]
+        for item in config.get("backbones") or []:  # the suite's backbone of this modality
+            item = {"name": item} if isinstance(item, str) else dict(item)
+            if resolve_modality(dataclass_from_dict(BackboneSpec, item, "backbone")) == modality:
+                value = item
+                break
     return dataclasses.asdict(dataclass_from_dict(BackboneSpec, dict(value), "backbone"))
 
 
