@@ -60,17 +60,23 @@ def rank_statistics(
     frame: pd.DataFrame, score: str = "score", gain: str = "gain"
 ) -> dict[str, float]:
     """The six statistics on a frame of (source, target, score, gain) rows, one per pair."""
-    x, y = frame[score].to_numpy(float), frame[gain].to_numpy(float)
+    frame = frame.reset_index(drop=True)
+    groups = [np.asarray(g) for g in frame.groupby("target", sort=True).indices.values()]
+    return _statistics(frame[score].to_numpy(float), frame[gain].to_numpy(float), groups)
+
+
+def _statistics(x: np.ndarray, y: np.ndarray, groups: list[np.ndarray]) -> dict[str, float]:
+    """`rank_statistics` on arrays: scores `x`, gains `y`, and each target's row positions."""
     out = {s: math.nan for s in STATISTICS}
-    if len(frame) >= 2 and np.ptp(x) > 0 and np.ptp(y) > 0:
+    if len(x) >= 2 and np.ptp(x) > 0 and np.ptp(y) > 0:
         out["kendall_tau"] = _nan_to(stats.kendalltau(x, y).statistic)
         out["weighted_tau"] = _nan_to(stats.weightedtau(x, y).statistic)
         out["spearman_rho"] = _nan_to(stats.spearmanr(x, y).statistic)
     taus, top1, top3 = [], [], []
-    for _, g in frame.groupby("target", sort=True):
-        if len(g) < 2:
+    for idx in groups:
+        if len(idx) < 2:
             continue
-        gx, gy = g[score].to_numpy(float), g[gain].to_numpy(float)
+        gx, gy = x[idx], y[idx]
         if np.ptp(gx) > 0 and np.ptp(gy) > 0:
             taus.append(_nan_to(stats.kendalltau(gx, gy).statistic))
         best = int(np.argmax(gy))
@@ -97,21 +103,25 @@ def correlate(runs: pd.DataFrame, scores: pd.DataFrame, n_boot: int = 1000, n_pe
     pairs["gain"] = [float(np.mean(g)) for g in pairs["gains"]]
     value = rank_statistics(pairs)
     boots = {s: [] for s in STATISTICS}
-    groups = [g.index.to_numpy() for _, g in pairs.groupby("target", sort=True)]
+    groups = [np.asarray(g) for g in pairs.groupby("target", sort=True).indices.values()]
+    score = pairs["score"].to_numpy(float)
+    seed_gains = list(pairs["gains"])
     for _ in range(n_boot):
-        b = pairs.copy()
-        b["gain"] = [float(np.mean(rng.choice(g, size=len(g)))) for g in pairs["gains"]]  # seeds
-        rows = np.concatenate([rng.choice(idx, size=len(idx)) for idx in groups])  # pairs
-        for s, v in rank_statistics(b.loc[rows]).items():
+        gain = np.array([np.mean(rng.choice(g, size=len(g))) for g in seed_gains])  # seeds
+        picks = [rng.choice(idx, size=len(idx)) for idx in groups]  # pairs, within each target
+        starts = np.cumsum([0, *map(len, picks[:-1])])
+        regroup = [np.arange(st, st + len(p)) for st, p in zip(starts, picks)]
+        rows = np.concatenate(picks)
+        for s, v in _statistics(score[rows], gain[rows], regroup).items():
             if not math.isnan(v):
                 boots[s].append(v)
     exceed = {s: 0 for s in STATISTICS}
+    gain = pairs["gain"].to_numpy(float)
     for _ in range(n_perm):
-        p = pairs.copy()
-        p["score"] = np.concatenate(
-            [rng.permutation(pairs.loc[idx, "score"].to_numpy()) for idx in groups]
-        )
-        for s, v in rank_statistics(p.loc[np.concatenate(groups)]).items():
+        shuffled = score.copy()
+        for idx in groups:
+            shuffled[idx] = rng.permutation(score[idx])
+        for s, v in _statistics(shuffled, gain, groups).items():
             if not math.isnan(v) and not math.isnan(value[s]) and v >= value[s] - 1e-12:
                 exceed[s] += 1
     low = {s: float(np.percentile(boots[s], 2.5)) if boots[s] else math.nan for s in STATISTICS}
