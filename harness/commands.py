@@ -69,6 +69,14 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--skip_corrupt", action="store_true", help="report corrupt records and go on")
     p.set_defaults(func=cmd_leaderboard)
 
+    p = sub.add_parser(
+        "report", help="one static HTML page of a results folder (<results>/report/index.html)"
+    )
+    p.add_argument(
+        "--results", default="results/quick", help="a results folder of `transferbench run`"
+    )
+    p.set_defaults(func=cmd_report)
+
 
 def writable_folder(path: Path, what: str) -> Path:
     """Make sure `path` is a folder this process can write in (creating it), before any
@@ -215,4 +223,20 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
     print(board["text"])
     for p in board["problems"]:
         print(f"skipped corrupt record: {p}")
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from harness.analysis.report import write_report
+    from harness.errors import ConfigError
+
+    results = Path(args.results)
+    if not results.is_dir():
+        raise ConfigError(
+            f"--results {results}: "
+            + ("is a file, not a folder" if results.exists() else "no such results folder")
+        )
+    writable_folder(results / "report", "--results' report folder")
+    page = write_report(results)
+    print(f"report written to {page}")
     return 0

@@ -1,0 +1,169 @@
+"""`transferbench report`: one static HTML page per results folder (`<results>/report/index.html`)
+with the leaderboard and its floors, the multi-task tables, the gain matrices as Hinton
+diagrams, learning curves, the similarity matrices and their correlation with gain (when
+`transferbench similarity --results` has run), and the provenance of every run: the page a
+person opens after a nightly run. Pictures are files beside the page (PNG), linked relatively,
+so the folder can be copied or served as it is."""
+
+from __future__ import annotations
+
+import html
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from harness import __version__
+from harness.analysis.leaderboard import build
+from harness.analysis.plots import _pyplot, _save, draw_hinton
+
+STYLE = """
+body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 1200px; color: #222; }
+h1 { font-size: 1.5em; } h2 { font-size: 1.2em; margin-top: 2em; border-bottom: 1px solid #ddd; }
+table { border-collapse: collapse; font-size: 0.8em; margin: 0.5em 0; }
+th, td { border: 1px solid #ddd; padding: 2px 6px; text-align: left; }
+th { background: #f4f4f4; } tr.floor td { color: #777; font-style: italic; }
+figure { display: inline-block; margin: 0.5em; vertical-align: top; }
+figure img { max-width: 560px; border: 1px solid #eee; } figcaption { font-size: 0.8em; color: #555; }
+.note { color: #555; font-size: 0.9em; }
+"""
+
+
+def _table(df: pd.DataFrame, cls: str = "") -> str:
+    if df.empty:
+        return "<p class='note'>(none)</p>"
+    head = "".join(f"<th>{html.escape(str(c))}</th>" for c in df.columns)
+    rows = []
+    for _, r in df.iterrows():
+        floor = " class='floor'" if str(r.get("method", "")) == "majority" else ""
+        cells = "".join(f"<td>{'' if pd.isna(v) else html.escape(_fmt(v))}</td>" for v in r.values)
+        rows.append(f"<tr{floor}>{cells}</tr>")
+    return (
+        f"<table class='{cls}'><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
+    )
+
+
+def _fmt(v: Any) -> str:
+    return f"{v:.4f}" if isinstance(v, float) else str(v)
+
+
+def _figure(path: Path, page: Path, caption: str) -> str:
+    rel = path.relative_to(page.parent).as_posix()
+    return f"<figure><img src='{html.escape(rel)}' alt='{html.escape(caption)}'><figcaption>{html.escape(caption)}</figcaption></figure>"
+
+
+def learning_curves(agg: pd.DataFrame, out: Path) -> list[tuple[Path, str]]:
+    """Score against the target's data fraction, one line per method and source, per target."""
+    plt = _pyplot()
+    figures = []
+    for (backbone, target), g in agg.groupby(["backbone", "target"]):
+        if g["fraction"].nunique() < 2:
+            continue
+        fig, ax = plt.subplots(figsize=(4.8, 3.4))
+        for (variant, sources), line in g.groupby(["variant", "sources"]):
+            line = line.sort_values("fraction")
+            ax.errorbar(line["fraction"], line["mean"], yerr=line["std"], marker="o", ms=3, capsize=2,
+                        label=f"{variant} ← {sources}")  # fmt: skip
+        ax.set_xscale("log")
+        ax.set_xlabel("fraction of the target's training data")
+        ax.set_ylabel(str(g["metric"].iloc[0]))
+        ax.set_title(f"{target} ({backbone})", fontsize=9)
+        ax.legend(fontsize=5)
+        name = f"curve_{backbone}_{target}".replace("/", "_")
+        figures.append((_save(fig, out / name)[0], f"learning curve: {target} ({backbone})"))
+    return figures
+
+
+def write_report(results: Path) -> Path:
+    """Write `<results>/report/index.html` (and its pictures); return the page's path."""
+    results = Path(results)
+    out = results / "report"
+    if out.exists():
+        shutil.rmtree(out)
+    (out / "img").mkdir(parents=True)
+    page = out / "index.html"
+    board = build(results, None, "md", strict=False)
+    parts = [f"<h1>TransferBench report: {html.escape(results.name)}</h1>",
+             f"<p class='note'>transferbench {__version__}; records under {html.escape(str(results))}</p>"]  # fmt: skip
+    if board["problems"]:
+        parts.append("<p class='note'>skipped records that do not read: "
+                     + "; ".join(html.escape(p) for p in board["problems"]) + "</p>")  # fmt: skip
+    agg = board.get("aggregate", pd.DataFrame())
+    if agg is None or agg.empty:
+        parts.append("<p>(no successful runs recorded)</p>")
+    else:
+        from harness.analysis.leaderboard import leaderboard_table
+
+        parts += ["<h2 id='leaderboard'>Leaderboard</h2>",
+                  "<p class='note'>mean ± std over seeds, 95 % interval; the <i>majority</i> row of each target is "
+                  "the best constant predictor on its scored split.</p>", _table(leaderboard_table(agg), "leaderboard")]  # fmt: skip
+        for key, title in (
+            ("delta_m", "Δm: multi-task relative gain (%)"),
+            ("distillation", "Distillation"),
+        ):
+            frame = board.get(key)
+            if frame is not None and not frame.empty:
+                parts += [f"<h2>{title}</h2>", _table(frame)]
+        matrices = board.get("matrices") or {}
+        if matrices:
+            parts.append("<h2 id='gains'>Gain matrices (source × target)</h2>")
+            for name, m in matrices.items():
+                png = draw_hinton(m, out / "img" / f"gain_{name}".replace("/", "_"), title=name)[0]
+                parts.append(_figure(png, page, f"gain: {name.replace('__', ' | ')}"))
+        curves = learning_curves(agg, out / "img")
+        if curves:
+            parts.append("<h2 id='curves'>Learning curves</h2>")
+            parts += [_figure(p, page, c) for p, c in curves]
+    parts += _similarity_section(results / "similarity", out, page)
+    parts += ["<h2 id='provenance'>Provenance</h2>", _provenance(results, page)]
+    page.write_text("<!doctype html><html><head><meta charset='utf-8'><title>TransferBench report</title>"
+                    f"<style>{STYLE}</style></head><body>{''.join(parts)}</body></html>")  # fmt: skip
+    return page
+
+
+def _similarity_section(folder: Path, out: Path, page: Path) -> list[str]:
+    if not folder.is_dir():
+        return ["<h2 id='similarity'>Similarity</h2><p class='note'>not computed: run "
+                "<code>transferbench similarity --results DIR</code></p>"]  # fmt: skip
+    parts = ["<h2 id='similarity'>Similarity</h2>"]
+    corr = folder / "correlation.csv"
+    if corr.exists():
+        table = pd.read_csv(corr)
+        keep = [c for c in ("family", "measure", "kendall_tau", "kendall_tau_low", "kendall_tau_high", "kendall_tau_p",
+                            "per_target_tau", "top1", "top3", "pairs") if c in table.columns]  # fmt: skip
+        parts += ["<p class='note'>each measure against the realised gain (95 % bootstrap interval, one-sided "
+                  "permutation p); the k-NN probe and the floors are the baselines to beat</p>", _table(table[keep])]  # fmt: skip
+    truth = folder / "known_relatedness.csv"
+    if truth.exists():
+        parts += ["<p class='note'>against the known relatedness of synthetic families</p>",
+                  _table(pd.read_csv(truth))]  # fmt: skip
+    (out / "img" / "similarity").mkdir(exist_ok=True)
+    for png in sorted(folder.glob("*.png")):
+        copy = out / "img" / "similarity" / png.name
+        shutil.copyfile(png, copy)
+        parts.append(_figure(copy, page, png.stem.replace("_", " ")))
+    return parts
+
+
+def _provenance(results: Path, page: Path) -> str:
+    rows = []
+    for path in sorted(results.rglob("runs/*.json")):
+        try:
+            r = json.loads(path.read_text())
+            spec, prov = r["spec"], r.get("provenance", {})
+            rows.append({"run": f"<a href='{html.escape(Path('..', path.relative_to(results)).as_posix())}'>"
+                                f"{html.escape(r['run_id'])}</a>",
+                         "method": spec.get("variant"), "target": spec.get("target"), "seed": spec.get("seed"),
+                         "status": r.get("status"), "commit": (prov.get("git_commit") or "")[:10],
+                         "torch": (prov.get("libraries") or {}).get("torch", ""),
+                         "device": (prov.get("device") or {}).get("device", ""), "created": r.get("created", "")})  # fmt: skip
+        except (OSError, ValueError, KeyError, TypeError, AttributeError):
+            continue
+    if not rows:
+        return "<p class='note'>(no records)</p>"
+    head = "".join(f"<th>{k}</th>" for k in rows[0])
+    body = "".join("<tr>" + "".join(f"<td>{v if k == 'run' else html.escape(str(v))}</td>" for k, v in r.items())
+                   + "</tr>" for r in rows)  # fmt: skip
+    return f"<table class='provenance'><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
