@@ -121,7 +121,7 @@ def _overrides(args: argparse.Namespace) -> dict[str, Any]:
 def cmd_run(args: argparse.Namespace) -> int:
     from harness.analysis.leaderboard import build
     from harness.runner import SuiteRunner
-    from harness.suites import expand, load_suite, resolve_suite
+    from harness.suites import expand, load_suite, resolve_suite, similarity_measures
     from harness.taskregistry import TaskRegistry
 
     if args.config or args.suite:
@@ -169,6 +169,14 @@ def cmd_run(args: argparse.Namespace) -> int:
     outcome = runner.run(specs)
     if not acc.is_main_process:
         return 0
+    measures = similarity_measures(resolved.get("similarity"), where)
+    if measures:  # the suite's similarity measures, from the caches its runs filled
+        from harness.similarity.command import cmd_similarity
+
+        cmd_similarity(argparse.Namespace(tasks=None, measures=",".join(measures), results=str(output_dir), backbone=None,
+                                          method="finetune", output_dir=None, source_epochs=None, max_rows=1000,
+                                          limit=None, n_boot=1000, include_path=args.include_path, data_dir=args.data_dir,
+                                          cache_dir=args.cache_dir, registry=registry))  # fmt: skip
     board = build(output_dir, output_dir, "md", strict=False)
     print(board["text"])
     for problem in board["problems"]:
@@ -189,7 +197,11 @@ def cmd_run(args: argparse.Namespace) -> int:
               + ":")  # fmt: skip
         for run_id in sorted(failed_ids, key=lambda i: by_id[i].describe()):
             print(f"  {run_id}  {by_id[run_id].describe()}\n      {errors.get(run_id, '?')}")
-    print(f"leaderboard and gain matrices written to {output_dir}")
+    from harness.analysis.report import write_report
+
+    print(
+        f"leaderboard and gain matrices written to {output_dir}; report: {write_report(output_dir)}"
+    )
     if failed_ids:
         print(f"error: {len(failed_ids)} run(s) failed; see the summary above", file=sys.stderr)
         return 1

@@ -17,7 +17,7 @@ from harness.taskregistry import TaskRegistry, builtin_tasks_dir
 
 SUITE_FIELDS = {"name", "description", "backbones", "sources", "targets", "methods", "fractions", "seeds",
                 "budget", "source_budget", "source_seed", "limit", "task_set", "max_train_samples",
-                "max_eval_samples"}  # fmt: skip
+                "max_eval_samples", "similarity"}  # fmt: skip
 DEFAULTS: dict[str, Any] = {"sources": [[]], "methods": {"scratch": {}, "feature_extraction": {}, "finetune": {}},
                             "fractions": [1.0], "seeds": [0], "budget": {}, "source_budget": {}, "source_seed": 0,
                             "limit": None, "description": ""}  # fmt: skip
@@ -193,6 +193,23 @@ def _backbones(value: Any, where: str) -> list[BackboneSpec]:
     return out
 
 
+def similarity_measures(value: Any, where: str) -> list[str]:
+    """A suite's `similarity`: measures computed after its runs (`cheap`, `all` or names)."""
+    from harness.similarity.registry import discover_measures
+
+    if value in (None, "", []):
+        return []
+    reg = discover_measures()
+    if value == "cheap":
+        return [n for n in reg.names() if reg.get(n).cheap]
+    if value == "all":
+        return reg.names()
+    names = _as_list(value, str, where, "similarity")
+    for n in names:
+        reg.get(n)
+    return names
+
+
 def _whole_number(value: Any, where: str, fld: str, minimum: int) -> int | None:
     """A whole-number field (None when unset): a string from the command line is read."""
     if value in (None, ""):
@@ -221,6 +238,7 @@ def expand(resolved: dict[str, Any], registry: TaskRegistry, where: str = "suite
     methods (which use no source) run once per target instead of once per source.
     """
     methods = discover_methods()
+    similarity_measures(resolved.get("similarity"), where)  # checked before anything runs
     targets = _as_list(resolved["targets"], str, where, "targets")
     source_sets = parse_sources(resolved["sources"], where)
     for name in targets + [s for ss in source_sets for s in ss]:

@@ -78,7 +78,7 @@ def cmd_similarity(args: argparse.Namespace) -> int:
 
     if args.data_dir:
         os.environ["TRANSFERBENCH_DATA_DIR"] = args.data_dir
-    registry = TaskRegistry(args.include_path)
+    registry = getattr(args, "registry", None) or TaskRegistry(args.include_path)
     measures = [m.strip() for m in (args.measures or "").split(",") if m.strip()] or None
     reg = discover_measures()
     for m in measures or []:
