@@ -35,7 +35,7 @@ def hinton_sizes(values: np.ndarray, max_value: float | None = None) -> np.ndarr
     """Side of each square, in cell units: its area is proportional to |value| (a square of
     side 0.9 for the largest magnitude, or for `max_value`)."""
     values = np.nan_to_num(np.asarray(values, float))
-    top = max_value or (np.abs(values).max() or 1.0)
+    top = max_value or (np.abs(values).max() if values.size else 0.0) or 1.0
     return 0.9 * np.sqrt(np.clip(np.abs(values) / top, 0, 1))
 
 

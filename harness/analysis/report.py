@@ -110,6 +110,8 @@ def write_report(results: Path) -> Path:
         if matrices:
             parts.append("<h2 id='gains'>Gain matrices (source × target)</h2>")
             for name, m in matrices.items():
+                if m.empty or not m.notna().any().any():
+                    continue
                 png = draw_hinton(m, out / "img" / f"gain_{name}".replace("/", "_"), title=name)[0]
                 parts.append(_figure(png, page, f"gain: {name.replace('__', ' | ')}"))
         curves = learning_curves(agg, out / "img")
