@@ -199,8 +199,15 @@ def cmd_run(args: argparse.Namespace) -> int:
             print(f"  {run_id}  {by_id[run_id].describe()}\n      {errors.get(run_id, '?')}")
     from harness.analysis.report import write_report
 
+    try:
+        report = write_report(output_dir)
+    except Exception as exc:  # noqa: BLE001 - the records are safe; the page is a view of them
+        print(f"warning: the report page could not be written ({type(exc).__name__}: {exc}); "
+              f"`transferbench report --results {output_dir}` retries", file=sys.stderr)  # fmt: skip
+        report = None
     print(
-        f"leaderboard and gain matrices written to {output_dir}; report: {write_report(output_dir)}"
+        f"leaderboard and gain matrices written to {output_dir}"
+        + (f"; report: {report}" if report else "")
     )
     if failed_ids:
         print(f"error: {len(failed_ids)} run(s) failed; see the summary above", file=sys.stderr)
