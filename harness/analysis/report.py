@@ -137,6 +137,11 @@ def _similarity_section(folder: Path, out: Path, page: Path) -> list[str]:
                             "per_target_tau", "top1", "top3", "pairs") if c in table.columns]  # fmt: skip
         parts += ["<p class='note'>each measure against the realised gain (95 % bootstrap interval, one-sided "
                   "permutation p); the k-NN probe and the floors are the baselines to beat</p>", _table(table[keep])]  # fmt: skip
+    when = folder / "when_to_transfer.csv"
+    if when.exists():
+        parts += ["<h2 id='when'>When to transfer</h2><p class='note'>the best method per data fraction and "
+                  "similarity tercile, its margin over the runner-up and that margin's 95 % interval</p>",
+                  _table(pd.read_csv(when))]  # fmt: skip
     truth = folder / "known_relatedness.csv"
     if truth.exists():
         parts += ["<p class='note'>against the known relatedness of synthetic families</p>",

@@ -157,8 +157,10 @@ def cmd_similarity(args: argparse.Namespace) -> int:
                 tables.append(table)
                 print(f"\n{family} targets: measures against the realised gain of {args.method} "
                       f"(95 % bootstrap intervals; p: one-sided permutation)\n" + _md(_readable(table)))  # fmt: skip
-            pd.concat(tables).to_csv(out / "correlation.csv", index=False)
+            correlation = pd.concat(tables)
+            correlation.to_csv(out / "correlation.csv", index=False)
             written += write_gain_pictures(gains, frames, out)
+            written += write_when_to_transfer(records, frames, correlation, out)
     print(f"wrote {len(written)} file(s)")
     return 0
 
@@ -237,6 +239,27 @@ def _md(df: pd.DataFrame) -> str:
     from tabulate import tabulate
 
     return tabulate(df, headers="keys", tablefmt="github", showindex=False, floatfmt=".3f")
+
+
+def write_when_to_transfer(records: list, frames: dict[str, pd.DataFrame], correlation: pd.DataFrame,
+                           out: Path) -> list[Path]:  # fmt: skip
+    """The when-to-transfer table, by the measure that predicted gain best (over all families)."""
+    from harness.analysis.when_to_transfer import when_to_transfer
+
+    ranked = correlation[~correlation["measure"].str.startswith("floor_")].dropna(
+        subset=["kendall_tau"]
+    )
+    if ranked.empty:
+        return []
+    measure = ranked.groupby("measure")["kendall_tau"].mean().sort_values(ascending=False).index[0]
+    table = when_to_transfer(records, frames[measure])
+    if table.empty:
+        return []
+    table.insert(0, "measure", measure)
+    table.to_csv(out / "when_to_transfer.csv", index=False)
+    print(f"\nwhen to transfer: the best method per data fraction and {measure} tercile "
+          "(its margin over the runner-up, 95 % interval over source, target and seed)\n" + _md(table))  # fmt: skip
+    return [out / "when_to_transfer.csv"]
 
 
 def write_matrices(frames: dict[str, pd.DataFrame], out: Path) -> list[Path]:
