@@ -111,15 +111,20 @@ def cmd_similarity(args: argparse.Namespace) -> int:
         out / ".runner", data_dir=args.data_dir, cache_dir=args.cache_dir, registry=registry
     )
     frames: dict[str, pd.DataFrame] = {}
+    drawn: list[Path] = []
     for modality, group in sorted(by_modality.items()):  # one reference backbone per modality
         if len(group) < 2:
             continue
         setup = SimilaritySetup(backbone=_backbone(args, config, modality, DEFAULT_BACKBONES), source_budget=budget,
                                 source_seed=int(config.get("source_seed", 0) or 0),
                                 limit=args.limit or config.get("limit"), max_rows=args.max_rows)  # fmt: skip
-        for name, frame in SimilarityComputer(runner, setup).compute(group, measures).items():
+        computer = SimilarityComputer(runner, setup)
+        group_frames = computer.compute(group, measures)
+        for name, frame in group_frames.items():
             frames[name] = pd.concat([frames[name], frame]) if name in frames else frame
-    written = write_matrices(frames, out)
+        drawn += write_covariances(getattr(computer, "views", {}), out, modality)
+        drawn += write_task_pictures(group_frames, out, modality)
+    written = drawn + write_matrices(frames, out)
     print(f"{len(frames)} measure(s) on {len(tasks)} task(s) -> {out}")
     suite_pairs = None
     if results:  # the suite's own source -> target pairs
@@ -276,6 +281,53 @@ def write_matrices(frames: dict[str, pd.DataFrame], out: Path) -> list[Path]:
         written.append(out / f"{name}.csv")
         if m.notna().any().any():
             written += draw_hinton(m, out / f"hinton_{name}", title=f"{name}")
+    return written
+
+
+def write_task_pictures(frames: dict[str, pd.DataFrame], out: Path, modality: str) -> list[Path]:
+    """For one modality's tasks: every complete task × task matrix as a clustered heatmap, and
+    the tasks on a 2-D map (MDS) with their dendrogram, from the Fréchet distances."""
+    from harness.analysis.plots import draw_heatmap, draw_task_map
+    from harness.similarity.compute import as_matrix
+
+    written = []
+    for name, frame in frames.items():
+        if frame.empty:
+            continue
+        m = as_matrix(frame)
+        if list(m.index) != list(m.columns) or len(m) < 3 or m.isna().any().any():
+            continue
+        written += draw_heatmap(
+            m, out / f"heatmap_{name}_{modality}", title=f"{name} ({modality}, clustered)"
+        )
+        if name == "frechet":
+            written += draw_task_map(
+                -m, out / f"task_map_{modality}", title=f"{modality} tasks by Fréchet distance"
+            )
+    return written
+
+
+def write_covariances(
+    views: dict[str, Any], out: Path, modality: str, dims: int = 12
+) -> list[Path]:
+    """Each task's feature covariance matrix, drawn as a Hinton diagram in one shared basis (the
+    top principal components of all the tasks' reference features), so the pictures compare."""
+    import numpy as np
+
+    from harness.analysis.plots import draw_hinton
+
+    if len(views) < 2:
+        return []
+    pooled = np.concatenate([v.features for v in views.values()])
+    pooled = pooled - pooled.mean(0)
+    basis = np.linalg.svd(pooled, full_matrices=False)[2][:dims].T
+    written = []
+    for name, view in views.items():
+        z = (view.features - view.features.mean(0)) @ basis
+        cov = pd.DataFrame(np.cov(z, rowvar=False), index=[f"pc{i + 1}" for i in range(z.shape[1])],
+                           columns=[f"pc{i + 1}" for i in range(z.shape[1])])  # fmt: skip
+        written += draw_hinton(cov, out / f"covariance_{name}", title=f"{name}: feature covariance ({modality})",
+                               annotate=False)  # fmt: skip
     return written
 
 

@@ -142,6 +142,7 @@ class SimilarityComputer:
                                            {"source": b, "target": a, "score": score}]  # fmt: skip
         if pair:
             views = self.reference_views(tasks)
+            self.views = views  # kept for drawing the covariance matrices
             for i, a in enumerate(tasks):
                 for b in tasks[i:]:
                     for spec in pair:
