@@ -96,6 +96,17 @@ def writable_folder(path: Path, what: str) -> Path:
     return path
 
 
+def results_folder(value: str) -> Path:
+    """`--results`: an existing folder, else an error naming it."""
+    from harness.errors import ConfigError
+
+    results = Path(value)
+    if not results.is_dir():
+        why = "is a file, not a folder" if results.exists() else "no such results folder"
+        raise ConfigError(f"--results {results}: {why}")
+    return results
+
+
 def check_report_to(value: str | None) -> None:
     """`--report_to`: none, all, or trackers Accelerate knows (comma-separated)."""
     from accelerate.utils import LoggerType
@@ -229,16 +240,10 @@ def _plain(obj: Any) -> Any:
 
 def cmd_leaderboard(args: argparse.Namespace) -> int:
     from harness.analysis.leaderboard import build
-    from harness.errors import ConfigError
 
-    results = Path(args.results)
-    if not results.is_dir():
-        raise ConfigError(
-            f"--results {results}: "
-            + ("is a file, not a folder" if results.exists() else "no such results folder")
-        )
+    results = results_folder(args.results)
     out = writable_folder(Path(args.output_dir), "--output_dir") if args.output_dir else results
-    board = build(Path(args.results), out, args.format, strict=not args.skip_corrupt)
+    board = build(results, out, args.format, strict=not args.skip_corrupt)
     print(board["text"])
     for p in board["problems"]:
         print(f"skipped corrupt record: {p}")
@@ -247,14 +252,8 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
 
 def cmd_report(args: argparse.Namespace) -> int:
     from harness.analysis.report import write_report
-    from harness.errors import ConfigError
 
-    results = Path(args.results)
-    if not results.is_dir():
-        raise ConfigError(
-            f"--results {results}: "
-            + ("is a file, not a folder" if results.exists() else "no such results folder")
-        )
+    results = results_folder(args.results)
     writable_folder(results / "report", "--results' report folder")
     page = write_report(results)
     print(f"report written to {page}")
