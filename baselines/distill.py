@@ -79,6 +79,8 @@ class Distill(Method):
     uses_sources = False
     multi_task = True
     budget_defaults = PAPER_BUDGET
+    test_settings = {"task_set": ["synth_text_anchor", "synth_text_regression"], "fraction": 0.2,
+                     "config": {"teachers": 1}, "budget": {"learning_rate": 2e-3}}  # fmt: skip
     description = "MT-DNN-KD: teacher ensembles per task, soft targets, one multi-task student, then fine-tuning"
 
     def shared_model(

@@ -54,6 +54,7 @@ class Finetune(Method):
     description = (
         "encoder from the source, all or some layers trained (freeze / Yosinski copy-n / LLRD)"
     )
+    test_settings = {"sources": ["synth_text_anchor"], "fraction": 0.2}
 
     def run(self, ctx: RunContext) -> MethodResult:
         cfg = self.config

@@ -42,6 +42,8 @@ class MTDNN(Method):
     uses_sources = False
     multi_task = True
     budget_defaults = PAPER_BUDGET
+    test_settings = {"task_set": ["synth_text_anchor", "synth_text_regression"], "fraction": 0.2,
+                     "budget": {"learning_rate": 2e-3}}  # fmt: skip
     description = "MT-DNN: shared encoder, per-task heads, multi-task training on the task set, then per-target fine-tuning"
 
     def recipe(self) -> dict[str, Any]:

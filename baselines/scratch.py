@@ -20,6 +20,7 @@ class Scratch(Method):
     Config = ScratchConfig
     uses_sources = False
     description = "random init, all layers trained on the target only"
+    test_settings = {"fraction": 1.0}
 
     def run(self, ctx: RunContext) -> MethodResult:
         from harness.backbones import BackboneSpec, build_model

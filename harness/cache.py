@@ -11,6 +11,10 @@ the caller's random state as it was, so a run scores the same on a cold cache as
 
 Every process takes part in `compute` (training is collective under Accelerate); only the
 main process gets a folder to write (the others get None), and all wait for it.
+
+Several suite processes may share one cache (`--shard i/N`, the Ray executor): a missing entry
+is computed under a file lock (`<root>/.locks/<kind>/<entry>.lock`, `filelock`), and whoever takes the lock second
+finds the entry done and loads it, so a source encoder is trained once for all of them.
 """
 
 from __future__ import annotations
@@ -91,9 +95,35 @@ class Cache:
                 self.accelerator.wait_for_everyone()
                 if self.accelerator.is_main_process:
                     shutil.rmtree(folder, ignore_errors=True)
-        self.counts[f"{kind}_miss"] += 1
-        tmp = folder.with_name(f".{folder.name}.{os.getpid()}.tmp")
         main = self.accelerator.is_main_process
+        with self._lock(folder, main):
+            # all processes decide alike: the main one holds the lock, nobody else can finish it
+            self.accelerator.wait_for_everyone()
+            if (folder / DONE).exists():  # another suite process computed it meanwhile
+                self.counts[f"{kind}_hit"] += 1
+                self.counts[f"{kind}_waited"] += 1
+                return load(folder)
+            self.counts[f"{kind}_miss"] += 1
+            self._compute(folder, kind, parts, compute, main)
+        self.accelerator.wait_for_everyone()
+        return load(folder)
+
+    @contextmanager
+    def _lock(self, folder: Path, main: bool) -> Iterator[None]:
+        """An inter-process lock on one entry (held by the main process of each suite process)."""
+        if not main:
+            yield
+            return
+        from filelock import FileLock
+
+        locks = self.root / ".locks" / folder.parent.name  # beside the entries, not among them
+        locks.mkdir(parents=True, exist_ok=True)
+        with FileLock(str(locks / f"{folder.name}.lock")):
+            yield
+
+    def _compute(self, folder: Path, kind: str, parts: Any, compute: Callable[[Path | None], None],
+                 main: bool) -> None:  # fmt: skip
+        tmp = folder.with_name(f".{folder.name}.{os.getpid()}.tmp")
         if main:
             shutil.rmtree(tmp, ignore_errors=True)
             tmp.mkdir(parents=True)
@@ -113,5 +143,3 @@ class Cache:
         finally:
             if main and tmp.exists():
                 shutil.rmtree(tmp, ignore_errors=True)
-        self.accelerator.wait_for_everyone()
-        return load(folder)

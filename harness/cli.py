@@ -141,6 +141,12 @@ def cmd_inspect(args: argparse.Namespace) -> int:
     return 0
 
 
+def add_include_argument(p: argparse.ArgumentParser) -> None:
+    """`--include FILE.py` (repeatable): a plug-in file that registers methods."""
+    p.add_argument("--include", action="append", default=[], metavar="FILE.py",
+                   help="a Python file registering a method (@register_method); repeatable")  # fmt: skip
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="transferbench", description="Benchmark transfer learning and multi-task learning."
@@ -155,6 +161,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--tag", help="only entries with this tag (tasks: also a modality)")
     p.add_argument("--include_path", action="append", default=[], help="extra folder of task cards")
+    add_include_argument(p)
     p.set_defaults(func=cmd_list)
 
     p = sub.add_parser("validate", help="check task cards; exits non-zero listing every problem")
@@ -196,6 +203,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         format="%(levelname)s %(name)s: %(message)s",
     )
     try:
+        if getattr(args, "include", None):  # plug-in method files, before any name is looked up
+            from harness.plugins import load_method_file
+
+            for path in args.include:
+                load_method_file(path)
         return int(args.func(args) or 0)
     except CardErrors as exc:
         print(f"error: {len(exc.problems)} problem(s) in task cards:", file=sys.stderr)

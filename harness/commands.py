@@ -18,6 +18,8 @@ BUDGET_FLAGS = {"num_train_epochs": float, "max_steps": int, "per_device_train_b
 
 
 def add_commands(sub: argparse._SubParsersAction) -> None:
+    from harness.cli import add_include_argument
+
     p = sub.add_parser("run", help="run a suite (default: the offline `quick` suite)")
     src = p.add_mutually_exclusive_group()
     src.add_argument("--suite", help="suite name in tasks/suites (see `transferbench list suites`)")
@@ -48,20 +50,43 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
         help="cap every split at N rows (quick checks; results marked not comparable)",
     )
     p.add_argument("--include_path", action="append", default=[], help="extra folder of task cards")
+    add_include_argument(p)
     p.add_argument("--mixed_precision", default="no", choices=["no", "fp16", "bf16"])
     p.add_argument("--report_to", default="none", help="tensorboard, wandb, all or none")
     p.add_argument(
         "--rerun_failed", action="store_true", help="run again the runs recorded as failed"
     )
     p.add_argument("--dry_run", action="store_true", help="print the expanded runs and exit")
+    p.add_argument("--shard", help="i/N: run only this shard's runs (i = 0..N-1); N shards together run "
+                                   "each run once and may share the results folder and the cache")  # fmt: skip
+    p.add_argument("--executor", default="local", choices=["local", "ray"],
+                   help="local (this process, with Accelerate) or ray (each run a Ray task)")  # fmt: skip
+    p.add_argument(
+        "--ray_address", help="a Ray cluster to join (default: start a local Ray instance)"
+    )
+    p.add_argument(
+        "--ray_cpus_per_run", type=float, default=1.0, help="CPUs a run's Ray task asks for"
+    )
+    p.add_argument(
+        "--ray_gpus_per_run", type=float, default=0.0, help="GPUs a run's Ray task asks for"
+    )
+    p.add_argument("--ray_num_cpus", type=int, help="CPUs of the local Ray instance (default: all)")
     for flag, kind in BUDGET_FLAGS.items():
         p.add_argument(f"--{flag}", type=kind, help="training budget (overrides the suite)")
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser("leaderboard", help="tables and gain matrices from run records")
     p.add_argument(
-        "--results", default="results", help="folder of run records (searched recursively)"
+        "--results",
+        help="folder of run records (searched recursively; default: results); with "
+        "--submissions: the baselines' records",
     )
+    p.add_argument(
+        "--submissions",
+        help="folder of submission files: rank the valid ones with the baselines "
+        "(<output_dir>/leaderboard/index.html; default output_dir: this folder)",
+    )
+    add_include_argument(p)  # plug-in methods the submissions' suites name
     p.add_argument("--format", default="md", choices=["md", "latex", "html", "csv"])
     p.add_argument(
         "--output_dir", help="write leaderboard.* and gain matrices here (default: --results)"
@@ -121,6 +146,23 @@ def check_report_to(value: str | None) -> None:
             )
 
 
+def _run_on_ray(args: argparse.Namespace, runner: Any, specs: list, output_dir: Path) -> Any:
+    from harness.executors import RunnerSettings, run_with_ray
+    from harness.plugins import included_files
+
+    settings = RunnerSettings(output_dir=str(output_dir.resolve()), cache_dir=str(runner.cache_dir.resolve()),
+                              data_dir=os.environ.get("TRANSFERBENCH_DATA_DIR"),
+                              include_paths=[str(Path(p).resolve()) for p in args.include_path],
+                              plugin_files=included_files(), mixed_precision=args.mixed_precision,
+                              rerun_failed=args.rerun_failed, shard=args.shard)  # fmt: skip
+    outcome = run_with_ray(specs, settings, address=args.ray_address, cpus_per_run=args.ray_cpus_per_run,
+                           gpus_per_run=args.ray_gpus_per_run, num_cpus=args.ray_num_cpus)  # fmt: skip
+    print(
+        f"ray: {len(outcome.ran) + len(outcome.failed)} run(s) on {len(outcome.workers)} worker process(es)"
+    )
+    return outcome
+
+
 def _overrides(args: argparse.Namespace) -> dict[str, Any]:
     budget = {k: getattr(args, k) for k in BUDGET_FLAGS if getattr(args, k) is not None}
     seeds = args.seeds if args.seed is None else str(args.seed)
@@ -150,6 +192,11 @@ def cmd_run(args: argparse.Namespace) -> int:
     registry = TaskRegistry(args.include_path)  # every card parsed once, here
     resolved = resolve_suite(data, _overrides(args), where)
     specs = expand(resolved, registry, where)  # every name checked once, here
+    num_runs = len(specs)
+    if args.shard:
+        from harness.executors import shard_specs
+
+        specs = shard_specs(specs, args.shard)
     output_dir = Path(args.output_dir or Path("results") / str(resolved.get("name", "cli")))
     if args.dry_run:
         for s in specs:
@@ -174,21 +221,35 @@ def cmd_run(args: argparse.Namespace) -> int:
     if acc.is_main_process:
         output_dir.mkdir(parents=True, exist_ok=True)
         saved = {**resolved, "targets": resolved["targets"], "output_dir": str(output_dir), "data_dir": args.data_dir,
-                 "num_runs": len(specs)}  # fmt: skip
-        (output_dir / "config.yaml").write_text(yaml.safe_dump(_plain(saved), sort_keys=False))
-    acc.print(f"suite '{resolved.get('name')}': {len(specs)} run(s) -> {output_dir}")
-    outcome = runner.run(specs)
+                 "num_runs": num_runs}  # fmt: skip
+        config = (
+            output_dir / f".config.yaml.{os.getpid()}.tmp"
+        )  # shards write it at once: atomically
+        config.write_text(yaml.safe_dump(_plain(saved), sort_keys=False))
+        os.replace(config, output_dir / "config.yaml")
+    shard = f" (shard {args.shard} of {num_runs})" if args.shard else ""
+    acc.print(f"suite '{resolved.get('name')}': {len(specs)} run(s){shard} -> {output_dir}")
+    if args.shard:
+        runner.placement["shard"] = args.shard.replace(" ", "")
+    if args.executor == "ray":
+        outcome = _run_on_ray(args, runner, specs, output_dir)
+    else:
+        outcome = runner.run(specs)
     if not acc.is_main_process:
         return 0
     measures = similarity_measures(resolved.get("similarity"), where)
-    if measures:  # the suite's similarity measures, from the caches its runs filled
+    if measures and args.shard:
+        print(f"similarity measures and the report wait for every shard: run `transferbench similarity "
+              f"--results {output_dir}` and `transferbench report --results {output_dir}` when all are done")  # fmt: skip
+    elif measures:  # the suite's similarity measures, from the caches its runs filled
         from harness.similarity.command import cmd_similarity
 
         cmd_similarity(argparse.Namespace(tasks=None, measures=",".join(measures), results=str(output_dir), backbone=None,
-                                          method="finetune", output_dir=None, source_epochs=None, max_rows=1000,
-                                          limit=None, n_boot=1000, include_path=args.include_path, data_dir=args.data_dir,
+                                          method=resolved.get("similarity_method") or "finetune", output_dir=None, source_epochs=None, max_rows=1000,
+                                          limit=None, max_train_samples=None, n_boot=1000, include_path=args.include_path, data_dir=args.data_dir,
                                           cache_dir=args.cache_dir, registry=registry))  # fmt: skip
-    board = build(output_dir, output_dir, "md", strict=False)
+    # a shard prints the board so far; files are written once all shards are done (leaderboard)
+    board = build(output_dir, None if args.shard else output_dir, "md", strict=False)
     print(board["text"])
     for problem in board["problems"]:
         print(f"error: skipped a record that does not read: {problem}", file=sys.stderr)
@@ -211,15 +272,19 @@ def cmd_run(args: argparse.Namespace) -> int:
     from harness.analysis.report import write_report
 
     try:
-        report = write_report(output_dir)
+        report = None if args.shard else write_report(output_dir)
     except Exception as exc:  # noqa: BLE001 - the records are safe; the page is a view of them
         print(f"warning: the report page could not be written ({type(exc).__name__}: {exc}); "
               f"`transferbench report --results {output_dir}` retries", file=sys.stderr)  # fmt: skip
         report = None
-    print(
-        f"leaderboard and gain matrices written to {output_dir}"
-        + (f"; report: {report}" if report else "")
-    )
+    if args.shard:
+        print(f"shard {args.shard} done; when every shard is, `transferbench leaderboard --results {output_dir}` "
+              f"and `transferbench report --results {output_dir}` write the files")  # fmt: skip
+    else:
+        print(
+            f"leaderboard and gain matrices written to {output_dir}"
+            + (f"; report: {report}" if report else "")
+        )
     if failed_ids:
         print(f"error: {len(failed_ids)} run(s) failed; see the summary above", file=sys.stderr)
         return 1
@@ -241,7 +306,11 @@ def _plain(obj: Any) -> Any:
 def cmd_leaderboard(args: argparse.Namespace) -> int:
     from harness.analysis.leaderboard import build
 
-    results = results_folder(args.results)
+    if getattr(args, "submissions", None):
+        from harness.workflows.submit_command import cmd_submissions_leaderboard
+
+        return cmd_submissions_leaderboard(args)
+    results = results_folder(args.results or "results")
     out = writable_folder(Path(args.output_dir), "--output_dir") if args.output_dir else results
     board = build(results, out, args.format, strict=not args.skip_corrupt)
     print(board["text"])

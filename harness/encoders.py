@@ -122,10 +122,12 @@ class Encoders:
     def features(self, encoder: Encoder, role: str) -> tuple[torch.Tensor, torch.Tensor]:
         """Frozen-encoder features of a target split, computed once and cached (keyed by encoder,
         task, split, pipeline and rows), then subset like `splits.split(role)`. Full splits are
-        cached so every fraction and seed reuses them; under `--limit` only the rows used are."""
+        cached so every fraction and seed reuses them; under `--limit` or a sample cap
+        (`max_train_samples`, ...) only the rows used are, so a capped split of a large task is
+        not encoded whole."""
         splits, card = self.splits, self.splits.card
         full, rows = splits.full(role), splits.rows(role)
-        subset = bool(self.spec.limit)
+        subset = bool(self.spec.limit) or (bool(splits.cap(role)) and len(rows) < len(full))
         fingerprint = splits.store.data(card.name).fingerprints.get(role)
         parts = ["features", self.key(), card.content_hash, role, fingerprint, self.pipeline.identity,
                  len(full), rows if subset else None]  # fmt: skip

@@ -1,9 +1,11 @@
 """Transfer methods: a class with a config dataclass, registered by name.
 
-A method lives in one file in `baselines/` (or any module imported through
-`TRANSFERBENCH_PLUGINS`) and registers itself with `@register_method`. It receives a
-`RunContext` (the target's data, the encoder factory, the accelerator, caches, budget and
-seed) and returns a `MethodResult`.
+A method lives in one file in `baselines/` — or outside the package: a file given to
+`--include`, a module in `$TRANSFERBENCH_PLUGINS`, an installed entry point in the group
+`transferbench.methods` (`harness/plugins.py`) — and registers itself with `@register_method`.
+It receives a `RunContext` (the target's data, the encoder factory, the accelerator, caches,
+budget and seed) and returns a `MethodResult`. Its `test_settings` say how the registry-driven
+test checks that it learns (`tests/test_methods_learn.py`); a method without them fails it.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import pkgutil
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from harness.errors import ConfigError
 from harness.registry import Registry
 from harness.spec import dataclass_from_dict
 
@@ -63,6 +66,9 @@ class Method:
     multi_task: ClassVar[bool] = False
     budget_defaults: ClassVar[dict[str, Any]] = {}
     description: ClassVar[str] = ""
+    # how the registry-driven test checks that it learns: a tiny suite on synthetic tasks
+    # (`LearningCheck` fields); None fails that test, loudly
+    test_settings: ClassVar[dict[str, Any] | None] = None
 
     def __init__(self, config: MethodConfig):
         self.config = config
@@ -96,9 +102,17 @@ def discover_methods() -> Registry[type[Method]]:
 
         for info in pkgutil.iter_modules(baselines.__path__):
             importlib.import_module(f"baselines.{info.name}")
+        _discovered = True  # before plug-ins: they call back in through `register_method`
+        from harness.plugins import load_entry_points
+
         for mod in filter(None, os.environ.get("TRANSFERBENCH_PLUGINS", "").split(",")):
-            importlib.import_module(mod.strip())
-        _discovered = True
+            try:
+                importlib.import_module(mod.strip())
+            except ImportError as exc:
+                raise ConfigError(
+                    f"$TRANSFERBENCH_PLUGINS: cannot import '{mod.strip()}': {exc}"
+                ) from exc
+        load_entry_points()
     return METHODS
 
 

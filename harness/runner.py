@@ -26,6 +26,7 @@ from harness.cache import Cache
 from harness.context import RunContext, default_cache_dir
 from harness.errors import TransferBenchError
 from harness.methods import get_method
+from harness.plugins import method_source
 from harness.preprocess import InputPipeline, build_pipeline
 from harness.records import SCHEMA_VERSION, existing_status, now, provenance, write_record
 from harness.spec import Budget, RunSpec
@@ -49,6 +50,7 @@ class SuiteOutcome:
     failed_before: list[str] = field(default_factory=list)
     cache_counts: Counter = field(default_factory=Counter)
     prepare_seconds: float = 0.0  # the preparation phase: sources, task-set models, teachers
+    workers: list[int] = field(default_factory=list)  # process ids that ran them (Ray executor)
 
 
 def make_accelerator(
@@ -127,6 +129,7 @@ class SuiteRunner:
         self._pipelines: dict[str, InputPipeline] = {}
         self._corpus: dict[str, set[str]] = defaultdict(set)
         self._prepare_failed: dict[str, BaseException] = {}
+        self.placement: dict[str, str] = {}  # where runs ran (shard, executor), for provenance
 
     def pipeline(self, spec: RunSpec) -> InputPipeline:
         bb = BackboneSpec(**spec.backbone)
@@ -262,6 +265,8 @@ class SuiteRunner:
         record["provenance"] = provenance(
             acc, fingerprints, {"seed": spec.seed, "source_seed": spec.source_seed}
         )
+        record["provenance"]["method_source"] = method_source(get_method(spec.method))
+        record["provenance"].update(self.placement)
         record["created"] = now()
         if acc.is_main_process:
             write_record(record, self.output_dir)

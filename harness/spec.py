@@ -12,7 +12,12 @@ from harness.errors import ConfigError
 from harness.registry import did_you_mean
 
 SPEC_VERSION = 1
-ADDED_FIELDS = ("task_set", "max_train_samples", "max_eval_samples")  # fields added after version 1
+ADDED_FIELDS = (
+    "task_set",
+    "max_train_samples",
+    "max_eval_samples",
+    "max_test_samples",
+)  # fields added after version 1
 
 
 @dataclass(frozen=True)
@@ -143,6 +148,7 @@ class RunSpec:
     task_set: tuple[str, ...] = ()  # what a multi-task method trains on before the target
     max_train_samples: int | None = None  # cap on every training split (seeded, stratified)
     max_eval_samples: int | None = None  # cap on validation splits (model selection only)
+    max_test_samples: int | None = None  # cap on the scored split (a fixed stratified sample)
 
     @property
     def id(self) -> str:

@@ -73,16 +73,17 @@ class RunSplits:
         caps = {
             "max_train_samples": self.spec.max_train_samples,
             "max_eval_samples": self.spec.max_eval_samples,
+            "max_test_samples": self.spec.max_test_samples,
         }
         return {k: v for k, v in caps.items() if v} or None
 
     def cap(self, role: str) -> int | None:
         """How many rows of a split a run may use: `--limit`, and `max_train_samples` for train
         (sources and task sets; the target's fraction is capped in `__post_init__`) or
-        `max_eval_samples` for validation (model selection, never the scored split)."""
-        role_cap = self.spec.max_train_samples if role == "train" else None
-        if role == "validation":
-            role_cap = self.spec.max_eval_samples
+        `max_eval_samples` for validation (model selection) or `max_test_samples` for the scored
+        split (one fixed stratified sample, the same for every run, seed and method)."""
+        role_cap = {"train": self.spec.max_train_samples, "validation": self.spec.max_eval_samples,
+                    "test": self.spec.max_test_samples}.get(role)  # fmt: skip
         return min((c for c in (self.spec.limit, role_cap) if c), default=None)
 
     def rows(self, role: str) -> list[int]:

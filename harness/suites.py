@@ -17,7 +17,8 @@ from harness.taskregistry import TaskRegistry, builtin_tasks_dir
 
 SUITE_FIELDS = {"name", "description", "backbones", "sources", "targets", "methods", "fractions", "seeds",
                 "budget", "source_budget", "source_seed", "limit", "task_set", "max_train_samples",
-                "max_eval_samples", "similarity"}  # fmt: skip
+                "max_eval_samples", "max_test_samples", "similarity",
+                "similarity_method"}  # fmt: skip
 DEFAULTS: dict[str, Any] = {"sources": [[]], "methods": {"scratch": {}, "feature_extraction": {}, "finetune": {}},
                             "fractions": [1.0], "seeds": [0], "budget": {}, "source_budget": {}, "source_seed": 0,
                             "limit": None, "description": ""}  # fmt: skip
@@ -245,6 +246,7 @@ def expand(resolved: dict[str, Any], registry: TaskRegistry, where: str = "suite
         registry.get(name)
     task_set = parse_task_set(resolved.get("task_set"), registry, where)
     variants: dict[str, tuple[str, dict[str, Any], dict[str, Any]]] = {}
+    variant_targets: dict[str, set[str]] = {}  # a variant run on some of the targets only
     method_map = resolved["methods"]
     if isinstance(method_map, list):
         method_map = {m: {} for m in method_map}
@@ -259,6 +261,14 @@ def expand(resolved: dict[str, Any], registry: TaskRegistry, where: str = "suite
         settings = dict(settings or {})
         method_name = settings.pop("method", variant)
         own_budget = settings.pop("budget", None)
+        only = settings.pop("targets", None)
+        if only is not None:
+            only = _as_list(only, str, f"{where}: method '{variant}'", "targets")
+            outside = [x for x in only if x not in targets]
+            if outside:
+                raise ConfigError(f"{where}: method '{variant}': field 'targets': {outside} are not among the "
+                                  f"suite's targets {targets}")  # fmt: skip
+            variant_targets[variant] = set(only)
         if own_budget is not None and not isinstance(own_budget, dict):
             raise ConfigError(f"{where}: method '{variant}': field 'budget': expected a mapping")
         cls = methods.get(method_name)
@@ -268,6 +278,11 @@ def expand(resolved: dict[str, Any], registry: TaskRegistry, where: str = "suite
                               "a 'task_set' (task names or tag:<tag>)")  # fmt: skip
         budget = variant_budget(cls, resolved, own_budget, f"{where}: method '{variant}': budget")
         variants[variant] = (method_name, dataclasses.asdict(cfg), budget)
+    chosen = resolved.get("similarity_method")
+    if chosen is not None and chosen not in {m for m, _, _ in variants.values()}:
+        used = sorted({m for m, _, _ in variants.values()})
+        raise ConfigError(f"{where}: field 'similarity_method': {chosen!r} is not a method of this suite "
+                          f"({', '.join(used)}); the measures are set against that method's gains")  # fmt: skip
     if not resolved.get("backbones"):  # the small presets of the targets' modalities
         modalities = sorted({registry.get(t).modality for t in targets})
         resolved["backbones"] = [DEFAULT_BACKBONES[m] for m in modalities]
@@ -304,7 +319,7 @@ def expand(resolved: dict[str, Any], registry: TaskRegistry, where: str = "suite
         _whole_number(resolved.get("source_seed", 0), where, "source_seed", minimum=0) or 0
     )
     caps = {}
-    for key in ("max_train_samples", "max_eval_samples"):
+    for key in ("max_train_samples", "max_eval_samples", "max_test_samples"):
         value = resolved.get(key)
         if value in (None, ""):
             continue
@@ -323,6 +338,8 @@ def expand(resolved: dict[str, Any], registry: TaskRegistry, where: str = "suite
                 if all(registry.get(s).modality == card.modality and s != target for s in ss)
             ]
             for variant, (method_name, cfg, budget) in variants.items():
+                if target not in variant_targets.get(variant, {target}):
+                    continue
                 cls = methods.get(method_name)
                 multi = getattr(cls, "multi_task", False)
                 if multi and registry.get(task_set[0]).modality != card.modality:

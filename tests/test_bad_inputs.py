@@ -217,6 +217,14 @@ SUITE_CASES = [
     # an unknown name: the name and a suggestion suffice (as for --methods)
     ("methods", {"mine": {"method": "finetun"}}, ["finetun", "finetune"]),
     ("max_train_samples", 0, ["bad.yaml", "max_train_samples"]),
+    ("max_test_samples", -1, ["bad.yaml", "max_test_samples", "-1"]),
+    (
+        "methods",
+        {"scratch": {"targets": ["synth_text_far"]}},
+        ["bad.yaml", "scratch", "targets", "synth_text_far"],
+    ),
+    ("methods", {"scratch": {"targets": []}}, ["bad.yaml", "scratch", "targets"]),
+    ("similarity_method", "finetune", ["bad.yaml", "similarity_method", "finetune", "scratch"]),
 ]
 
 

@@ -299,7 +299,7 @@ REAL = ["trec", "cb", "ag_news_test_resplit", "snli_dev_test"]
 
 @pytest.mark.realdata
 def test_real_datasets_load_with_their_label_counts(real_data_dir):
-    reg = TaskRegistry([REPO / "examples" / "cards"])
+    reg = TaskRegistry()
     trec = load_task(reg.get("trec"), real_data_dir)
     assert len(trec.train) + len(trec.validation) == 5452 and len(trec.test) == 500
     assert Counter(trec.test["labels"])[1] == 138  # DESC, the majority class of the test set
@@ -330,7 +330,7 @@ def test_real_datasets_train_with_every_method(real_data_dir, tmp_path):
         "source_budget: {num_train_epochs: 1, per_device_train_batch_size: 16}\n"
     )
     proc = subprocess.run(
-        [sys.executable, "-m", "harness", "run", "--config", suite, "--include_path", REPO / "examples" / "cards",
+        [sys.executable, "-m", "harness", "run", "--config", suite,
          "--data_dir", real_data_dir, "--limit", "48", "--output_dir", tmp_path / "out", "--cache_dir", tmp_path / "c"],
         capture_output=True, text=True, timeout=900, env={**os.environ, "HF_HUB_OFFLINE": "1"},
     )  # fmt: skip

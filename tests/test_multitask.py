@@ -167,6 +167,7 @@ def test_task_set_expansion_and_single_task_ids_unchanged():
         "task_set",
         "max_train_samples",
         "max_eval_samples",
+        "max_test_samples",
     ):  # fields version 1 did not have
         del d[added]
     old = hashlib.sha256(
@@ -176,6 +177,14 @@ def test_task_set_expansion_and_single_task_ids_unchanged():
     assert (
         mt.budget["learning_rate"] == BUDGET["learning_rate"]
     )  # the suite's budget wins over the paper's
+
+
+def test_a_variant_may_run_on_some_targets_only():
+    specs = suite(targets=[NEAR, MID, FAR], fractions=[1.0],
+                  methods={"scratch": {}, "finetune": {"targets": [MID]}})  # fmt: skip
+    assert Counter(s.variant for s in specs) == {"scratch": 3, "finetune": 1}
+    assert next(s for s in specs if s.variant == "finetune").target == MID
+    assert "targets" not in next(s for s in specs if s.variant == "finetune").method_config
 
 
 @pytest.mark.parametrize(
@@ -395,6 +404,35 @@ def test_max_train_and_eval_samples_cap_training_and_selection_not_scoring(tmp_p
     (rec,) = records.values()
     assert seen == {"train": 60, "validation": 30, "test": 500} and rec["comparable"] is True
     assert specs[0].id != suite(fractions=[1.0], budget={**BUDGET, "num_train_epochs": 1})[0].id
+    # max_test_samples caps the scored split too: one fixed, stratified sample for every seed
+    capped = suite(fractions=[1.0], seeds=[0, 1], max_train_samples=60, max_test_samples=100,
+                   budget={**BUDGET, "num_train_epochs": 1})  # fmt: skip
+    test_rows = []
+    monkeypatch.setattr(RunContext, "train", lambda self, *a, **k: (
+        test_rows.append(self.splits.rows("test")), real_train(self, *a, **k))[1])  # fmt: skip
+    _, _, capped_records = run(capped, tmp_path / "capped", None)
+    assert len(test_rows) == 2 and test_rows[0] == test_rows[1] and len(test_rows[0]) == 100
+    assert {r["spec"]["max_test_samples"] for r in capped_records.values()} == {100}
+    assert all(r["comparable"] for r in capped_records.values())
+
+
+def test_capped_splits_are_encoded_only_where_used(tmp_path, monkeypatch):
+    from harness.encoders import Encoders
+
+    encoded = []
+    real = Encoders._compute
+    monkeypatch.setattr(
+        Encoders,
+        "_compute",
+        lambda self, enc, ds: (encoded.append(len(ds)), real(self, enc, ds))[1],
+    )
+    specs = suite(fractions=[1.0], methods={"feature_extraction": {}}, max_train_samples=60,
+                  max_eval_samples=30, max_test_samples=40, budget={**BUDGET, "num_train_epochs": 1})  # fmt: skip
+    _, outcome, _ = run(specs, tmp_path / "out", tmp_path / "cache")
+    assert not outcome.failed and sorted(encoded) == [30, 40, 60]  # not the whole 500-row splits
+    encoded.clear()
+    _, outcome, _ = run(specs, tmp_path / "again", tmp_path / "cache")
+    assert encoded == []  # the second run reads the cached features
 
 
 def test_a_suite_with_failed_runs_exits_non_zero_with_a_summary(tmp_path):

@@ -224,3 +224,42 @@ def test_task2vec_regression(t2v_tasks) -> None:
     )
     # target scale does not matter (z-scored before fitting)
     assert task2vec_distance(e, task2vec_embedding(x, 100 * target + 3, "regression")) < 1e-6
+
+
+# --- gradient cosine (read from multi-task records) ---------------------------------------------
+
+
+def _mt_record(rid: str, cosines: dict, status: str = "ok") -> dict:
+    return {"id": rid, "status": status, "extra": {"multitask": {"gradient_cosine_mean": cosines}}}
+
+
+def test_gradient_cosine_by_hand() -> None:
+    from harness.similarity.measures.gradient_cosine import gradient_cosine_frame
+
+    spec = discover_measures().get("gradient_cosine")
+    assert spec.kind == "recorded" and spec.fn is gradient_cosine_frame
+    records = [
+        _mt_record("r1", {"a|b": 0.5, "a|c": -0.2, "b|c": 0.1}),
+        _mt_record("r2", {"a|b": 0.5, "a|c": -0.2, "b|c": 0.1}),  # the same phase, another target
+        _mt_record("r3", {"a|b": 0.1}),  # another phase (another seed): averaged with the first
+        _mt_record("r4", {"a|b": 9.0}, status="failed"),  # failed runs are ignored
+        {"id": "r5", "status": "ok", "extra": {}},  # a single-task run: nothing to read
+    ]
+    frame = gradient_cosine_frame(records)
+    score = {(s, t): v for s, t, v in frame.itertuples(index=False)}
+    # a|b: phases {0.5, 0.1} -> 0.3 (r2 repeats r1's phase and is counted once)
+    assert score[("a", "b")] == pytest.approx(0.3) and score[("b", "a")] == pytest.approx(0.3)
+    assert score[("a", "c")] == pytest.approx(-0.2) and score[("c", "b")] == pytest.approx(0.1)
+    assert len(frame) == 6
+    assert gradient_cosine_frame([]).empty
+
+
+@pytest.mark.parametrize(
+    ("cosines", "message"), [({"ab": 0.1}, "is not 'a|b'"), ([0.1], "not a mapping")]
+)
+def test_gradient_cosine_bad_records_name_the_record(cosines, message) -> None:
+    from harness.similarity.measures.gradient_cosine import gradient_cosine_frame
+
+    with pytest.raises(ValueError, match=message) as info:
+        gradient_cosine_frame([_mt_record("r9", cosines)])
+    assert "r9" in str(info.value)

@@ -113,6 +113,12 @@ def test_similarity_command_writes_matrices_and_pictures(tmp_path):
     assert proc.returncode == 0, proc.stderr[-3000:]
     for name in ("frechet", "mean_embedding", "knn_probe"):
         assert (out / f"{name}.csv").exists() and (out / f"hinton_{name}.png").stat().st_size > 1000
+    # complete task x task matrices as clustered heatmaps, the task map, each task's covariance
+    for name in ("heatmap_frechet_text", "heatmap_mean_embedding_text", "task_map_text",
+                 *(f"covariance_{t}" for t in GRADED[:3])):  # fmt: skip
+        for ext in ("png", "svg"):
+            assert (out / f"{name}.{ext}").stat().st_size > 1000, name
+    assert not (out / "heatmap_knn_probe_text.png").exists()  # source -> target: no diagonal
     assert (
         "against the known relatedness" in proc.stdout and (out / "known_relatedness.csv").exists()
     )

@@ -57,7 +57,7 @@ def setting_keys(spec: dict[str, Any]) -> dict[str, str]:
     target_version = (spec.get("task_versions") or {}).get(spec["target"])
     target = {"backbone": spec["backbone"], "target": spec["target"], "target_version": target_version,
               "fraction": float(spec["fraction"]), "limit": spec.get("limit"), "budget": compute_budget(spec.get("budget")),
-              "max_train_samples": spec.get("max_train_samples"), "max_eval_samples": spec.get("max_eval_samples")}  # fmt: skip
+              "max_train_samples": spec.get("max_train_samples"), "max_eval_samples": spec.get("max_eval_samples"), "max_test_samples": spec.get("max_test_samples")}  # fmt: skip
     base = {**target, "budget": spec.get("budget"), "variant": spec["variant"], "method": spec["method"],
             "method_config": spec.get("method_config")}  # fmt: skip
     setting = {

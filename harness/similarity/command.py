@@ -44,11 +44,16 @@ def add_command(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--max_rows", type=int, default=1000, help="rows per task the measures see")
     p.add_argument("--limit", type=int, help="cap every split (quick checks)")
+    p.add_argument("--max_train_samples", type=int,
+                   help="train each task on (and measure) a seeded sample of this many rows (default: the suite's)")  # fmt: skip
     p.add_argument("--n_boot", type=int, default=1000, help="bootstrap resamples for the intervals")
     p.add_argument("--include_path", action="append", default=[], help="extra folder of task cards")
     p.add_argument("--data_dir", help="local data folder(s)")
     p.add_argument("--cache_dir", help="the cache the runs use")
     p.set_defaults(func=cmd_similarity)
+
+
+CAPS = ("max_train_samples", "max_eval_samples", "max_test_samples")
 
 
 def _suite_config(results: Path) -> dict[str, Any]:
@@ -110,6 +115,15 @@ def cmd_similarity(args: argparse.Namespace) -> int:
     runner = SuiteRunner(
         out / ".runner", data_dir=args.data_dir, cache_dir=args.cache_dir, registry=registry
     )
+    caps = {
+        k: int(config[k]) for k in CAPS if config.get(k)
+    }  # the suite's, so its caches are reused
+    if getattr(args, "max_train_samples", None):
+        if args.max_train_samples < 1:
+            raise ConfigError(
+                f"--max_train_samples: expected a positive whole number, got {args.max_train_samples}"
+            )
+        caps["max_train_samples"] = args.max_train_samples
     frames: dict[str, pd.DataFrame] = {}
     drawn: list[Path] = []
     for modality, group in sorted(by_modality.items()):  # one reference backbone per modality
@@ -117,18 +131,27 @@ def cmd_similarity(args: argparse.Namespace) -> int:
             continue
         setup = SimilaritySetup(backbone=_backbone(args, config, modality, DEFAULT_BACKBONES), source_budget=budget,
                                 source_seed=int(config.get("source_seed", 0) or 0),
-                                limit=args.limit or config.get("limit"), max_rows=args.max_rows)  # fmt: skip
+                                limit=args.limit or config.get("limit"), max_rows=args.max_rows, caps=caps)  # fmt: skip
         computer = SimilarityComputer(runner, setup)
         group_frames = computer.compute(group, measures)
         for name, frame in group_frames.items():
             frames[name] = pd.concat([frames[name], frame]) if name in frames else frame
         drawn += write_covariances(getattr(computer, "views", {}), out, modality)
         drawn += write_task_pictures(group_frames, out, modality)
+    records = load_records(results, strict=False)[0] if results else []
+    for name in measures or reg.names():  # measures read from the runs' records
+        if reg.get(name).kind == "recorded":
+            frame = reg.get(name).fn(records)
+            frame = frame[frame["source"].isin(tasks) & frame["target"].isin(tasks)]
+            if frame.empty:
+                print(f"{name}: no run in {results or '(no --results)'} recorded it; skipped")
+            else:
+                frames[name] = frame
     written = drawn + write_matrices(frames, out)
     print(f"{len(frames)} measure(s) on {len(tasks)} task(s) -> {out}")
     suite_pairs = None
     if results:  # the suite's own source -> target pairs
-        ran = pair_gains(load_records(results, strict=False)[0])
+        ran = pair_gains(records)
         suite_pairs = set(zip(ran["source"], ran["target"])) or None
     truth = _truth_table(frames, tasks, registry, known_relatedness, rank_statistics, suite_pairs)
     if not truth.empty:
@@ -141,7 +164,6 @@ def cmd_similarity(args: argparse.Namespace) -> int:
         print(f"\nagainst the known relatedness of synthetic families ({which}; τ per target first)\n"
               + _md(truth))  # fmt: skip
     if results:
-        records, _ = load_records(results, strict=False)
         gains = pair_gains(records)
         gains = gains[gains["method"] == args.method]
         if gains.empty:

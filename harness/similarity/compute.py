@@ -39,6 +39,9 @@ class SimilaritySetup:
     seed: int = 0  # the reference encoder's seed (random-init presets)
     limit: int | None = None
     max_rows: int = 1000
+    caps: dict[str, int] = field(
+        default_factory=dict
+    )  # max_train/eval/test_samples, as the suite's
 
 
 def task_spec(
@@ -48,7 +51,7 @@ def task_spec(
     return RunSpec(backbone=setup.backbone, sources=sources, method="feature_extraction", variant="similarity",
                    method_config={}, target=target, fraction=1.0, seed=setup.seed, budget=setup.source_budget,
                    source_budget=setup.source_budget, source_seed=setup.source_seed, limit=setup.limit,
-                   task_versions=versions)  # fmt: skip
+                   task_versions=versions, **setup.caps)  # fmt: skip
 
 
 def _view(ctx: Any, encoder: torch.nn.Module, max_rows: int) -> tuple[TaskView, np.ndarray]:
@@ -127,7 +130,8 @@ class SimilarityComputer:
         reg = discover_measures()
         names = measures or reg.names()
         specs = [reg.get(n) for n in names]
-        out: dict[str, list[dict[str, Any]]] = {n: [] for n in names}
+        specs = [s for s in specs if s.kind != "recorded"]  # read from records by the command
+        out: dict[str, list[dict[str, Any]]] = {s.name: [] for s in specs}
         pair = [s for s in specs if s.kind == "pair" and not s.needs_task_models]
         models = [s for s in specs if s.kind == "pair" and s.needs_task_models]
         if models:

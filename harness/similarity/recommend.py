@@ -103,6 +103,9 @@ def cmd_recommend(args: argparse.Namespace) -> int:
     notes: list[str] = []
     if args.measure:
         measure = measures.get(args.measure).name
+        if measures.get(measure).kind == "recorded":
+            raise ConfigError(f"--measure {measure}: it is read from multi-task runs' records, so it "
+                              "cannot score a target that has no runs; choose a measure computed from data")  # fmt: skip
         chosen = None
         if correlation is not None:
             match = correlation[
@@ -110,9 +113,11 @@ def cmd_recommend(args: argparse.Namespace) -> int:
             ]
             chosen = match.iloc[0] if len(match) else None
     else:
-        excluded = {
-            n for n in measures.names() if measures.get(n).needs_task_models
-        }  # would train the target
+        excluded = {  # would train the target, or needs runs the target has not had
+            n
+            for n in measures.names()
+            if measures.get(n).needs_task_models or measures.get(n).kind == "recorded"
+        }
         chosen = choose_measure(correlation, family, excluded) if correlation is not None else None
         measure = chosen["measure"] if chosen is not None else DEFAULT_MEASURE
         if chosen is None:

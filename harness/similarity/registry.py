@@ -9,7 +9,9 @@ Kinds and the arguments their `fn` takes:
   trained on `a` and one trained on `b` (CKA);
 - `transfer` (source → target): `fn(target: TaskView, source_probs: np.ndarray | None) -> float`,
   the target's rows seen through the source-trained encoder, and (for LEEP / NCE) the source
-  head's class probabilities on those rows (LogME, LEEP, H-score, NCE, GBC, k-NN probe).
+  head's class probabilities on those rows (LogME, LEEP, H-score, NCE, GBC, k-NN probe);
+- `recorded` (task × task): `fn(records) -> DataFrame(source, target, score)`, read from what the
+  runs recorded rather than computed from features (gradient cosine from `mtdnn` runs).
 
 `higher_is_similar` says the sign: every score is reported so that larger means "more similar /
 more transferable" (a distance is negated by its measure). `cheap` measures need only cached
@@ -26,7 +28,7 @@ import numpy as np
 
 from harness.registry import Registry
 
-KINDS = ("pair", "transfer")
+KINDS = ("pair", "transfer", "recorded")
 
 
 @dataclass(frozen=True)

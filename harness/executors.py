@@ -1,0 +1,169 @@
+"""Running a suite on more than one process or machine.
+
+- `--shard i/N` (i = 0 … N-1): the suite's runs sorted by id and dealt out in turn, so N
+  processes or machines given the same suite run each run exactly once. They may share one
+  results folder (each record is its own file, written atomically) and one cache (entries are
+  computed under a file lock: a source encoder is trained by the first shard that needs it and
+  loaded by the others).
+- `--executor ray`: every run is a Ray task (`ray_cpus_per_run` CPUs, `ray_gpus_per_run` GPUs),
+  on the cluster at `--ray_address` or a local Ray instance. Workers need the results and
+  cache folders on a shared filesystem; Accelerate still runs inside each task. Sources are
+  trained once across the cluster by the same cache lock.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from harness.errors import ConfigError
+from harness.spec import RunSpec
+
+SHARD = re.compile(r"^\s*(\d+)\s*/\s*(\d+)\s*$")
+
+
+def parse_shard(value: str) -> tuple[int, int]:
+    """`i/N` with 0 <= i < N, else an error naming the flag."""
+    m = SHARD.match(str(value))
+    if not m:
+        raise ConfigError(
+            f"--shard {value!r}: expected i/N, e.g. 0/4 (shards are numbered 0 to N-1)"
+        )
+    i, n = int(m.group(1)), int(m.group(2))
+    if n < 1 or not 0 <= i < n:
+        raise ConfigError(
+            f"--shard {value}: need N >= 1 and 0 <= i < N (shards are numbered 0 to N-1)"
+        )
+    return i, n
+
+
+def shard_specs(specs: list[RunSpec], shard: str) -> list[RunSpec]:
+    """This shard's runs: sorted by id, every N-th from the i-th. Deterministic and balanced
+    (shard sizes differ by at most one); the union over i = 0 … N-1 is the suite, once."""
+    i, n = parse_shard(shard)
+    ordered = sorted(specs, key=lambda s: s.id)
+    mine = {s.id for s in ordered[i::n]}
+    return [s for s in specs if s.id in mine]  # the suite's own order within the shard
+
+
+@dataclass
+class RunnerSettings:
+    """What a worker needs to build its own `SuiteRunner` like the driver's."""
+
+    output_dir: str
+    cache_dir: str | None = None
+    data_dir: str | None = None
+    include_paths: list[str] = field(default_factory=list)
+    plugin_files: list[str] = field(default_factory=list)
+    mixed_precision: str = "no"
+    rerun_failed: bool = False
+    corpus: list[tuple[dict[str, Any], list[str]]] = field(default_factory=list)  # per backbone
+    shard: str | None = None
+
+
+_worker_runner: dict[str, Any] = {}  # one runner per worker process and settings
+
+
+def _runner_for(settings: RunnerSettings) -> Any:
+    import os
+
+    from harness.plugins import load_method_file
+    from harness.runner import SuiteRunner
+
+    key = repr(settings)
+    if key not in _worker_runner:
+        if settings.data_dir:
+            os.environ["TRANSFERBENCH_DATA_DIR"] = settings.data_dir
+        for file in settings.plugin_files:
+            load_method_file(file)
+        runner = SuiteRunner(Path(settings.output_dir), data_dir=settings.data_dir, include_paths=settings.include_paths,
+                             cache_dir=Path(settings.cache_dir) if settings.cache_dir else None,
+                             mixed_precision=settings.mixed_precision, rerun_failed=settings.rerun_failed)  # fmt: skip
+        for backbone, tasks in settings.corpus:  # a preset's tokenizer sees the whole suite's tasks
+            runner.register_corpus(backbone, tasks)
+        runner.placement = {
+            "executor": "ray",
+            **({"shard": settings.shard} if settings.shard else {}),
+        }
+        _worker_runner[key] = runner
+    return _worker_runner[key]
+
+
+def run_one_remote(spec: dict[str, Any], settings: RunnerSettings) -> dict[str, Any]:
+    """A Ray task: one run (its preparation included) in this worker's runner."""
+    runner = _runner_for(settings)
+    runner.cache.counts.clear()
+    outcome = runner.run([RunSpec.from_dict(spec)])
+    status = "ok" if outcome.ran else ("skipped" if outcome.skipped else "failed")
+    import os
+
+    return {"run_id": RunSpec.from_dict(spec).id, "status": status, "pid": os.getpid(),
+            "cache_counts": dict(runner.cache.counts), "prepare_seconds": outcome.prepare_seconds}  # fmt: skip
+
+
+def suite_corpus(specs: list[RunSpec]) -> list[tuple[dict[str, Any], list[str]]]:
+    corpus: dict[str, tuple[dict[str, Any], set[str]]] = {}
+    for s in specs:
+        key = repr(sorted(s.backbone.items()))
+        corpus.setdefault(key, (s.backbone, set()))[1].update([s.target, *s.sources, *s.task_set])
+    return [(bb, sorted(tasks)) for bb, tasks in corpus.values()]
+
+
+def run_with_ray(
+    specs: list[RunSpec],
+    settings: RunnerSettings,
+    address: str | None = None,
+    cpus_per_run: float = 1.0,
+    gpus_per_run: float = 0.0,
+    num_cpus: int | None = None,
+) -> Any:
+    """Run `specs` as Ray tasks; returns a `SuiteOutcome` (cache counts summed over tasks)."""
+    try:
+        import ray
+    except ImportError as exc:
+        raise ConfigError("--executor ray needs Ray: pip install 'transferbench[ray]'") from exc
+    from harness.records import existing_status
+    from harness.runner import SuiteOutcome
+
+    if cpus_per_run <= 0 or gpus_per_run < 0:
+        raise ConfigError(f"--ray_cpus_per_run must be > 0 and --ray_gpus_per_run >= 0, got "
+                          f"{cpus_per_run} and {gpus_per_run}")  # fmt: skip
+    outcome = SuiteOutcome()
+    todo = []
+    for spec in specs:
+        status = existing_status(Path(settings.output_dir), spec.id)
+        if status == "ok" or (status == "failed" and not settings.rerun_failed):
+            outcome.skipped.append(spec.id)
+            if status == "failed":
+                outcome.failed_before.append(spec.id)
+        else:
+            todo.append(spec)
+    settings.corpus = suite_corpus(specs)
+    started_here = not ray.is_initialized()
+    if started_here:
+        try:
+            ray.init(address=address, num_cpus=num_cpus if not address else None, include_dashboard=False,
+                     log_to_driver=False, configure_logging=False)  # fmt: skip
+        except ConnectionError as exc:
+            raise ConfigError(
+                f"--ray_address {address}: cannot connect to a Ray cluster: {exc}"
+            ) from exc
+    try:
+        remote = ray.remote(num_cpus=cpus_per_run, num_gpus=gpus_per_run)(run_one_remote)
+        results = ray.get([remote.remote(s.to_dict(), settings) for s in todo])
+    finally:
+        if started_here:
+            ray.shutdown()
+    counts: Counter = Counter()
+    for res in results:
+        counts.update(res["cache_counts"])
+        outcome.prepare_seconds += res["prepare_seconds"]
+        {"ok": outcome.ran, "failed": outcome.failed}.get(res["status"], outcome.skipped).append(
+            res["run_id"]
+        )
+    outcome.cache_counts = counts
+    outcome.workers = sorted({r["pid"] for r in results})
+    return outcome

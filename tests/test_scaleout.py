@@ -1,0 +1,105 @@
+"""Scale-out: `--shard i/N` deals a suite's runs out so N processes run each exactly once, sharing
+one results folder and one cache (a source trained once for all); `--executor ray` runs each run
+as a Ray task on a local Ray instance, sources again trained once across the workers."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from collections import Counter
+from pathlib import Path
+
+import pytest
+from suitekit import suite
+
+from harness.errors import ConfigError
+from harness.executors import parse_shard, shard_specs
+
+SUITE = (
+    "name: scale\nbackbones: [{name: bert-tiny, max_length: 32, vocab_size: 1000}]\n"
+    "targets: [synth_text_near, synth_text_far]\nsources: [synth_text_anchor]\n"
+    "methods: {finetune: {}, feature_extraction: {budget: {learning_rate: 1.0e-2}}}\n"
+    "fractions: [0.1]\nseeds: [0]\nbudget: {num_train_epochs: 1}\nsource_budget: {num_train_epochs: 1}\n"
+)
+
+
+def _cli(*args: object, cwd: Path) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "harness", *map(str, args)], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, cwd=cwd,
+                            env={**os.environ, "OMP_NUM_THREADS": "1"})  # fmt: skip
+
+
+def _caches(stdout: str) -> Counter:
+    line = next(ln for ln in stdout.splitlines() if ln.startswith("caches: "))
+    return Counter({k: int(v) for k, v in re.findall(r"(\w+)=(\d+)", line)})
+
+
+def _records(out: Path) -> list[dict]:
+    return [json.loads(p.read_text()) for p in sorted((out / "runs").glob("*.json"))]
+
+
+def test_shards_cover_the_suite_once_balanced_and_deterministic():
+    specs = suite(targets=["synth_text_near", "synth_text_far", "synth_text_mid"],
+                  methods={"scratch": {}, "finetune": {}}, seeds=[0, 1, 2])  # fmt: skip
+    shards = [shard_specs(specs, f"{i}/4") for i in range(4)]
+    ids = [s.id for part in shards for s in part]
+    assert sorted(ids) == sorted(s.id for s in specs) and len(set(ids)) == len(ids)
+    assert max(map(len, shards)) - min(map(len, shards)) <= 1
+    assert [s.id for s in shard_specs(list(reversed(specs)), "1/4")] == [
+        s.id for s in reversed(shards[1])
+    ]  # the same runs whatever the suite's order
+    assert shard_specs(specs, "0/1") == specs
+
+
+@pytest.mark.parametrize("value", ["4/4", "-1/4", "1/0", "one/4", "1-4", ""])
+def test_a_bad_shard_is_named(value):
+    with pytest.raises(ConfigError, match=r"--shard"):
+        parse_shard(value)
+
+
+def test_two_shards_at_once_record_every_run_once_and_train_the_source_once(tmp_path):
+    config = tmp_path / "suite.yaml"
+    config.write_text(SUITE)
+    out, cache = tmp_path / "results", tmp_path / "cache"
+    procs = [_cli("run", "--config", config, "--shard", f"{i}/2", "--output_dir", out, "--cache_dir", cache,
+                  cwd=tmp_path) for i in range(2)]  # fmt: skip
+    outputs = [p.communicate(timeout=900) for p in procs]
+    for p, (stdout, stderr) in zip(procs, outputs):
+        assert p.returncode == 0, stderr[-3000:]
+        assert "Traceback" not in stderr
+    records = _records(out)
+    specs = subprocess.run([sys.executable, "-m", "harness", "run", "--config", config, "--dry_run"],
+                           capture_output=True, text=True, cwd=tmp_path, check=True).stdout  # fmt: skip
+    suite_ids = {ln.split()[0] for ln in specs.splitlines() if ln and not ln.endswith("run(s)")}
+    assert len(suite_ids) == 4 and sorted(r["run_id"] for r in records) == sorted(suite_ids)
+    assert all(r["status"] == "ok" for r in records)
+    assert Counter(r["provenance"]["shard"] for r in records) == {"0/2": 2, "1/2": 2}
+    counts = [_caches(stdout) for stdout, _ in outputs]
+    # both shards needed the source: one trained it, the other waited for it and loaded it
+    assert sum(c["sources_miss"] for c in counts) == 1, counts
+    assert all(c["sources_miss"] + c["sources_hit"] >= 1 for c in counts)
+    # once both are done, the leaderboard of the whole suite reads every record
+    board = subprocess.run([sys.executable, "-m", "harness", "leaderboard", "--results", out],
+                           capture_output=True, text=True, cwd=tmp_path)  # fmt: skip
+    assert board.returncode == 0 and board.stdout.count("synth_text_anchor") >= 4
+
+
+def test_the_ray_executor_runs_every_run_as_a_task_and_trains_the_source_once(tmp_path):
+    pytest.importorskip("ray", reason="the ray extra is part of the test install (README)")
+    config = tmp_path / "suite.yaml"
+    config.write_text(SUITE)
+    out = tmp_path / "results"
+    proc = _cli("run", "--config", config, "--executor", "ray", "--ray_num_cpus", "2", "--output_dir", out,
+                "--cache_dir", tmp_path / "cache", cwd=tmp_path)  # fmt: skip
+    stdout, stderr = proc.communicate(timeout=900)
+    assert proc.returncode == 0, stderr[-4000:]
+    records = _records(out)
+    assert len(records) == 4 and all(r["status"] == "ok" for r in records)
+    assert {r["provenance"]["executor"] for r in records} == {"ray"}
+    assert re.search(r"ray: 4 run\(s\) on [12] worker process\(es\)", stdout), stdout[-2000:]
+    counts = _caches(stdout)
+    assert counts["sources_miss"] == 1, counts  # four runs need it; trained once across the workers
+    assert (out / "report" / "index.html").exists()  # the suite's report as after a local run
