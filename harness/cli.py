@@ -190,6 +190,13 @@ def _add_run_commands(sub: argparse._SubParsersAction) -> None:
     add_commands(sub)
     similarity.add_command(sub)
     recommend.add_command(sub)
+    from harness.workflows import submit_command  # submissions: submit, validate-submission
+
+    submit_command.add_command(sub)
+    from harness.workflows import compare, history  # the nightly check and drift
+
+    compare.add_command(sub)
+    history.add_command(sub)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

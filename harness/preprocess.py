@@ -39,6 +39,7 @@ class InputPipeline:
     identity: str
     tokenizer: Any = None
     image: dict[str, Any] | None = None
+    tokenizer_corpus: list[str] | None = None  # a preset's WordPiece was trained on these tasks
 
     @property
     def vocab_size(self) -> int | None:
@@ -197,14 +198,14 @@ def build_pipeline(spec: BackboneSpec, corpus: list[TaskData], cache: Cache) -> 
         )
         tokenizer = train_wordpiece(_iter_texts(text_tasks), spec.vocab_size, cache, texts_id)
         tok_id = corpus_key(texts_id, spec.vocab_size)
+        trained_on = [td.card.name for td in text_tasks]
     else:
         from transformers import AutoTokenizer
 
         tokenizer = AutoTokenizer.from_pretrained(spec.location)
-        tok_id = spec.name
-    return InputPipeline(
-        spec, modality, _hash([spec.to_dict(), tok_id, PREPROCESS_VERSION]), tokenizer=tokenizer
-    )
+        tok_id, trained_on = spec.name, None
+    return InputPipeline(spec, modality, _hash([spec.to_dict(), tok_id, PREPROCESS_VERSION]),
+                         tokenizer=tokenizer, tokenizer_corpus=trained_on)  # fmt: skip
 
 
 def encode_split(

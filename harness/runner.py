@@ -54,10 +54,14 @@ class SuiteOutcome:
 
 
 def make_accelerator(
-    mixed_precision: str = "no", report_to: str | None = None, project_dir: Path | None = None
-):
+    mixed_precision: str = "no", report_to: str | None = None, project_dir: Path | None = None,
+    torch_compile: bool = False,
+):  # fmt: skip
+    """The run's Accelerator. `torch_compile`: `prepare` compiles each model it trains (inductor);
+    else Accelerate's own `ACCELERATE_DYNAMO_BACKEND` (or `accelerate launch --dynamo_backend`)
+    decides. A process keeps the first Accelerator's precision and compile settings."""
     from accelerate import Accelerator
-    from accelerate.utils import DistributedDataParallelKwargs
+    from accelerate.utils import DataLoaderConfiguration, DistributedDataParallelKwargs
 
     # `accelerate launch --multi_gpu` on a machine without a GPU: the processes run on the CPU over gloo
     cpu = not torch.cuda.is_available() and int(os.environ.get("WORLD_SIZE", "1")) > 1
@@ -67,7 +71,10 @@ def make_accelerator(
         else ("all" if report_to == "all" else report_to.split(","))
     )
     return Accelerator(cpu=cpu, mixed_precision=mixed_precision, log_with=log_with, project_dir=str(project_dir) if project_dir else None,
-                       kwargs_handlers=[DistributedDataParallelKwargs(find_unused_parameters=True)])  # fmt: skip
+                       kwargs_handlers=[DistributedDataParallelKwargs(find_unused_parameters=True)],
+                       dynamo_backend="inductor" if torch_compile else None,
+                       # batches come from pinned memory on a GPU: copy them without waiting
+                       dataloader_config=DataLoaderConfiguration(non_blocking=torch.cuda.is_available()))  # fmt: skip
 
 
 def reset_peak_memory(device: torch.device) -> bool:
@@ -267,6 +274,11 @@ class SuiteRunner:
         )
         record["provenance"]["method_source"] = method_source(get_method(spec.method))
         record["provenance"].update(self.placement)
+        pipeline = self._pipelines.get(repr(sorted(spec.backbone.items())))
+        if pipeline is not None:  # what the scores depend on beyond the spec: the input pipeline
+            record["provenance"]["pipeline_identity"] = pipeline.identity
+            if pipeline.tokenizer_corpus:  # rerun it alone and the vocabulary would differ
+                record["provenance"]["tokenizer_corpus"] = pipeline.tokenizer_corpus
         record["created"] = now()
         if acc.is_main_process:
             write_record(record, self.output_dir)

@@ -10,6 +10,13 @@ validation split; the best epoch is chosen on the mean over tasks of the primary
 (signed so higher is better) or per task, and restored before each task's scored split is
 evaluated. `train_model` is the case of a set of one. `accelerator.prepare` once per run,
 gradient accumulation, `gather_for_metrics` into the metric, warm-up + decay schedule.
+
+On a GPU: `prepare` runs the model's forward under the accelerator's autocast (bf16 with
+`--mixed_precision bf16`) and hands back float32 outputs, so losses are computed in float32;
+it also compiles the model when the accelerator was made with `torch_compile` (see
+`harness.runner.make_accelerator`). AdamW is fused; loaders pin host memory (image rows are
+loaded by worker processes); the hot loop reads nothing back from the device: losses add up
+there and are read every `CHECK_EVERY` batches and once per epoch. The CPU path is unchanged.
 """
 
 from __future__ import annotations
@@ -18,6 +25,8 @@ import contextlib
 import dataclasses
 import logging
 import math
+import os
+import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -41,6 +50,7 @@ class DivergedError(RuntimeError):
 
 
 NON_INPUTS = ("labels", "task", "soft_targets")  # batch columns the model does not take
+CHECK_EVERY = 32  # on a GPU, batches between reads of the loss (each is a host-device sync)
 
 
 @dataclass
@@ -73,8 +83,13 @@ def supervised_loss(outputs: torch.Tensor, batch: dict[str, Any], card: TaskCard
 
 
 def adamw(param_groups: list[dict[str, Any]], budget: Budget) -> torch.optim.Optimizer:
+    """AdamW; its fused kernels when every parameter is on a GPU (on the CPU, torch's default
+    implementation, so CPU results are what they were)."""
+    groups = [{**g, "params": [g["params"]] if torch.is_tensor(g["params"]) else list(g["params"])}
+              for g in param_groups]  # fmt: skip
+    cuda = {p.device.type for g in groups for p in g["params"]} == {"cuda"}
     return torch.optim.AdamW(
-        param_groups, lr=budget.learning_rate, weight_decay=budget.weight_decay
+        groups, lr=budget.learning_rate, weight_decay=budget.weight_decay, fused=cuda or None
     )
 
 
@@ -150,9 +165,21 @@ class LengthGroupedSampler(Sampler[int]):
         return iter([i for b in perm for i in batches[b]])
 
 
+def loader_options(dataset: Dataset, cuda: bool, processes: int = 1) -> dict[str, Any]:
+    """DataLoader settings for a GPU: pinned host memory (the prepared loaders then copy each
+    batch without waiting for it) and, for image rows (decoded from Arrow one by one), worker
+    processes. On the CPU, none: batches are made in the main process."""
+    if not cuda:
+        return {}
+    images = "pixel_values" in (getattr(dataset, "column_names", None) or ())
+    workers = max(1, min(4, (os.cpu_count() or 2) // (2 * processes))) if images else 0
+    return {"pin_memory": True, "num_workers": workers, "persistent_workers": workers > 0}
+
+
 def make_train_loader(
-    dataset: Dataset, collate: Callable, budget: Budget, seed: int, lengths: Sequence[int] | None
-) -> DataLoader:
+    dataset: Dataset, collate: Callable, budget: Budget, seed: int, lengths: Sequence[int] | None,
+    **options: Any,
+) -> DataLoader:  # fmt: skip
     if lengths is not None and budget.group_by_length:
         sampler = LengthGroupedSampler(lengths, budget.per_device_train_batch_size, seed)
         return DataLoader(
@@ -160,6 +187,7 @@ def make_train_loader(
             batch_size=budget.per_device_train_batch_size,
             sampler=sampler,
             collate_fn=collate,
+            **options,
         )
     g = torch.Generator().manual_seed(seed)
     return DataLoader(
@@ -168,19 +196,25 @@ def make_train_loader(
         shuffle=True,
         collate_fn=collate,
         generator=g,
+        **options,
     )
 
 
-def make_eval_loader(dataset: Dataset, collate: Callable, budget: Budget) -> DataLoader:
+def make_eval_loader(
+    dataset: Dataset, collate: Callable, budget: Budget, **options: Any
+) -> DataLoader:
     """Evaluation batches in length order (text), so little padding is computed; predictions
     and references stay paired, so metrics don't depend on the order."""
-    from harness.preprocess import row_lengths
+    lengths = None
+    if sys.modules.get("datasets"):  # else `dataset` is no Arrow split (and may be uninstalled)
+        from harness.preprocess import row_lengths
 
-    lengths = row_lengths(dataset)
+        lengths = row_lengths(dataset)
     order = sorted(range(len(dataset)), key=lengths.__getitem__) if lengths else None
     return DataLoader(
-        dataset, batch_size=budget.per_device_eval_batch_size, sampler=order, collate_fn=collate
-    )
+        dataset, batch_size=budget.per_device_eval_batch_size, sampler=order, collate_fn=collate,
+        **options,
+    )  # fmt: skip
 
 
 def _forward(model: nn.Module, batch: dict[str, Any], task: str, takes_task: bool) -> torch.Tensor:
@@ -191,6 +225,12 @@ def _forward(model: nn.Module, batch: dict[str, Any], task: str, takes_task: boo
 def _takes_task(model: nn.Module, accelerator: Any) -> bool:
     unwrap = getattr(accelerator, "unwrap_model", None)
     return bool(getattr(unwrap(model) if unwrap else model, "takes_task", False))
+
+
+def _unwrap(model: nn.Module, accelerator: Any) -> nn.Module:
+    """The model as built: without the accelerator's wrappers nor `torch.compile`'s."""
+    model = accelerator.unwrap_model(model)
+    return getattr(model, "_orig_mod", model)
 
 
 @torch.no_grad()
@@ -205,9 +245,9 @@ def predict(
         labels = batch["labels"]
         out = _forward(model, batch, task, takes_task)
         p, r = accelerator.gather_for_metrics((predictions_from(card, out), labels))
-        preds.append(p.cpu())
-        refs.append(r.cpu())
-    return torch.cat(preds).tolist(), torch.cat(refs).tolist()
+        preds.append(p)
+        refs.append(r)
+    return torch.cat(preds).cpu().tolist(), torch.cat(refs).cpu().tolist()  # one read per pass
 
 
 @torch.no_grad()
@@ -220,7 +260,8 @@ def predict_outputs(model: nn.Module, dataset: Dataset, collate: Callable, accel
     outs = []
     for batch in DataLoader(dataset, batch_size=batch_size, collate_fn=collate):
         batch = {k: v.to(accelerator.device) if torch.is_tensor(v) else v for k, v in batch.items()}
-        outs.append(_forward(model, batch, task, takes_task).float().cpu())
+        with accelerator.autocast():
+            outs.append(_forward(model, batch, task, takes_task).float().cpu())
     return torch.cat(outs)
 
 
@@ -282,15 +323,27 @@ def train_tasks(
         raise ValueError(f"a task set names a task twice: {names}")
     set_seed(seed)
     by_name = {t.name: t for t in tasks}
+    procs = max(1, accelerator.num_processes)
+    cuda = accelerator.device.type == "cuda"
+
+    def opts(dataset: Dataset) -> dict[str, Any]:
+        return loader_options(dataset, cuda, procs)
+
     train_loaders = {
-        t.name: make_train_loader(t.train, t.collate, budget, seed, t.lengths) for t in tasks
+        t.name: make_train_loader(t.train, t.collate, budget, seed, t.lengths, **opts(t.train))
+        for t in tasks
     }
-    val_loaders = {t.name: make_eval_loader(t.validation, t.collate, budget) for t in tasks}
-    test_loaders = {t.name: make_eval_loader(t.test, t.collate, budget) for t in tasks}
+    val_loaders = {
+        t.name: make_eval_loader(t.validation, t.collate, budget, **opts(t.validation))
+        for t in tasks
+    }
+    test_loaders = {
+        t.name: make_eval_loader(t.test, t.collate, budget, **opts(t.test)) for t in tasks
+    }
+    model.to(accelerator.device)  # before the optimizer is made, so it sees where parameters live
     params = param_groups or [{"params": [p for p in model.parameters() if p.requires_grad]}]
     opt = optimizer(params, budget)
 
-    procs = max(1, accelerator.num_processes)
     batches = {n: math.ceil(len(loader) / procs) for n, loader in train_loaders.items()}
     steps_per_epoch = math.ceil(
         len(schedule(batches, 0, seed)) / budget.gradient_accumulation_steps
@@ -330,6 +383,12 @@ def train_tasks(
         accelerator.free_memory()
 
 
+def _check_finite(loss_sum: torch.Tensor, epoch: int, step: int) -> None:
+    """Raise `DivergedError` once the summed loss is NaN or infinite (reads it from the device)."""
+    if not torch.isfinite(loss_sum):
+        raise DivergedError(f"loss became {loss_sum.item()} at epoch {epoch}, step {step}")
+
+
 def _selection_score(card: TaskCard, value: float) -> float:
     return value if card.direction == "max" else -value
 
@@ -340,6 +399,7 @@ def _fit(model, opt, scheduler, loaders: dict[str, dict[str, Any]], tasks: dict[
          desc: str) -> TrainResult:  # fmt: skip
     takes_task = _takes_task(model, accelerator)
     ga = budget.gradient_accumulation_steps
+    check_every = CHECK_EVERY if accelerator.device.type == "cuda" else 1
     single = len(tasks) == 1
     best: dict[str, dict[str, Any]] = {}  # "mean" or a task name -> score, epoch, state, metrics
     curve: list[dict[str, float]] = []
@@ -374,11 +434,11 @@ def _fit(model, opt, scheduler, loaders: dict[str, dict[str, Any]], tasks: dict[
             ):
                 out = _forward(model, batch, name, takes_task)
                 loss = loss_fn(out, batch, card)
-                if not torch.isfinite(loss):
-                    raise DivergedError(f"loss became {loss.item()} at epoch {epoch}, step {step}")
+                loss_sum += loss.detach()
+                loss_n += 1
+                if loss_n % check_every == 0:
+                    _check_finite(loss_sum, epoch, step)
                 accelerator.backward(loss / ga)
-            loss_sum += loss.detach()
-            loss_n += 1
             drawn[name] += 1
             if sync:
                 if budget.max_grad_norm:
@@ -390,9 +450,7 @@ def _fit(model, opt, scheduler, loaders: dict[str, dict[str, Any]], tasks: dict[
                 rates.append(opt.param_groups[0]["lr"])
                 bar.update(1)
                 if step_hooks:
-                    state = LoopState(
-                        step, epoch, accelerator.unwrap_model(model), accelerator, tasks
-                    )
+                    state = LoopState(step, epoch, _unwrap(model, accelerator), accelerator, tasks)
                     for hook in step_hooks:
                         hook(state)
                     model.train()
@@ -403,6 +461,7 @@ def _fit(model, opt, scheduler, loaders: dict[str, dict[str, Any]], tasks: dict[
         # process) or padded with repeated rows (several): count each row once
         for name, n in drawn.items():
             examples[name] += min(len(tasks[name].train), n * per_round)
+        _check_finite(loss_sum, epoch, step)
         train_seconds += time.perf_counter() - t0
         val = {name: evaluate_loader(model, loaders["validation"][name], tasks[name].card, accelerator, name)
                for name in tasks}  # fmt: skip
@@ -428,7 +487,7 @@ def _fit(model, opt, scheduler, loaders: dict[str, dict[str, Any]], tasks: dict[
         for key, score in candidates.items():
             if key not in best or score > best[key]["score"]:
                 if state is None:
-                    raw = accelerator.unwrap_model(model).state_dict()
+                    raw = _unwrap(model, accelerator).state_dict()
                     state = {k: v.detach().to("cpu", copy=True) for k, v in raw.items()}
                 best[key] = {"score": score, "epoch": epoch, "state": state, "val": val}
         if step >= total:
@@ -437,7 +496,7 @@ def _fit(model, opt, scheduler, loaders: dict[str, dict[str, Any]], tasks: dict[
     results: dict[str, TrainResult] = {}
     for name in tasks:
         chosen = best["mean" if select == "mean" else name]
-        accelerator.unwrap_model(model).load_state_dict(chosen["state"])
+        _unwrap(model, accelerator).load_state_dict(chosen["state"])
         card = tasks[name].card
         test = evaluate_loader(model, loaders["test"][name], card, accelerator, name)
         results[name] = TrainResult(

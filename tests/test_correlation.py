@@ -82,3 +82,13 @@ def test_correlation_table_orders_measures_by_tau():
     assert {"kendall_tau_low", "kendall_tau_high", "kendall_tau_p", "top1", "top3"} <= set(
         table.columns
     )
+
+
+def test_pairs_a_measure_does_not_score_are_left_out_not_fatal():
+    """LEEP has no value from a regression source: those pairs drop out, the rest still count."""
+    runs, scores = _family(noise=0.0)
+    full = correlate(runs, scores, n_boot=50, n_perm=50)
+    holes = scores.copy()
+    holes.loc[holes.index[:2], "score"] = float("nan")
+    c = correlate(runs, holes, n_boot=50, n_perm=50)
+    assert c.pairs == full.pairs - 2 and c.value["kendall_tau"] == pytest.approx(1.0)

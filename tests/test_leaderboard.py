@@ -292,3 +292,18 @@ def test_a_majority_row_gives_each_targets_floor_once_per_limit():
     ]
     near = table[table["target"] == "synth_text_near"]["method"].tolist()
     assert near[0] == "majority"  # above the target's rows
+
+
+def test_a_backbone_given_as_a_path_names_its_gain_matrix_file(tmp_path):
+    """`models/all-MiniLM-L6-v2` is a backbone name with a slash: the file is still written."""
+    bb = "models/all-MiniLM-L6-v2"
+    for r in runs([0.5, 0.6], backbone=bb) + runs(
+        [0.7, 0.8], sources=["synth_text_anchor"], backbone=bb
+    ):
+        write_record(r, tmp_path / "results")
+    board = build(tmp_path / "results", tmp_path / "out")
+    (name,) = board["matrices"]
+    written = tmp_path / "out" / f"gain_matrix__{name}.csv".replace("/", "_")
+    assert written.exists() and pd.read_csv(written, index_col=0).loc["synth_text_anchor"].iloc[
+        0
+    ] == pytest.approx(0.2)

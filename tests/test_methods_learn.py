@@ -3,7 +3,8 @@ and whatever `$TRANSFERBENCH_PLUGINS` or installed `transferbench.methods` entry
 
 Each method's `test_settings` (a class attribute) describes a tiny suite on the synthetic text
 family: `target` (default synth_text_near), `sources`, `task_set` (multi-task methods),
-`fraction`, `config` (the method's settings), `budget` (over the suite's), and `margin`: the
+`fraction`, `config` (the method's settings), `budget` (over the suite's), `max_train_samples`
+(a cap on every training split, task sets included), and `margin`: the
 primary score must beat the target's majority-class floor by at least this much (default 0.15;
 the floor of these binary targets is about 0.5). A method without
 `test_settings` fails here, naming what to add."""
@@ -21,7 +22,7 @@ from harness.plugins import load_method_file
 
 REPO = Path(__file__).resolve().parents[1]
 EXAMPLES = sorted((REPO / "examples" / "methods").glob("*.py"))
-SETTINGS = {"target", "sources", "task_set", "fraction", "config", "budget", "margin"}
+SETTINGS = {"target", "sources", "task_set", "fraction", "config", "budget", "margin", "max_train_samples"}
 
 
 def _all_methods() -> list[str]:
@@ -50,6 +51,8 @@ def test_every_registered_method_learns_on_a_synthetic_task(name, tmp_path, shar
     )
     target = settings.get("target", "synth_text_near")
     kw = {"task_set": settings["task_set"]} if "task_set" in settings else {}
+    if "max_train_samples" in settings:  # caps sources and task sets too: a quicker check
+        kw["max_train_samples"] = settings["max_train_samples"]
     sources = settings.get("sources") or []
     specs = suite(targets=[target], sources=["+".join(sources)] if sources else ["none"],
                   methods={name: dict(settings.get("config") or {})}, fractions=[settings.get("fraction", 0.2)],

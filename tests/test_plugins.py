@@ -44,6 +44,8 @@ def test_a_method_in_one_file_runs_against_the_baselines(tmp_path):
     assert source["file"] == str(L2SP) and len(source["sha256"]) == 64  # which code ran
     assert by_method["finetune"]["provenance"]["method_source"] == {"module": "baselines.finetune"}
     assert by_method["l2sp"]["extra"]["distance_from_source"] > 0
+    # the tokenizer a preset trained is part of what a score depends on: named in provenance
+    assert by_method["l2sp"]["provenance"]["tokenizer_corpus"] == ["synth_text_near"]
     listed = _cli("list", "methods", "--include", L2SP)
     assert listed.returncode == 0 and "l2sp" in listed.stdout and "L2-SP" in listed.stdout
 

@@ -67,7 +67,7 @@ def test_two_shards_at_once_record_every_run_once_and_train_the_source_once(tmp_
     procs = [_cli("run", "--config", config, "--shard", f"{i}/2", "--output_dir", out, "--cache_dir", cache,
                   cwd=tmp_path) for i in range(2)]  # fmt: skip
     outputs = [p.communicate(timeout=900) for p in procs]
-    for p, (stdout, stderr) in zip(procs, outputs):
+    for p, (_, stderr) in zip(procs, outputs):
         assert p.returncode == 0, stderr[-3000:]
         assert "Traceback" not in stderr
     records = _records(out)

@@ -1,7 +1,8 @@
 """How well a similarity measure predicts realised transfer gain.
 
 Input: one row per (source, target, seed) with the gain of that run (`gain`) and one row per
-(source, target) with the measure's score. For each measure:
+(source, target) with the measure's score (NaN where the measure does not apply: that pair is
+left out). For each measure:
 
 - Kendall τ, weighted τ (top-weighted, `scipy.stats.weightedtau`) and Spearman ρ between the
   score and the seed-mean gain over all pairs; and Kendall τ per target over its sources,
@@ -99,7 +100,8 @@ def correlate(runs: pd.DataFrame, scores: pd.DataFrame, n_boot: int = 1000, n_pe
     pairs = scores.merge(
         per_seed.rename("gains").reset_index(), on=["source", "target"], how="inner"
     )
-    pairs = pairs.sort_values(["target", "source"]).reset_index(drop=True)
+    # a measure that does not apply to a pair (LEEP from a regression source) leaves it out
+    pairs = pairs.dropna(subset=["score"]).sort_values(["target", "source"]).reset_index(drop=True)
     pairs["gain"] = [float(np.mean(g)) for g in pairs["gains"]]
     value = rank_statistics(pairs)
     boots = {s: [] for s in STATISTICS}

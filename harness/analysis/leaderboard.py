@@ -135,7 +135,7 @@ def build(
             (out_dir / "distillation.csv").write_text(render(kd, "csv"))
         md = []
         for name, m in matrices.items():
-            m.to_csv(out_dir / f"gain_matrix__{name}.csv")
+            m.to_csv(out_dir / f"gain_matrix__{name}.csv".replace("/", "_"))  # a backbone path
             md.append(f"### {name.replace('__', ' | ')}\n\n" + render(m, "md", index=True))
         (out_dir / "gain_matrices.md").write_text("\n\n".join(md) + "\n")
     return {

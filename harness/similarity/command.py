@@ -183,7 +183,7 @@ def cmd_similarity(args: argparse.Namespace) -> int:
                 table.insert(0, "family", family)
                 tables.append(table)
                 print(f"\n{family} targets: measures against the realised gain of {args.method} "
-                      f"(95 % bootstrap intervals; p: one-sided permutation)\n" + _md(_readable(table)))  # fmt: skip
+                      f"(95 % bootstrap intervals; p: one-sided, the measure's scores shuffled among each target's sources)\n" + _md(_readable(table)))  # fmt: skip
             correlation = pd.concat(tables)
             correlation.to_csv(out / "correlation.csv", index=False)
             written += write_gain_pictures(gains, frames, out)
@@ -256,9 +256,10 @@ def _readable(table: pd.DataFrame) -> pd.DataFrame:
         return [f"{v:+.2f} [{lo:+.2f}, {hi:+.2f}]" if pd.notna(v) else "" for v, lo, hi in
                 zip(table[s], table[f"{s}_low"], table[f"{s}_high"])]  # fmt: skip
 
-    return pd.DataFrame({"measure": table["measure"], "Kendall τ": ci("kendall_tau"), "p": table["kendall_tau_p"].round(3),
+    return pd.DataFrame({"measure": table["measure"], "Kendall τ": ci("kendall_tau"), "p (τ)": table["kendall_tau_p"].round(3),
                          "weighted τ": ci("weighted_tau"), "Spearman ρ": ci("spearman_rho"),
-                         "τ per target": ci("per_target_tau"), "top-1": table["top1"].round(2),
+                         "τ per target": ci("per_target_tau"), "p (per target)": table["per_target_tau_p"].round(3),
+                         "top-1": table["top1"].round(2),
                          "top-3": table["top3"].round(2), "pairs": table["pairs"]})  # fmt: skip
 
 

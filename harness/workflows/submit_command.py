@@ -1,0 +1,134 @@
+"""`transferbench submit`, `transferbench validate-submission` and `transferbench leaderboard
+--submissions` (see docs/submissions.md)."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+from harness.errors import ConfigError
+
+
+def add_command(sub: argparse._SubParsersAction) -> None:
+    """Register `submit` and `validate-submission`."""
+    from harness.cli import add_include_argument
+
+    p = sub.add_parser("submit", help="pack a suite run's records into one submission file")
+    p.add_argument("--results", required=True, help="an output folder of `transferbench run`")
+    p.add_argument("--name", required=True, help="the submission's name on the leaderboard")
+    p.add_argument("--output", help="the file to write (.json, or .json.gz to compress; "
+                   "default: <results>/submission.json)")  # fmt: skip
+    p.add_argument("--include_path", action="append", default=[], help="extra folder of task cards")
+    add_include_argument(p)
+    p.set_defaults(func=cmd_submit)
+
+    p = sub.add_parser(
+        "validate-submission", help="check a submission file; exit 1 listing every problem"
+    )
+    p.add_argument("file", help="a submission file (.json or .json.gz)")
+    p.add_argument("--rerun", type=int, default=0, metavar="K",
+                   help="also run K of its runs again (chosen at random) and compare the scores")  # fmt: skip
+    p.add_argument("--seed", type=int, default=0, help="seed of the choice of runs to rerun")
+    p.add_argument(
+        "--data_dir", help="local data folder(s) for the reruns (default: $TRANSFERBENCH_DATA_DIR)"
+    )
+    p.add_argument("--cache_dir", help="cache for the reruns (default: $TRANSFERBENCH_CACHE)")
+    p.add_argument("--include_path", action="append", default=[], help="extra folder of task cards")
+    add_include_argument(p)
+    p.set_defaults(func=cmd_validate_submission)
+
+
+def cmd_submit(args: argparse.Namespace) -> int:
+    from harness.commands import results_folder
+    from harness.taskregistry import TaskRegistry
+    from harness.workflows.submission import pack, write_submission
+
+    results = results_folder(args.results)
+    output = Path(args.output) if args.output else results / "submission.json"
+    if not output.name.endswith((".json", ".json.gz")):
+        raise ConfigError(f"--output {output}: name it *.json or *.json.gz")
+    if output.is_dir():
+        raise ConfigError(f"--output {output} is a folder; give a file name")
+    doc, notes = pack(results, args.name, TaskRegistry(args.include_path))
+    for note in notes:
+        print(f"note: {note}", file=sys.stderr)
+    write_submission(doc, output)
+    size = output.stat().st_size
+    print(f"submission '{doc['name']}' (suite '{doc['suite'].get('name')}', {len(doc['runs'])} runs, "
+          f"sha256 {doc['sha256'][:16]}…) written to {output} ({size / 1024:.1f} KiB)")  # fmt: skip
+    return 0
+
+
+def cmd_validate_submission(args: argparse.Namespace) -> int:
+    from harness.taskregistry import TaskRegistry
+    from harness.workflows.submission import load_and_validate, rerun
+
+    if args.data_dir:
+        os.environ["TRANSFERBENCH_DATA_DIR"] = args.data_dir
+    registry = TaskRegistry(args.include_path)
+    doc, result = load_and_validate(Path(args.file), registry)
+    problems = list(result.problems)
+    reran = []
+    if not problems and args.rerun:
+        reran = rerun(doc, args.rerun, args.seed, registry=registry, data_dir=args.data_dir,
+                      cache_dir=args.cache_dir)  # fmt: skip
+        problems += [f"rerun mismatch: {r.message()}" for r in reran if not r.ok]
+    if problems:
+        print(f"invalid: {args.file}: {len(problems)} problem(s):")
+        for problem in problems:
+            print(f"  - {problem}")
+        return 1
+    line = result.summary
+    if reran:
+        exact = sum(r.exact for r in reran)
+        line += (f"; rerun {len(reran)} of {len(result.records)} run(s) (seed {args.seed}): all reproduced "
+                 f"({exact} exactly, {len(reran) - exact} within seed-noise tolerance)")  # fmt: skip
+    print(line)
+    return 0
+
+
+def cmd_submissions_leaderboard(args: argparse.Namespace) -> int:
+    """`transferbench leaderboard --submissions DIR [--results BASELINES] [--output_dir OUT]`."""
+    from tabulate import tabulate
+
+    from harness.commands import results_folder, writable_folder
+    from harness.errors import DataError
+    from harness.workflows.merge import build_board, text_table, write_board
+
+    folder = Path(args.submissions)
+    baselines = results_folder(args.results) if args.results else None
+    out = writable_folder(Path(args.output_dir or folder), "--output_dir")
+    board = build_board(folder, baselines)
+    for path, problems in board.invalid:
+        print(
+            f"skipped invalid submission {path.name}: {len(problems)} problem(s):", file=sys.stderr
+        )
+        for problem in problems:
+            print(f"  - {problem}", file=sys.stderr)
+    for note in board.notes:
+        print(f"note: {note}", file=sys.stderr)
+    if not board.valid:
+        raise DataError(f"--submissions {folder}: no valid submission to rank "
+                        f"({len(board.invalid)} invalid, listed above)")  # fmt: skip
+    page = write_board(board, out)
+    if board.table.empty:
+        print("(the valid submissions hold no runs to rank)")
+    for suite, part in board.table.groupby("suite", sort=True) if not board.table.empty else []:
+        print(f"\nsuite {suite}\n")
+        shown = text_table(part).drop(columns=["suite"])
+        print(tabulate(shown, headers="keys", tablefmt="github", showindex=False))
+        for panel in (p for p in board.panels if p.suite == suite):
+            what = panel.result.describe() if panel.result else ""
+            print(
+                f"\ncritical difference ({panel.modality}): "
+                + "; ".join(filter(None, [what, panel.note]))
+            )
+            if panel.result:
+                print("  average ranks: " + ", ".join(f"{n} {r:.2f}" for n, r in
+                                                      zip(panel.result.names, panel.result.avg_ranks)))  # fmt: skip
+    print(
+        f"\n{len(board.valid)} valid submission(s), {len(board.invalid)} skipped; leaderboard page: {page}"
+    )
+    return 0
