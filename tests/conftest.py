@@ -29,3 +29,12 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 def real_data_dir() -> Path:
     """The real public data folder (tests using it are marked `realdata`)."""
     return Path(os.environ["TRANSFERBENCH_DATA_DIR"].split(os.pathsep)[0])
+
+
+@pytest.fixture(autouse=True)
+def _method_registry_restored():
+    """Plug-ins a test loads (`--include`, `load_method_file`) stay out of the other tests."""
+    from suitekit import method_registry_kept
+
+    with method_registry_kept():
+        yield

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 from harness.records import find_records, read_record
 from harness.runner import SuiteRunner
 from harness.suites import expand, resolve_suite
@@ -25,3 +28,20 @@ def run(specs, out, cache_dir, **kw):
     outcome = runner.run(specs)
     records = {p.stem: read_record(p) for p in find_records(out)}
     return runner, outcome, records
+
+
+@contextmanager
+def method_registry_kept() -> Iterator[None]:
+    """Methods registered inside (plug-ins a test loads) are gone again afterwards."""
+    from harness import plugins
+    from harness.methods import METHODS, discover_methods
+
+    discover_methods()
+    entries, loaded = dict(METHODS._entries), dict(plugins._loaded_files)
+    try:
+        yield
+    finally:
+        METHODS._entries.clear()
+        METHODS._entries.update(entries)
+        plugins._loaded_files.clear()
+        plugins._loaded_files.update(loaded)

@@ -15,20 +15,36 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from suitekit import BUDGET, run, suite
+from suitekit import BUDGET, method_registry_kept, run, suite
 
 from harness.methods import discover_methods
 from harness.plugins import load_method_file
 
 REPO = Path(__file__).resolve().parents[1]
 EXAMPLES = sorted((REPO / "examples" / "methods").glob("*.py"))
-SETTINGS = {"target", "sources", "task_set", "fraction", "config", "budget", "margin", "max_train_samples"}
+SETTINGS = {
+    "target",
+    "sources",
+    "task_set",
+    "fraction",
+    "config",
+    "budget",
+    "margin",
+    "max_train_samples",
+}
+
+
+def _load_examples() -> None:
+    for file in EXAMPLES:
+        load_method_file(file)
 
 
 def _all_methods() -> list[str]:
-    for file in EXAMPLES:
-        load_method_file(file)
-    return discover_methods().names()
+    """Every method name, the examples' included. The registry is left as it was: each test
+    loads the examples again, so no other test module sees them."""
+    with method_registry_kept():
+        _load_examples()
+        return discover_methods().names()
 
 
 @pytest.fixture(scope="module")
@@ -39,6 +55,7 @@ def shared_cache(tmp_path_factory) -> Path:
 
 @pytest.mark.parametrize("name", _all_methods())
 def test_every_registered_method_learns_on_a_synthetic_task(name, tmp_path, shared_cache):
+    _load_examples()
     cls = discover_methods().get(name)
     settings = cls.test_settings
     if settings is None:
@@ -74,13 +91,8 @@ def test_a_method_without_test_settings_fails_the_learning_test_loudly(tmp_path)
         "from baselines.finetune import Finetune\nfrom harness.methods import register_method\n\n"
         "@register_method\nclass Forgetful(Finetune):\n    name = 'forgetful_method'\n    test_settings = None\n"
     )
-    from harness.methods import METHODS
-
-    assert load_method_file(plugin) == ["forgetful_method"]
-    try:
-        with pytest.raises(pytest.fail.Exception, match="has no test_settings"):
-            test_every_registered_method_learns_on_a_synthetic_task(
-                "forgetful_method", tmp_path, tmp_path
-            )
-    finally:
-        del METHODS._entries["forgetful_method"]  # keep the registry as the other tests see it
+    assert load_method_file(plugin) == ["forgetful_method"]  # gone after the test (conftest)
+    with pytest.raises(pytest.fail.Exception, match="has no test_settings"):
+        test_every_registered_method_learns_on_a_synthetic_task(
+            "forgetful_method", tmp_path, tmp_path
+        )
