@@ -1,8 +1,10 @@
-"""Encoders from `transformers` behind one interface: a batch in, pooled features out, and the
-layers in order (so methods can freeze or re-initialise the first n).
+"""Encoders behind one interface: a batch in, pooled features out, and the layers in order (so
+methods can freeze or re-initialise the first n).
 
-A backbone is named by a preset (a small config built offline: `bert-tiny`, `resnet-tiny`, ...)
-or by any Hub name or local path that `AutoModel` can load.
+A backbone is named by a preset (a small `transformers` config built offline: `bert-tiny`,
+`resnet-tiny`, ...), by a registered torch module (`register_backbone`; shipped: the CIFAR
+ResNet-20/32/44/56 with their CIFAR-10 checkpoints from the data folder), or by any Hub name
+or local path that `AutoModel` can load.
 """
 
 from __future__ import annotations
@@ -40,7 +42,61 @@ class Preset:
     tags: tuple[str, ...] = ()
 
 
-BACKBONES: Registry[Preset] = Registry("backbone")
+@dataclass(frozen=True)
+class ModuleBackbone:
+    """Any torch module with the encoder interface: `build()` returns a module whose forward
+    takes the pipeline's inputs (`pixel_values`, or `input_ids` and `attention_mask`) and
+    returns pooled features (B, feature_dim) or a feature map (B, C, H, W), and which has
+    `feature_dim` and `layer_groups()` (stem first, then blocks in order). `weights` is a file
+    under the data folder that `load(module, path)` reads when the suite's `init` is
+    `pretrained` (the default); `init: random` keeps the module's own initialisation."""
+
+    name: str
+    modality: str
+    build: Callable[[], nn.Module]
+    description: str
+    image_size: int = 32
+    tags: tuple[str, ...] = ()
+    weights: str | None = None
+    load: Callable[[nn.Module, Path], Any] | None = None
+    mean: tuple[float, ...] = (0.5, 0.5, 0.5)
+    std: tuple[float, ...] = (0.5, 0.5, 0.5)
+
+
+BACKBONES: Registry[Preset | ModuleBackbone] = Registry("backbone")
+
+
+def register_backbone(
+    name: str,
+    modality: str,
+    build: Callable[[], nn.Module],
+    description: str,
+    *,
+    image_size: int = 32,
+    tags: tuple[str, ...] = (),
+    weights: str | None = None,
+    load: Callable[[nn.Module, Path], Any] | None = None,
+    mean: tuple[float, ...] = (0.5, 0.5, 0.5),
+    std: tuple[float, ...] = (0.5, 0.5, 0.5),
+) -> ModuleBackbone:
+    """Register a torch module as a backbone (see `ModuleBackbone`); suites then name it."""
+    if modality not in ("text", "image"):
+        raise ConfigError(f"backbone '{name}': modality must be 'text' or 'image', got {modality!r}")
+    if weights and load is None:
+        raise ConfigError(f"backbone '{name}': weights '{weights}' need a load(module, path) function")
+    entry = ModuleBackbone(name, modality, build, description, image_size, (modality, *tags),
+                           weights, load, tuple(mean), tuple(std))  # fmt: skip
+    BACKBONES.register(name, entry)
+    return entry
+
+
+def find_in_data_dir(relative: str) -> Path | None:
+    """`relative` under the data folder (`$TRANSFERBENCH_DATA_DIR`, which `--data_dir` sets;
+    several folders separated by the path separator), or None."""
+    for data in os.environ.get("TRANSFERBENCH_DATA_DIR", "").split(os.pathsep):
+        if data.strip() and (Path(data).expanduser() / relative).exists():
+            return Path(data).expanduser() / relative
+    return None
 
 
 def _preset(
@@ -171,10 +227,19 @@ class BackboneSpec:
         else the name itself for the Hub."""
         if Path(self.name).exists():
             return self.name
-        for data in os.environ.get("TRANSFERBENCH_DATA_DIR", "").split(os.pathsep):
-            if data.strip() and (Path(data).expanduser() / self.name).exists():
-                return str(Path(data).expanduser() / self.name)
-        return self.name
+        found = find_in_data_dir(self.name)
+        return str(found) if found else self.name
+
+    @property
+    def loads_weights(self) -> bool:
+        """Whether the encoder starts from stored weights (so its start does not depend on the
+        seed): a Hub or local model, or a registered module with weights, under `init: pretrained`."""
+        if self.init != "pretrained":
+            return False
+        if not self.is_preset:
+            return True
+        entry = BACKBONES.get(self.name)
+        return isinstance(entry, ModuleBackbone) and bool(entry.weights)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -203,7 +268,9 @@ def _auto_config(name: str):
 
 def describe_preset(name: str) -> dict[str, Any]:
     p = BACKBONES.get(name)
-    return {"name": p.name, "modality": p.modality, "description": p.description}
+    weights = getattr(p, "weights", None)
+    return {"name": p.name, "modality": p.modality, "description": p.description,
+            "weights": f"$TRANSFERBENCH_DATA_DIR/{weights}" if weights else "none (random init)"}  # fmt: skip
 
 
 class Encoder(nn.Module):
@@ -220,6 +287,8 @@ class Encoder(nn.Module):
 
     def forward(self, **inputs: torch.Tensor) -> torch.Tensor:
         out = self.model(**inputs)
+        if isinstance(out, torch.Tensor):  # a registered module: features or a feature map
+            return out.mean(dim=(2, 3)) if out.dim() == 4 else out
         hidden = out.last_hidden_state
         if hidden.dim() == 4:  # CNN feature map (B, C, H, W)
             pooled = getattr(out, "pooler_output", None)
@@ -235,6 +304,8 @@ class Encoder(nn.Module):
     def layer_groups(self) -> list[nn.Module]:
         """The encoder's layers in input-to-output order: the stem (embeddings), then each block."""
         m = self.model
+        if callable(getattr(m, "layer_groups", None)):  # a registered module says itself
+            return list(m.layer_groups())
         stem = next((getattr(m, a) for a in ("embeddings", "embedder") if hasattr(m, a)), None)
         blocks = None
         for body in (getattr(m, "encoder", None), getattr(m, "transformer", None), m):
@@ -275,6 +346,8 @@ def build_model(
 
     if seed is not None:
         torch.manual_seed(seed)
+    if spec.is_preset and isinstance(BACKBONES.get(spec.name), ModuleBackbone):
+        return _build_module(BACKBONES.get(spec.name), spec)
     if spec.is_preset:
         preset = BACKBONES.get(spec.name)
         config = preset.make_config()
@@ -292,6 +365,35 @@ def build_model(
         else:
             raise ConfigError(f"backbone init must be 'pretrained' or 'random', got {spec.init!r}")
     return Encoder(model, modality, _feature_dim(config), spec.pooling)
+
+
+def weights_path(spec: BackboneSpec) -> Path | None:
+    """The weights file a registered module backbone loads (None when it loads none); a
+    missing file is an error naming it and the data folder searched."""
+    entry = BACKBONES.get(spec.name) if spec.is_preset else None
+    if not isinstance(entry, ModuleBackbone) or not spec.loads_weights:
+        return None
+    path = find_in_data_dir(entry.weights)
+    if path is None:
+        where = os.environ.get("TRANSFERBENCH_DATA_DIR") or "not set"
+        raise ConfigError(
+            f"backbone '{entry.name}' loads its weights from {entry.weights} under the data "
+            f"folder, which is not there ($TRANSFERBENCH_DATA_DIR / --data_dir: {where}); "
+            "give --data_dir, or set `init: random` to train it from a random start"
+        )
+    return path
+
+
+def _build_module(entry: ModuleBackbone, spec: BackboneSpec) -> Encoder:
+    model = entry.build()
+    path = weights_path(spec)
+    if path is not None:
+        entry.load(model, path)
+    dim = getattr(model, "feature_dim", None)
+    if not isinstance(dim, int) or not callable(getattr(model, "layer_groups", None)):
+        raise ConfigError(f"backbone '{entry.name}': its module needs an int `feature_dim` and "
+                          "a `layer_groups()` method (see harness.backbones.ModuleBackbone)")  # fmt: skip
+    return Encoder(model, entry.modality, dim, spec.pooling)
 
 
 def _model_from_config(config: Any) -> nn.Module:
@@ -313,8 +415,8 @@ def image_settings(spec: BackboneSpec) -> dict[str, Any]:
         return {
             "size": spec.image_size or preset.image_size,
             "channels": 3,
-            "mean": (0.5, 0.5, 0.5),
-            "std": (0.5, 0.5, 0.5),
+            "mean": getattr(preset, "mean", (0.5, 0.5, 0.5)),
+            "std": getattr(preset, "std", (0.5, 0.5, 0.5)),
         }
     config = _auto_config(spec.location)
     settings = {"size": spec.image_size or getattr(config, "image_size", 224), "channels": getattr(config, "num_channels", 3),
@@ -336,3 +438,25 @@ def image_settings(spec: BackboneSpec) -> dict[str, Any]:
 def load_encoder_state(encoder: Encoder, path: Path) -> None:
     state = torch.load(path, map_location="cpu", weights_only=True)
     encoder.load_state_dict(state)
+
+
+def _cifar_resnet(depth: int, weights: str, accuracy: float) -> None:
+    from harness import cifar_resnet as cr
+
+    register_backbone(
+        f"resnet{depth}-cifar10",
+        "image",
+        lambda: cr.CifarResNet(depth),
+        f"CIFAR ResNet-{depth} (He et al. 2016 §4.2), trained on CIFAR-10 ({accuracy} % test)",
+        image_size=32,
+        tags=("resnet", "cifar", "pretrained"),
+        weights=f"models/resnet_cifar10/{weights}",
+        load=cr.load_checkpoint,
+        mean=cr.CIFAR_MEAN,
+        std=cr.CIFAR_STD,
+    )
+
+
+for _depth, _file, _acc in ((20, "resnet20-12fca82f.th", 91.8), (32, "resnet32-d509ac18.th", 92.8),
+                            (44, "resnet44-014dd654.th", 93.1), (56, "resnet56-4bfd9763.th", 93.6)):  # fmt: skip
+    _cifar_resnet(_depth, _file, _acc)

@@ -47,7 +47,7 @@ class Encoders:
         """Identity of the starting encoder: the source entry, or base init and seed."""
         if self.spec.sources:
             return cache_key(self.source_parts())
-        seeded = self.backbone.is_preset or self.backbone.init == "random"
+        seeded = not self.backbone.loads_weights
         return cache_key(["base", self.pipeline.identity, self.spec.seed if seeded else None])
 
     def source_parts(self) -> list[Any]:

@@ -7,7 +7,7 @@ import dataclasses
 from pathlib import Path
 from typing import Any
 
-from harness.backbones import BACKBONES, BackboneSpec, resolve_modality
+from harness.backbones import BACKBONES, BackboneSpec, resolve_modality, weights_path
 from harness.cards import read_yaml
 from harness.errors import ConfigError
 from harness.methods import discover_methods
@@ -293,6 +293,7 @@ def expand(resolved: dict[str, Any], registry: TaskRegistry, where: str = "suite
             raise ConfigError(f"unknown backbone '{bb.name}'.{did_you_mean(bb.name, BACKBONES.names())} "
                               f"Presets: {', '.join(BACKBONES.names())}; or a Hub name / local path")  # fmt: skip
         modality[bb.name] = resolve_modality(bb)
+        weights_path(bb)  # a registered module's weights: missing is an error now, not per run
     fractions = _as_list(resolved["fractions"], float, where, "fractions")
     for f in fractions:
         if not 0 < f <= 1:

@@ -54,7 +54,9 @@ def encoders() -> dict[str, Encoder]:
 
 def encoder_for(encoders: dict[str, Encoder], name: str) -> Encoder:
     if name not in encoders:
-        encoders[name] = build_model(BackboneSpec(name), vocab_size=VOCAB, seed=0).eval()
+        encoders[name] = build_model(
+            BackboneSpec(name, init="random"), vocab_size=VOCAB, seed=0
+        ).eval()
     return encoders[name]
 
 
@@ -84,7 +86,9 @@ def test_preset_layer_groups_in_order(encoders, name):
     enc = encoder_for(encoders, name)
     groups = enc.layer_groups()
     assert len(groups) >= 2, "the stem plus at least one block"
-    stem = getattr(enc.model, "embeddings", None) or getattr(enc.model, "embedder", None)
+    stem = next(
+        getattr(enc.model, a) for a in ("embeddings", "embedder", "stem") if hasattr(enc.model, a)
+    )
     assert groups[0] is stem
 
     # no parameter in two groups, and together they hold most of the encoder's parameters
