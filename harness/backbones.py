@@ -81,9 +81,13 @@ def register_backbone(
 ) -> ModuleBackbone:
     """Register a torch module as a backbone (see `ModuleBackbone`); suites then name it."""
     if modality not in ("text", "image"):
-        raise ConfigError(f"backbone '{name}': modality must be 'text' or 'image', got {modality!r}")
+        raise ConfigError(
+            f"backbone '{name}': modality must be 'text' or 'image', got {modality!r}"
+        )
     if weights and load is None:
-        raise ConfigError(f"backbone '{name}': weights '{weights}' need a load(module, path) function")
+        raise ConfigError(
+            f"backbone '{name}': weights '{weights}' need a load(module, path) function"
+        )
     entry = ModuleBackbone(name, modality, build, description, image_size, (modality, *tags),
                            weights, load, tuple(mean), tuple(std))  # fmt: skip
     BACKBONES.register(name, entry)
@@ -301,6 +305,21 @@ class Encoder(nn.Module):
         mask = mask.unsqueeze(-1).to(hidden.dtype)
         return (hidden * mask).sum(1) / mask.sum(1).clamp(min=1.0)
 
+    def enable_gradient_checkpointing(self) -> None:
+        """Recompute activations in the backward pass instead of keeping them: `transformers`
+        models through their own switch, other modules block by block (every layer group
+        after the stem). Outputs and gradients are unchanged; peak memory falls."""
+        if getattr(self.model, "supports_gradient_checkpointing", False):
+            self.model.gradient_checkpointing_enable(
+                gradient_checkpointing_kwargs={"use_reentrant": False}
+            )
+            return
+        for group in self.layer_groups()[1:]:
+            if getattr(group, "_tb_checkpointed", False):
+                continue
+            group.forward = _checkpointed(group.forward, group)
+            group._tb_checkpointed = True
+
     def layer_groups(self) -> list[nn.Module]:
         """The encoder's layers in input-to-output order: the stem (embeddings), then each block."""
         m = self.model
@@ -320,6 +339,17 @@ class Encoder(nn.Module):
                 f"cannot find the layers of {type(m).__name__}: no embeddings + encoder blocks"
             )
         return [stem, *blocks]
+
+
+def _checkpointed(forward: Callable[..., Any], module: nn.Module) -> Callable[..., Any]:
+    from torch.utils.checkpoint import checkpoint
+
+    def run(*args: Any, **kwargs: Any) -> Any:
+        if module.training and torch.is_grad_enabled():
+            return checkpoint(forward, *args, use_reentrant=False, **kwargs)
+        return forward(*args, **kwargs)
+
+    return run
 
 
 def reinitialize(module: nn.Module, model: nn.Module) -> None:

@@ -18,6 +18,20 @@ ADDED_FIELDS = (
     "max_eval_samples",
     "max_test_samples",
 )  # fields added after version 1
+ADDED_BUDGET_FIELDS = {"gradient_checkpointing": False}  # budget fields added later: default
+
+
+def canonical_spec(d: dict[str, Any]) -> dict[str, Any]:
+    """A spec dict as ids and comparisons see it: fields (and budget fields) added after
+    version 1 and left at their defaults are dropped, so older specs keep their identity."""
+    d = dict(d)
+    for key in ADDED_FIELDS:
+        if not d.get(key):
+            d.pop(key, None)
+    for key in ("budget", "source_budget"):
+        if isinstance(d.get(key), dict):
+            d[key] = {k: v for k, v in d[key].items() if ADDED_BUDGET_FIELDS.get(k, object()) != v}
+    return d
 
 
 @dataclass(frozen=True)
@@ -35,6 +49,7 @@ class Budget:
     gradient_accumulation_steps: int = 1
     max_grad_norm: float = 1.0
     group_by_length: bool = True
+    gradient_checkpointing: bool = False  # recompute activations in the backward pass: less memory
 
     def __post_init__(self) -> None:
         """Values outside their domain are errors naming the field (checked at suite expansion)."""
@@ -152,11 +167,7 @@ class RunSpec:
 
     @property
     def id(self) -> str:
-        d = self.to_dict()
-        # unset, added fields leave the ids of specs made before they existed alone
-        for key in ADDED_FIELDS:
-            if not d[key]:
-                del d[key]
+        d = canonical_spec(self.to_dict())  # added fields left unset keep older ids
         blob = json.dumps({"v": SPEC_VERSION, **d}, sort_keys=True, default=str)
         return hashlib.sha256(blob.encode()).hexdigest()[:20]
 

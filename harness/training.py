@@ -340,6 +340,8 @@ def train_tasks(
     test_loaders = {
         t.name: make_eval_loader(t.test, t.collate, budget, **opts(t.test)) for t in tasks
     }
+    if budget.gradient_checkpointing:
+        _enable_checkpointing(model)
     model.to(accelerator.device)  # before the optimizer is made, so it sees where parameters live
     params = param_groups or [{"params": [p for p in model.parameters() if p.requires_grad]}]
     opt = optimizer(params, budget)
@@ -381,6 +383,19 @@ def train_tasks(
                     loss, schedule, select, step_hooks, desc)  # fmt: skip
     finally:
         accelerator.free_memory()
+
+
+def _enable_checkpointing(model: nn.Module) -> None:
+    from harness.backbones import Encoder
+    from harness.errors import ConfigError
+
+    encoders = [m for m in model.modules() if isinstance(m, Encoder)]
+    if not encoders:
+        raise ConfigError(
+            "budget field 'gradient_checkpointing': this model has no encoder to checkpoint"
+        )
+    for encoder in encoders:
+        encoder.enable_gradient_checkpointing()
 
 
 def _check_finite(loss_sum: torch.Tensor, epoch: int, step: int) -> None:

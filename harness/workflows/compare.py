@@ -120,12 +120,9 @@ def _std(x: np.ndarray) -> float:
 
 
 def _canonical(spec: dict[str, Any], seed: bool) -> dict[str, Any]:
-    from harness.spec import ADDED_FIELDS
+    from harness.spec import canonical_spec
 
-    d = {k: v for k, v in spec.items() if seed or k != "seed"}
-    for key in ADDED_FIELDS:  # unset, added fields: as RunSpec.id leaves them out
-        if not d.get(key):
-            d.pop(key, None)
+    d = canonical_spec({k: v for k, v in spec.items() if seed or k != "seed"})  # as RunSpec.id
     d["fraction"] = float(d["fraction"])
     return d
 
