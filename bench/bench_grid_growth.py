@@ -73,7 +73,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     p.add_argument("--axes", nargs="+", default=list(AXES), choices=AXES, help="axes to grow")
     p.add_argument("--backbone", default="bert-tiny", help="text backbone preset")
-    p.add_argument("--max_train_samples", type=int, default=400, help="rows per training split")
+    p.add_argument(
+        "--max_train_samples",
+        type=int,
+        default=0,
+        help="cap on training rows (default 0: none; a cap below a split's size samples "
+        "it per seed, so features are then computed per seed)",
+    )
     p.add_argument("--threads", type=int, default=1, help="torch CPU threads (0: torch's choice)")
     return p.parse_args(argv)
 
@@ -89,8 +95,9 @@ def grown(axis: str, size: int, backbone: str, cap: int) -> dict[str, Any]:
         "seeds": [0],
         "budget": {"num_train_epochs": 3, "per_device_train_batch_size": 32, "learning_rate": 2e-3},
         "source_budget": {"num_train_epochs": 2},
-        "max_train_samples": cap,
     }
+    if cap:
+        suite["max_train_samples"] = cap
     limits = {"sources": SOURCES, "targets": TARGETS, "fractions": FRACTIONS, "methods": METHODS}
     if size > len(limits.get(axis, range(size))):
         raise SystemExit(
@@ -157,7 +164,7 @@ def main(argv: list[str] | None = None) -> None:
         raise SystemExit("error: --sizes must be whole numbers >= 1")
     root = Path(tempfile.mkdtemp(prefix="tb-bench-grid-"))
     print(f"base: 1 source, 1 target, 1 fraction, 1 seed, feature_extraction; {args.backbone}, "
-          f"{args.max_train_samples} rows per training split, an empty cache per suite, "
+          f"{args.max_train_samples or 'all'} training rows, an empty cache per suite, "
           f"{args.threads or 'torch default'} thread(s)\n")  # fmt: skip
     header = (f"{'axis':<10}{'size':>5}{'runs':>6}{'seconds':>9}{'x size 1':>9}"
               f"{'source trainings':>18}{'feature passes':>16}{'probes':>8}{'full trainings':>16}")  # fmt: skip

@@ -127,7 +127,8 @@ class Encoders:
         not encoded whole."""
         splits, card = self.splits, self.splits.card
         full, rows = splits.full(role), splits.rows(role)
-        subset = bool(self.spec.limit) or (bool(splits.cap(role)) and len(rows) < len(full))
+        cap = splits.cap(role)  # a cap above the split's size caps nothing: cache it whole
+        subset = bool(self.spec.limit) or (bool(cap) and cap < len(full) and len(rows) < len(full))
         fingerprint = splits.store.data(card.name).fingerprints.get(role)
         parts = ["features", self.key(), card.content_hash, role, fingerprint, self.pipeline.identity,
                  len(full), rows if subset else None]  # fmt: skip

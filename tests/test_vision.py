@@ -208,8 +208,15 @@ def test_local_layout_loads(name: str, index: int, tmp_path: Path) -> None:
         assert len(ds) > 0, role
         check_images(ds, c.inputs["image"], shape)
         assert all(0 <= y < c.num_labels for y in ds["labels"])
-    assert len(data.train) + len(data.validation) == len(written[c.splits["train"]])
-    assert data.test["labels"] == written[c.splits["test"]].tolist()
+
+    def expected(values) -> list[int]:  # a label_map card keeps and renumbers its classes
+        if c.label_map is None:
+            return values.tolist()
+        index = {n: i for i, n in enumerate(c.label_names)}
+        return [index[c.label_map[str(v)]] for v in values.tolist() if str(v) in c.label_map]
+
+    assert len(data.train) + len(data.validation) == len(expected(written[c.splits["train"]]))
+    assert data.test["labels"] == expected(written[c.splits["test"]])
 
 
 def test_digits_generator() -> None:
@@ -518,3 +525,28 @@ def test_real_cifar10_pixels(tmp_path: Path) -> None:
     again, _, _ = load_raw_split(c, "test", tmp_path, "local")
     np.testing.assert_array_equal(np.asarray(again[0]["img"]), real)
     assert again["label"] == [test[4321]["label"]]
+
+
+@pytest.mark.realdata
+def test_real_cifar10_class_split_cards() -> None:
+    """The two halves of CIFAR-10 (vehicles, animals): only their classes kept, relabelled in
+    their own order, every other row dropped and counted."""
+    root = real_data_dir("vision/cifar10/test.parquet", "vision/cifar10/train.parquet")
+    for name, names, originals in (
+        ("cifar10_vehicles", ["airplane", "automobile", "ship", "truck"], [0, 1, 8, 9]),
+        ("cifar10_animals", ["bird", "cat", "deer", "dog", "frog", "horse"], [2, 3, 4, 5, 6, 7]),
+    ):
+        c = card(name)
+        assert list(c.label_names) == names
+        data = load_task(c, root, "local")
+        assert len(data.test) == 1000 * len(names)
+        assert len(data.train) + len(data.validation) == 5000 * len(names)
+        assert sorted(set(data.test["labels"])) == list(range(len(names)))
+        full = load_task(card("cifar10"), root, "local")
+        # the same image in both: the first test image of each kept class, relabelled
+        for pos, orig in enumerate(originals[:2]):
+            first_split = data.test["labels"].index(pos)
+            first_full = full.test["labels"].index(orig)
+            a = np.asarray(data.test[first_split]["img"])
+            b = np.asarray(full.test[first_full]["img"])
+            assert np.array_equal(a, b)

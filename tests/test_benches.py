@@ -1,0 +1,54 @@
+"""The CPU benchmarks run end to end on tiny settings, and print the counts that explain their
+figures (no timing is asserted: benchmarks print ratios, tests check what they count)."""
+
+from __future__ import annotations
+
+import importlib.util
+import re
+from pathlib import Path
+
+BENCH = Path(__file__).resolve().parents[1] / "bench"
+
+
+def _bench(name: str):
+    spec = importlib.util.spec_from_file_location(name, BENCH / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_image_cache_bench_reads_the_cache_on_the_second_pass(capsys):
+    """The bench itself asserts the cached pass is a cache hit with no miss."""
+    _bench("bench_image_cache").main(["--rows", "96", "--repeats", "1", "--batch_size", "32"])
+    out = capsys.readouterr().out
+    assert "96 training images" in out
+    for line in (
+        "first (decode + write the cache)",
+        "cached (read the cache)",
+        "decode every epoch",
+    ):
+        assert line in out
+    assert re.search(r"ratio first / cached: [\d.]+x", out)
+    assert re.search(r"ratio decode-every-epoch / cached: [\d.]+x \((meets|below)", out)
+
+
+def test_grid_growth_counts_follow_the_growth_law(capsys):
+    """Seeds: one source training and one feature pass per split whatever the seeds, one
+    probe per seed. Targets: one source training; feature passes grow with the targets."""
+    _bench("bench_grid_growth").main(["--sizes", "1", "2", "--axes", "seeds", "targets"])
+    out = capsys.readouterr().out
+    rows = {}
+    for line in out.splitlines():
+        m = re.match(
+            r"(seeds|targets)\s+(\d+)\s+(\d+)\s+[\d.]+\s+[\d.]+\s+(\d+)\s+(\d+)\s+(\d+)\s+(\d+)$",
+            line,
+        )
+        if m:
+            axis, size, runs, sources, features, probes, full = m.groups()
+            rows[axis, int(size)] = tuple(int(v) for v in (runs, sources, features, probes, full))
+    assert rows[("seeds", 1)][1:] == (1, rows[("seeds", 1)][2], 1, 0)
+    assert rows[("seeds", 2)][1] == 1 and rows[("seeds", 2)][3] == 2  # one source, two probes
+    assert rows[("seeds", 2)][2] == rows[("seeds", 1)][2]  # features computed once
+    assert rows[("targets", 2)][1] == 1  # not sources x targets
+    assert rows[("targets", 2)][2] == 2 * rows[("targets", 1)][2]  # each target's splits once
+    assert "time ~ size^k" in out and "expected" in out
