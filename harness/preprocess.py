@@ -42,6 +42,14 @@ class InputPipeline:
     tokenizer_corpus: list[str] | None = None  # a preset's WordPiece was trained on these tasks
 
     @property
+    def input_identity(self) -> str:
+        """What the encoded splits depend on: for images only the size, channels and
+        normalisation (backbones that agree share them); for text the whole pipeline."""
+        if self.modality == "image":
+            return _hash([self.image, PREPROCESS_VERSION])
+        return self.identity
+
+    @property
     def vocab_size(self) -> int | None:
         return len(self.tokenizer) if self.tokenizer is not None else None
 
@@ -224,5 +232,11 @@ def encode_split(
     def load(folder: Path) -> datasets.Dataset:
         return datasets.Dataset.from_file(str(folder / "data.arrow"))
 
-    parts = [card.content_hash, role, data.fingerprints.get(role), pipeline.identity, len(raw)]
+    parts = [
+        card.content_hash,
+        role,
+        data.fingerprints.get(role),
+        pipeline.input_identity,
+        len(raw),
+    ]
     return cache.get_or_compute("encoded", parts, compute, load, name=f"{card.name}-{role}")
