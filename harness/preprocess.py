@@ -230,7 +230,10 @@ def encode_split(
                     desc=f"encode {card.name}/{role}")  # fmt: skip
 
     def load(folder: Path) -> datasets.Dataset:
-        return datasets.Dataset.from_file(str(folder / "data.arrow"))
+        ds = datasets.Dataset.from_file(str(folder / "data.arrow"))
+        if pipeline.modality == "image":  # arrays straight from Arrow, not nested Python lists
+            ds = ds.with_format("numpy", columns=["pixel_values"], output_all_columns=True)
+        return ds
 
     parts = [
         card.content_hash,

@@ -29,7 +29,7 @@ def test_image_cache_bench_reads_the_cache_on_the_second_pass(capsys):
     ):
         assert line in out
     assert re.search(r"ratio first / cached: [\d.]+x", out)
-    assert re.search(r"ratio decode-every-epoch / cached: [\d.]+x \((meets|below)", out)
+    assert re.search(r"ratio decode-every-epoch / cached: [\d.]+x", out)
 
 
 def test_grid_growth_counts_follow_the_growth_law(capsys):
