@@ -124,7 +124,10 @@ def test_the_l2sp_penalty_by_hand():
     # alpha/2 * ((1-0)^2 + (2-4)^2) + beta/2 * 3^2 = 0.5*0.1*5 + 0.5*0.2*9 = 0.25 + 0.9
     value = module.l2sp_penalty(enc, start, head, alpha=0.1, beta=0.2)
     assert float(value.detach()) == pytest.approx(1.15)
-    assert float(module.l2sp_penalty(enc, {"weight": enc.weight.detach()}, head, 1.0, 0.0).detach()) == 0.0
+    assert (
+        float(module.l2sp_penalty(enc, {"weight": enc.weight.detach()}, head, 1.0, 0.0).detach())
+        == 0.0
+    )
     with pytest.raises(ValueError, match="alpha must be >= 0"):
         module.L2SPConfig(alpha=-1)
 
