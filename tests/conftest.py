@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import shutil
+import subprocess
 import tempfile
 from pathlib import Path
 
@@ -38,3 +40,40 @@ def _method_registry_restored():
 
     with method_registry_kept():
         yield
+
+
+@pytest.fixture
+def run_main(capsys):
+    """`main(argv)` in this process, as a CompletedProcess: what it prints is what the command
+    prints."""
+    from harness.cli import main
+
+    def call(*args: object) -> subprocess.CompletedProcess:
+        capsys.readouterr()  # drop whatever a fixture printed before
+        code = main([str(a) for a in args])
+        out = capsys.readouterr()
+        return subprocess.CompletedProcess(args, code, out.out, out.err)
+
+    return call
+
+
+CHROMIUM, DRIVER = shutil.which("chromium"), shutil.which("chromedriver")
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """A headless Chromium through Selenium, for the pages' tests (installed by .ci/run)."""
+    assert CHROMIUM and DRIVER, (
+        "the page tests need Debian's chromium and chromium-driver (see .ci/run)"
+    )
+    from selenium import webdriver
+    from selenium.webdriver.chrome.options import Options
+    from selenium.webdriver.chrome.service import Service
+
+    options = Options()
+    options.binary_location = CHROMIUM
+    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"):
+        options.add_argument(arg)
+    driver = webdriver.Chrome(options=options, service=Service(DRIVER))
+    yield driver
+    driver.quit()

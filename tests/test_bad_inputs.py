@@ -36,19 +36,6 @@ SOURCED = ("--targets", "synth_text_near", "--sources", "synth_text_anchor", "--
 # --- helpers (the same conventions as tests/test_cli.py) ---------------------------------------
 
 
-@pytest.fixture
-def run_main(capsys):
-    """`main(argv)` in this process; what it prints is what the command prints."""
-
-    def call(*args: object) -> subprocess.CompletedProcess:
-        capsys.readouterr()  # drop whatever a fixture printed before
-        code = main([str(a) for a in args])
-        out = capsys.readouterr()
-        return subprocess.CompletedProcess(args, code, out.out, out.err)
-
-    return call
-
-
 def _show(proc: subprocess.CompletedProcess) -> str:
     return f"exit {proc.returncode}\n--- stdout ---\n{proc.stdout[-2000:]}\n--- stderr ---\n{proc.stderr[-2500:]}"
 

@@ -20,7 +20,6 @@ import numpy as np
 import pytest
 import yaml
 
-from harness.cli import main
 from harness.records import RUNS_DIR, find_records, read_record, write_record
 from harness.spec import RunSpec
 from harness.workflows.compare import judge, noise_bound, spec_key
@@ -83,17 +82,6 @@ def replace(records, scores, **where):
                  "metrics": {**r["metrics"], r["primary_metric"]: scores[s["seed"]]}}  # fmt: skip
         out.append(r)
     return out
-
-
-@pytest.fixture
-def run_main(capsys):
-    def call(*args: object) -> subprocess.CompletedProcess:
-        capsys.readouterr()
-        code = main([str(a) for a in args])
-        out = capsys.readouterr()
-        return subprocess.CompletedProcess(args, code, out.out, out.err)
-
-    return call
 
 
 def show(proc: subprocess.CompletedProcess) -> str:

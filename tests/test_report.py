@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pytest
@@ -11,7 +10,6 @@ from suitekit import run, suite
 
 from harness.cli import main
 
-CHROMIUM, DRIVER = shutil.which("chromium"), shutil.which("chromedriver")
 SOURCES = ["none", "graded_text_r100", "graded_text_r000"]
 
 
@@ -34,24 +32,6 @@ def report(tmp_path_factory) -> Path:
                  "--max_rows", "96", "--cache_dir", str(cache), "--n_boot", "50"]) == 0  # fmt: skip
     assert main(["report", "--results", str(out)]) == 0
     return out / "report" / "index.html"
-
-
-@pytest.fixture(scope="module")
-def browser():
-    assert CHROMIUM and DRIVER, (
-        "the report test needs Debian's chromium and chromium-driver (see .ci/run)"
-    )
-    from selenium import webdriver
-    from selenium.webdriver.chrome.options import Options
-    from selenium.webdriver.chrome.service import Service
-
-    options = Options()
-    options.binary_location = CHROMIUM
-    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"):
-        options.add_argument(arg)
-    driver = webdriver.Chrome(options=options, service=Service(DRIVER))
-    yield driver
-    driver.quit()
 
 
 def test_the_report_renders_its_tables_and_pictures(report, browser):

@@ -35,7 +35,6 @@ from harness.cli import main
 from harness.spec import RunSpec
 from harness.workflows.submission import RerunResult, choose_runs, seal, seed_tolerance
 
-CHROMIUM, DRIVER = shutil.which("chromium"), shutil.which("chromedriver")
 SUITE = {"name": "subtest", "backbones": [TEXT_BB], "targets": ["synth_text_near", "synth_text_mid"],
          "sources": ["none"], "fractions": [0.1], "seeds": [0, 1],
          "methods": {"scratch": {}, "finetune": {}, "my_method": {"method": "finetune", "layer_lr_decay": 0.5}},
@@ -705,24 +704,6 @@ def test_leaderboard_without_a_valid_submission_is_an_error(board, tmp_path, cap
     err = capsys.readouterr().err
     assert "skipped invalid submission broken.json" in err and "no valid submission to rank" in err
     assert main(["leaderboard", "--submissions", str(tmp_path / "nowhere")]) == 2
-
-
-@pytest.fixture(scope="module")
-def browser():
-    assert CHROMIUM and DRIVER, (
-        "the page test needs Debian's chromium and chromium-driver (see .ci/run)"
-    )
-    from selenium import webdriver
-    from selenium.webdriver.chrome.options import Options
-    from selenium.webdriver.chrome.service import Service
-
-    options = Options()
-    options.binary_location = CHROMIUM
-    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"):
-        options.add_argument(arg)
-    driver = webdriver.Chrome(options=options, service=Service(DRIVER))
-    yield driver
-    driver.quit()
 
 
 def _column(browser, name: str) -> tuple[int, list]:
