@@ -46,6 +46,15 @@ from torch.utils.data import Dataset
 # dense bf16 tensor-core peaks (no sparsity), by a name fragment of `torch.cuda.get_device_name`
 PEAK_TFLOPS = (("H100 PCIe", 756.0), ("H100", 989.0), ("H200", 989.0), ("A100", 312.0))
 
+# --sdpa_backend: the SDPA kernels left enabled (math stays as the fallback torch reports)
+SDPA_BACKENDS = {
+    "auto": ("flash", "mem_efficient", "cudnn", "math"),
+    "flash": ("flash", "math"),
+    "efficient": ("mem_efficient", "math"),
+    "cudnn": ("cudnn", "math"),
+    "math": ("math",),
+}
+
 CARD = dict(name="sst2_shaped", version=1, modality="text", problem="classification",
             inputs={"text": "sentence"}, label="label", label_names=("negative", "positive"),
             splits={"train": "train", "validation": "validation", "test": "validation"},
@@ -62,7 +71,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--precision", choices=["bf16", "fp32"], default="bf16")
     p.add_argument("--compile", action="store_true", help="torch.compile the model (inductor)")
     p.add_argument("--compile_mode", default="default",
-                   help="torch.compile mode: default | reduce-overhead (CUDA graphs)")  # fmt: skip
+                   help="torch.compile mode: default | reduce-overhead (CUDA graphs) | "
+                   "max-autotune-no-cudagraphs (Triton GEMM templates, epilogue fusion)")  # fmt: skip
+    p.add_argument("--sdpa_backend", choices=sorted(SDPA_BACKENDS), default="auto",
+                   help="scaled-dot-product attention kernels allowed (auto: torch's choice; "
+                   "flash needs --no-mask)")  # fmt: skip
     p.add_argument("--no-fused", dest="fused", action="store_false", help="unfused AdamW")
     p.add_argument("--attn", default="sdpa", help="attn_implementation (sdpa | eager)")
     p.add_argument("--no-mask", dest="mask", action="store_false",
@@ -198,6 +211,15 @@ def make_accelerator(precision: str, compile_mode: str | None = None):
     return Accelerator(mixed_precision=mixed, dynamo_plugin=plugin, dataloader_config=copies)
 
 
+def set_sdpa_backend(name: str) -> None:
+    """Enable only the SDPA kernels of `SDPA_BACKENDS[name]` (process-wide, before tracing)."""
+    allowed = SDPA_BACKENDS[name]
+    torch.backends.cuda.enable_flash_sdp("flash" in allowed)
+    torch.backends.cuda.enable_mem_efficient_sdp("mem_efficient" in allowed)
+    torch.backends.cuda.enable_cudnn_sdp("cudnn" in allowed)
+    torch.backends.cuda.enable_math_sdp("math" in allowed)
+
+
 def unfused_adamw(param_groups: list[dict[str, Any]], budget: Any) -> torch.optim.Optimizer:
     return torch.optim.AdamW(
         param_groups, lr=budget.learning_rate, weight_decay=budget.weight_decay, fused=False
@@ -221,6 +243,8 @@ def main(argv: list[str] | None = None) -> None:
     if cuda:
         torch.backends.cuda.matmul.allow_tf32 = True  # fp32 runs: TF32 matmuls, as is usual
         torch.backends.cudnn.allow_tf32 = True
+    if cuda:
+        set_sdpa_backend(args.sdpa_backend)
     accelerator = make_accelerator(args.precision, args.compile and args.compile_mode)
     card = TaskCard(**CARD)
     model, config = build(args)
@@ -235,6 +259,7 @@ def main(argv: list[str] | None = None) -> None:
     timer = WindowTimer(args.warmup, args.steps, args.repeats, cuda, args.profile)
     fused = "on" if args.fused and cuda else "off"
     attention = args.attn + ("" if args.mask else ", no mask")
+    attention += "" if args.sdpa_backend == "auto" else f", SDPA {args.sdpa_backend}"
     compiled = args.compile_mode if args.compile else "off"
     print(f"BERT {'tiny' if args.tiny else 'base'} (L{config.num_hidden_layers} "
           f"H{config.hidden_size} A{config.num_attention_heads}, {n_params / 1e6:.1f}M "

@@ -50,7 +50,7 @@ bench() {  # bench NAME [flags...]: one run of the bench, appended to bench.log
     echo "== $name: python bench/bench_gpu_finetune.py $*" >>"$OUT/bench.log"
     local start=$SECONDS lines got
     lines=$(wc -l <"$OUT/bench.log")
-    timeout 180 python3 bench/bench_gpu_finetune.py "$@" >>"$OUT/bench.log" 2>&1
+    timeout "${BENCH_TIMEOUT:-180}" python3 bench/bench_gpu_finetune.py "$@" >>"$OUT/bench.log" 2>&1
     local rc=$?
     got=$(tail -n +"$((lines + 1))" "$OUT/bench.log" | grep -E "^(samples/s|MFU):" | tr '\n' ' ')
     printf '%-26s rc=%-3s %4ss  %s\n' "$name" "$rc" "$((SECONDS - start))" "$got" | tee -a "$SUMMARY"
@@ -75,4 +75,11 @@ bench bf16_b128_compile --compile --batch_size 128
 bench bf16_b512_compile --compile --batch_size 512
 bench bf16_b256_compile_nomask --compile --batch_size 256 --no-mask
 bench bf16_b32_cudagraphs_nomask --compile --compile_mode reduce-overhead --no-mask
+# attention kernels and Inductor's GEMM templates at the GPU-bound batch
+bench bf16_b256_compile_efficient --compile --batch_size 256 --sdpa_backend efficient
+bench bf16_b256_compile_nomask_flash --compile --batch_size 256 --no-mask --sdpa_backend flash
+bench bf16_b256_autotune --compile --compile_mode max-autotune-no-cudagraphs --batch_size 256 \
+    --profile "$OUT/profile_autotune.txt"
+bench bf16_b256_autotune_efficient --compile --compile_mode max-autotune-no-cudagraphs \
+    --batch_size 256 --sdpa_backend efficient
 echo "total ${SECONDS}s" | tee -a "$SUMMARY"
