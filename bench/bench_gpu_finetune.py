@@ -80,6 +80,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--attn", default="sdpa", help="attn_implementation (sdpa | eager)")
     p.add_argument("--no-mask", dest="mask", action="store_false",
                    help="no attention_mask in the batches (all rows are full length)")  # fmt: skip
+    p.add_argument("--dropout", type=float, default=None,
+                   help="hidden and attention-probability dropout (BertConfig's 0.1); 0 "
+                   "measures what dropout costs")  # fmt: skip
     p.add_argument("--tiny", action="store_true", help="a 2-layer, hidden-64 BERT (CPU test)")
     p.add_argument("--profile", default=None, help="write a torch.profiler table of 3 steps "
                    "after the timed windows to this file")  # fmt: skip
@@ -124,7 +127,12 @@ def build(args: argparse.Namespace):
     from harness.heads import EncoderWithHead, TaskHead
 
     small = dict(hidden_size=64, num_hidden_layers=2, num_attention_heads=2, intermediate_size=256)
-    config = BertConfig(**(small if args.tiny else {}))
+    dropout = (
+        {}
+        if args.dropout is None
+        else {"hidden_dropout_prob": args.dropout, "attention_probs_dropout_prob": args.dropout}
+    )
+    config = BertConfig(**(small if args.tiny else {}), **dropout)
     torch.manual_seed(args.seed)
     bert = AutoModel.from_config(config, add_pooling_layer=False, attn_implementation=args.attn)
     model = EncoderWithHead(
@@ -259,6 +267,7 @@ def main(argv: list[str] | None = None) -> None:
     timer = WindowTimer(args.warmup, args.steps, args.repeats, cuda, args.profile)
     fused = "on" if args.fused and cuda else "off"
     attention = args.attn + ("" if args.mask else ", no mask")
+    attention += "" if args.dropout is None else f", dropout {args.dropout:g}"
     attention += "" if args.sdpa_backend == "auto" else f", SDPA {args.sdpa_backend}"
     compiled = args.compile_mode if args.compile else "off"
     print(f"BERT {'tiny' if args.tiny else 'base'} (L{config.num_hidden_layers} "

@@ -80,6 +80,9 @@ bench bf16_b256_compile_efficient --compile --batch_size 256 --sdpa_backend effi
 bench bf16_b256_compile_nomask_flash --compile --batch_size 256 --no-mask --sdpa_backend flash
 bench bf16_b256_autotune --compile --compile_mode max-autotune-no-cudagraphs --batch_size 256 \
     --profile "$OUT/profile_autotune.txt"
+bench bf16_b256_compile_nodropout --compile --batch_size 256 --dropout 0
+bench bf16_b256_compile_nodropout_nomask --compile --batch_size 256 --dropout 0 --no-mask \
+    --profile "$OUT/profile_nodropout_nomask.txt"
 bench bf16_b256_autotune_efficient --compile --compile_mode max-autotune-no-cudagraphs \
     --batch_size 256 --sdpa_backend efficient
 echo "total ${SECONDS}s" | tee -a "$SUMMARY"
