@@ -25,6 +25,7 @@ from harness.backbones import BackboneSpec
 from harness.cache import Cache
 from harness.context import RunContext, default_cache_dir
 from harness.errors import TransferBenchError
+from harness.hostmemory import release_free_memory, tune_allocator
 from harness.methods import get_method
 from harness.plugins import method_source
 from harness.preprocess import InputPipeline, build_pipeline
@@ -82,6 +83,7 @@ def reset_peak_memory(device: torch.device) -> bool:
     and CUDA's peak allocation. Returns whether the RSS peak could be reset."""
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
+    release_free_memory()  # what earlier runs freed does not count towards this run's peak
     try:
         Path("/proc/self/clear_refs").write_text("5")
         return True
@@ -123,6 +125,7 @@ class SuiteRunner:
                  cache_dir: Path | None = None, mixed_precision: str = "no", report_to: str | None = None,
                  rerun_failed: bool = False, accelerator: Any = None,
                  registry: TaskRegistry | None = None):  # fmt: skip
+        tune_allocator()  # once per process (see harness.hostmemory)
         self.output_dir = Path(output_dir)
         self.registry = registry or TaskRegistry(include_paths or [])
         self.cache_dir = Path(cache_dir) if cache_dir else default_cache_dir()

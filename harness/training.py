@@ -83,13 +83,15 @@ def supervised_loss(outputs: torch.Tensor, batch: dict[str, Any], card: TaskCard
 
 
 def adamw(param_groups: list[dict[str, Any]], budget: Budget) -> torch.optim.Optimizer:
-    """AdamW; its fused kernels when every parameter is on a GPU (on the CPU, torch's default
-    implementation, so CPU results are what they were)."""
+    """AdamW with torch's fused kernels (one pass over each parameter, on a GPU and on the CPU;
+    `Trainer`'s default `adamw_torch_fused` too) when every parameter sits on one kind of
+    device that has them; else torch's default implementation."""
     groups = [{**g, "params": [g["params"]] if torch.is_tensor(g["params"]) else list(g["params"])}
               for g in param_groups]  # fmt: skip
-    cuda = {p.device.type for g in groups for p in g["params"]} == {"cuda"}
+    kinds = {p.device.type for g in groups for p in g["params"]}
+    fused = len(kinds) == 1 and kinds <= {"cuda", "cpu"}
     return torch.optim.AdamW(
-        groups, lr=budget.learning_rate, weight_decay=budget.weight_decay, fused=cuda or None
+        groups, lr=budget.learning_rate, weight_decay=budget.weight_decay, fused=fused or None
     )
 
 
@@ -159,10 +161,12 @@ class LengthGroupedSampler(Sampler[int]):
         batches = [
             c[i : i + self.batch_size] for c in chunks for i in range(0, len(c), self.batch_size)
         ]
-        perm = torch.randperm(
-            len(batches), generator=g
-        ).tolist()  # don't always start with the longest
-        return iter([i for b in perm for i in batches[b]])
+        perm = torch.randperm(len(batches), generator=g).tolist()
+        # the batch holding the longest row goes first (as in transformers' sampler): the run's
+        # largest activations are allocated on a fresh heap, and an out-of-memory shows at once
+        longest = max(range(len(batches)), key=lambda b: self.lengths[batches[b][0]])
+        perm.remove(longest)
+        return iter([i for b in [longest, *perm] for i in batches[b]])
 
 
 def loader_options(dataset: Dataset, cuda: bool, processes: int = 1) -> dict[str, Any]:
@@ -379,10 +383,34 @@ def train_tasks(
         "test": dict(zip(order, prepared[3 + 2 * k :])),
     }
     try:
-        return _fit(model, opt, scheduler, loaders, by_name, budget, accelerator, total, epochs, seed,
-                    loss, schedule, select, step_hooks, desc)  # fmt: skip
+        with _onednn(_onednn_pays(model, accelerator)):
+            return _fit(model, opt, scheduler, loaders, by_name, budget, accelerator, total,
+                        epochs, seed, loss, schedule, select, step_hooks, desc)  # fmt: skip
     finally:
         accelerator.free_memory()
+
+
+@contextlib.contextmanager
+def _onednn(enabled: bool) -> Iterator[None]:
+    """torch's oneDNN kernels on or off for the block (its `flags()` also resets TF32 and warns)."""
+    before = torch.backends.mkldnn.enabled
+    torch.backends.mkldnn.enabled = enabled
+    try:
+        yield
+    finally:
+        torch.backends.mkldnn.enabled = before
+
+
+def _onednn_pays(model: nn.Module, accelerator: Any) -> bool:
+    """Whether to leave torch's oneDNN kernels on for this training. On a CPU in float32 they
+    run a model's convolutions; a model without any (a transformer) uses them only for
+    element-wise ops such as GELU, where ATen's own kernels are as fast, and oneDNN keeps a
+    primitive per input shape with buffers the size of its tensors: under dynamic padding
+    about 200 MB more peak memory for MiniLM on RTE (bench/bench_memory_vs_trainer.py).
+    Mixed precision keeps them (bf16 matrix products on the CPU go through oneDNN)."""
+    if accelerator.device.type != "cpu" or str(accelerator.mixed_precision) != "no":
+        return True
+    return any(isinstance(m, nn.modules.conv._ConvNd) for m in model.modules())
 
 
 def _enable_checkpointing(model: nn.Module) -> None:

@@ -100,7 +100,7 @@ def test_gpu_bench_runs_tiny_on_cpu_without_datasets():
 def test_bf16_forward_float32_loss_and_a_compiled_model_trains_and_restores_alike():
     facts = _probe("eager")  # dynamo with its eager backend: the same numbers as no compile
     assert facts["forward"] == ["torch.bfloat16"] and facts["loss"] == ["torch.float32"]
-    assert facts["fused"] == [False, False]  # on the CPU, torch's default AdamW
+    assert facts["fused"] == [True, True]  # fused AdamW on the CPU too (as Trainer has it)
     assert facts["primary"][0] == facts["primary"][1]
     assert facts["curve"][0] == facts["curve"][1]
     assert facts["keys"][0] == facts["keys"][1]  # the caller's model, not `_orig_mod.` names

@@ -7,7 +7,18 @@ import importlib.util
 import re
 from pathlib import Path
 
+import pytest
+import torch
+
 BENCH = Path(__file__).resolve().parents[1] / "bench"
+
+
+@pytest.fixture(autouse=True)
+def torch_threads_kept():
+    """The benches pin torch to one thread for the whole process; later tests get theirs back."""
+    threads = torch.get_num_threads()
+    yield
+    torch.set_num_threads(threads)
 
 
 def _bench(name: str):
@@ -52,3 +63,23 @@ def test_grid_growth_counts_follow_the_growth_law(capsys):
     assert rows[("targets", 2)][1] == 1  # not sources x targets
     assert rows[("targets", 2)][2] == 2 * rows[("targets", 1)][2]  # each target's splits once
     assert "time ~ size^k" in out and "expected" in out
+
+
+def test_runner_vs_trainer_bench_trains_every_configuration_alike(capsys):
+    """Runner, Trainer-dynamic (the reference) and Trainer-padded each run the same optimizer
+    steps on the same rows (the bench exits otherwise) and are scored on the same dev rows."""
+    _bench("bench_runner_vs_trainer").main(
+        ["--task", "synthetic", "--backbone", "bert-tiny", "--steps", "2", "--repeats", "1"]
+    )
+    out = capsys.readouterr().out
+    assert "2 steps x batch 32 (64 rows)" in out
+    for config in ("runner", "dynamic", "padded"):
+        assert re.search(rf"repeat 1 {config} +[\d.]+ examples/s .*dev accuracy 0\.\d+", out)
+    assert re.search(r"runner / Trainer\(dynamic pad \+ group_by_length\): +[\d.]+x .*target", out)
+    assert re.search(r"dev accuracy runner - Trainer\(dynamic\): [+-][\d.]+ on 128 rows", out)
+
+
+def test_memory_bench_against_trainer_names_what_it_needs():
+    """Without the MiniLM folder it stops with a message naming it (its real run is ~11 min)."""
+    with pytest.raises(SystemExit, match="all-MiniLM-L6-v2"):
+        _bench("bench_memory_vs_trainer").main(["--data_dir", "/nonexistent"])
