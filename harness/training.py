@@ -27,9 +27,11 @@ import logging
 import math
 import os
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -383,9 +385,12 @@ def train_tasks(
         "test": dict(zip(order, prepared[3 + 2 * k :])),
     }
     try:
-        with _onednn(_onednn_pays(model, accelerator)):
+        with (
+            _onednn(_onednn_pays(model, accelerator)),
+            tempfile.TemporaryDirectory(prefix="transferbench-best-") as spill,
+        ):
             return _fit(model, opt, scheduler, loaders, by_name, budget, accelerator, total,
-                        epochs, seed, loss, schedule, select, step_hooks, desc)  # fmt: skip
+                        epochs, seed, loss, schedule, select, step_hooks, desc, Path(spill))  # fmt: skip
     finally:
         accelerator.free_memory()
 
@@ -439,7 +444,9 @@ def _selection_score(card: TaskCard, value: float) -> float:
 def _fit(model, opt, scheduler, loaders: dict[str, dict[str, Any]], tasks: dict[str, TaskSplits],
          budget: Budget, accelerator: Any, total: int, epochs: int, seed: int, loss_fn: LossFn,
          schedule: TaskSchedule, select: str, step_hooks: Sequence[Callable[[LoopState], None]],
-         desc: str) -> TrainResult:  # fmt: skip
+         desc: str, spill: Path) -> TrainResult:  # fmt: skip
+    """The epochs. The best epoch's weights are written to `spill` (a temporary folder), not
+    kept as a second copy of the model in memory for the rest of the run."""
     takes_task = _takes_task(model, accelerator)
     ga = budget.gradient_accumulation_steps
     check_every = CHECK_EVERY if accelerator.device.type == "cuda" else 1
@@ -530,16 +537,21 @@ def _fit(model, opt, scheduler, loaders: dict[str, dict[str, Any]], tasks: dict[
         for key, score in candidates.items():
             if key not in best or score > best[key]["score"]:
                 if state is None:
-                    raw = _unwrap(model, accelerator).state_dict()
-                    state = {k: v.detach().to("cpu", copy=True) for k, v in raw.items()}
+                    state = spill / f"epoch-{epoch}.pt"
+                    torch.save(_unwrap(model, accelerator).state_dict(), state)
                 best[key] = {"score": score, "epoch": epoch, "state": state, "val": val}
+        kept = {b["state"] for b in best.values()}
+        for stale in set(spill.glob("epoch-*.pt")) - kept:
+            stale.unlink()
         if step >= total:
             break
     bar.close()
     results: dict[str, TrainResult] = {}
     for name in tasks:
         chosen = best["mean" if select == "mean" else name]
-        _unwrap(model, accelerator).load_state_dict(chosen["state"])
+        weights = torch.load(chosen["state"], map_location="cpu", weights_only=True)
+        _unwrap(model, accelerator).load_state_dict(weights)
+        del weights
         card = tasks[name].card
         test = evaluate_loader(model, loaders["test"][name], card, accelerator, name)
         results[name] = TrainResult(

@@ -1,0 +1,149 @@
+"""What keeps a CPU fine-tuning run's peak memory down: the longest batch first, oneDNN off for
+float32 models without convolutions, a bounded oneDNN cache and a pinned glibc mmap threshold.
+(The figures are bench/bench_memory_vs_trainer.py's; these tests check the mechanisms.)"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from types import SimpleNamespace
+
+import pytest
+import torch
+from torch import nn
+
+from harness import hostmemory
+from harness.training import LengthGroupedSampler, _onednn, _onednn_pays
+
+
+def batches_of(sampler: LengthGroupedSampler, size: int) -> list[list[int]]:
+    order = list(sampler)
+    return [order[i : i + size] for i in range(0, len(order), size)]
+
+
+def test_the_batch_holding_the_longest_row_comes_first_every_epoch():
+    lengths = [(i * 37) % 101 + 1 for i in range(500)]
+    longest = max(range(len(lengths)), key=lengths.__getitem__)
+    sampler = LengthGroupedSampler(lengths, batch_size=16, seed=3, mega=4)
+    firsts = []
+    for _ in range(3):
+        batches = batches_of(sampler, 16)
+        assert longest in batches[0]
+        assert sorted(i for b in batches for i in b) == list(range(500))  # still a permutation
+        firsts.append(batches[0])
+    later = [batches_of(LengthGroupedSampler(lengths, 16, seed=s, mega=4), 16)[1] for s in (0, 1)]
+    assert later[0] != later[1]  # the rest stays shuffled by the seed
+
+
+def test_onednn_is_kept_for_convolutions_and_mixed_precision_only():
+    cpu = SimpleNamespace(device=torch.device("cpu"), mixed_precision="no")
+    transformer = nn.Sequential(nn.Linear(8, 8), nn.GELU(), nn.LayerNorm(8))
+    convnet = nn.Sequential(nn.Conv2d(3, 4, 3), nn.ReLU())
+    assert not _onednn_pays(transformer, cpu)
+    assert _onednn_pays(convnet, cpu)
+    assert _onednn_pays(transformer, SimpleNamespace(device=cpu.device, mixed_precision="bf16"))
+    assert _onednn_pays(
+        transformer, SimpleNamespace(device=torch.device("cuda"), mixed_precision="no")
+    )
+
+
+def test_the_onednn_switch_is_restored_even_on_error():
+    before = torch.backends.mkldnn.enabled
+    with pytest.raises(RuntimeError), _onednn(not before):
+        assert torch.backends.mkldnn.enabled is (not before)
+        raise RuntimeError("boom")
+    assert torch.backends.mkldnn.enabled is before
+
+
+def test_gelu_gives_the_same_numbers_with_onednn_off():
+    x = torch.randn(4, 9, 64, requires_grad=True)
+    with _onednn(True):
+        y1 = nn.functional.gelu(x)
+        (g1,) = torch.autograd.grad(y1.sum(), x)
+    with _onednn(False):
+        y2 = nn.functional.gelu(x)
+        (g2,) = torch.autograd.grad(y2.sum(), x)
+    torch.testing.assert_close(y1, y2)
+    torch.testing.assert_close(g1, g2)
+
+
+def test_the_onednn_cache_capacity_is_bounded_unless_the_user_set_it():
+    code = "import os, harness; print(os.environ['ONEDNN_PRIMITIVE_CACHE_CAPACITY'])"
+    env = {k: v for k, v in os.environ.items() if k != "ONEDNN_PRIMITIVE_CACHE_CAPACITY"}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    assert out.stdout.strip() == "16", out.stderr
+    env["ONEDNN_PRIMITIVE_CACHE_CAPACITY"] = "512"
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    assert out.stdout.strip() == "512", out.stderr
+
+
+@pytest.mark.skipif(hostmemory._libc() is None, reason="glibc only (a no-op elsewhere)")
+def test_the_allocator_is_tuned_once_and_a_user_setting_wins():
+    code = (
+        "from harness import hostmemory as h; a = h.tune_allocator(); b = h.tune_allocator(); "
+        "h.release_free_memory(); print(a, b)"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "MALLOC_MMAP_THRESHOLD_"}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    assert out.stdout.split() == ["True", "True"], out.stderr  # cached: set once
+    env["MALLOC_MMAP_THRESHOLD_"] = "4194304"
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    assert out.stdout.split() == ["False", "False"], out.stderr
+
+
+def test_large_freed_blocks_go_back_to_the_system_under_the_pinned_threshold():
+    """Under the pinned threshold, 64 MB of freed activations leave no resident memory behind
+    even with a live block above them. Unpinned, glibc's threshold has climbed past them (a
+    freed 20 MB mmap raises it to 20 MB), so they came from the heap and stay resident."""
+    if hostmemory._libc() is None:
+        pytest.skip("glibc only")
+    code = """
+import torch
+from harness import hostmemory
+hostmemory.tune_allocator()
+def rss():
+    text = open('/proc/self/status').read()
+    return next(int(l.split()[1]) for l in text.splitlines() if l.startswith('VmRSS:')) // 1024
+x = torch.ones(5 * 2**20)  # 20 MB
+del x
+base = rss()
+ys = [torch.ones(2**20 * 4) for _ in range(4)]  # 4 x 16 MB: at the threshold, mmapped
+z = torch.ones(256)  # a live block above them on the heap: the heap cannot shrink past it
+del ys
+print(rss() - base)
+"""
+    env = {k: v for k, v in os.environ.items() if k != "MALLOC_MMAP_THRESHOLD_"}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    assert int(out.stdout.strip()) < 8, out.stderr
+    untuned = code.replace("hostmemory.tune_allocator()", "")
+    out = subprocess.run([sys.executable, "-c", untuned], env=env, capture_output=True, text=True)
+    assert int(out.stdout.strip()) > 48, out.stderr  # the test can tell the difference
+
+
+def test_the_best_epoch_waits_on_disk_not_as_a_second_model_in_memory(monkeypatch, tmp_path):
+    """Validation 0.5, 0.9, 0.6: while epoch 3 is validated only epoch 2's weights are kept
+    (one file; epoch 1's was dropped when epoch 2 beat it), and the folder is gone after."""
+    import tempfile
+
+    from test_training_paths import fit, head_model, separable
+
+    from harness import training
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    scripted = iter([0.5, 0.9, 0.6])
+    seen: list[list[str]] = []
+    real = training.evaluate_loader
+
+    def evaluate_loader(model, loader, card, accelerator, task=None):
+        seen.append(sorted(p.name for p in tmp_path.glob("transferbench-best-*/*")))
+        if len(seen) <= 3:
+            return {"accuracy": next(scripted), "f1": 0.0}
+        return real(model, loader, card, accelerator, task)
+
+    monkeypatch.setattr(training, "evaluate_loader", evaluate_loader)
+    res = fit(head_model(), separable(128),
+              {"num_train_epochs": 3, "per_device_train_batch_size": 16, "learning_rate": 0.05})  # fmt: skip
+    assert res.best_epoch == 2
+    assert seen == [[], ["epoch-1.pt"], ["epoch-2.pt"], ["epoch-2.pt"]]
+    assert not list(tmp_path.glob("transferbench-best-*"))
