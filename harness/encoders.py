@@ -17,7 +17,7 @@ from harness.heads import EncoderWithHead, build_head
 from harness.preprocess import row_lengths
 from harness.spec import Budget
 from harness.splits import RunSplits
-from harness.training import train_tasks
+from harness.training import onednn_enabled, onednn_pays, train_tasks
 
 logger = logging.getLogger(__name__)
 
@@ -161,12 +161,13 @@ class Encoders:
             ds, batch_size=self.eval_batch_size, sampler=order, collate_fn=self.pipeline.collate
         )
         feats, labels = [], []
-        for batch in loader:
-            labels.append(batch.pop("labels"))
-            with acc.autocast():
-                feats.append(
-                    encoder(**{k: v.to(acc.device) for k, v in batch.items()}).float().cpu()
-                )
+        with onednn_enabled(onednn_pays(encoder, acc)):  # see training.onednn_pays
+            for batch in loader:
+                labels.append(batch.pop("labels"))
+                with acc.autocast():
+                    feats.append(
+                        encoder(**{k: v.to(acc.device) for k, v in batch.items()}).float().cpu()
+                    )
         where = torch.tensor(order)
         out_f, out_l = torch.cat(feats), torch.cat(labels)
         feats_sorted, labels_sorted = torch.empty_like(out_f), torch.empty_like(out_l)

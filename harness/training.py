@@ -386,7 +386,7 @@ def train_tasks(
     }
     try:
         with (
-            _onednn(_onednn_pays(model, accelerator)),
+            onednn_enabled(onednn_pays(model, accelerator)),
             tempfile.TemporaryDirectory(prefix="transferbench-best-") as spill,
         ):
             return _fit(model, opt, scheduler, loaders, by_name, budget, accelerator, total,
@@ -396,7 +396,7 @@ def train_tasks(
 
 
 @contextlib.contextmanager
-def _onednn(enabled: bool) -> Iterator[None]:
+def onednn_enabled(enabled: bool) -> Iterator[None]:
     """torch's oneDNN kernels on or off for the block (its `flags()` also resets TF32 and warns)."""
     before = torch.backends.mkldnn.enabled
     torch.backends.mkldnn.enabled = enabled
@@ -406,13 +406,14 @@ def _onednn(enabled: bool) -> Iterator[None]:
         torch.backends.mkldnn.enabled = before
 
 
-def _onednn_pays(model: nn.Module, accelerator: Any) -> bool:
-    """Whether to leave torch's oneDNN kernels on for this training. On a CPU in float32 they
-    run a model's convolutions; a model without any (a transformer) uses them only for
-    element-wise ops such as GELU, where ATen's own kernels are as fast, and oneDNN keeps a
-    primitive per input shape with buffers the size of its tensors: under dynamic padding
-    about 200 MB more peak memory for MiniLM on RTE (bench/bench_memory_vs_trainer.py).
-    Mixed precision keeps them (bf16 matrix products on the CPU go through oneDNN)."""
+def onednn_pays(model: nn.Module, accelerator: Any) -> bool:
+    """Whether to leave torch's oneDNN kernels on while `model` trains or encodes. On a CPU in
+    float32 they run a model's convolutions; a model without any (a transformer) uses them only
+    for element-wise ops such as GELU, where ATen's own kernels are as fast, and oneDNN caches a
+    primitive per input shape (up to 1,024) with buffers the size of its tensors: under dynamic
+    padding ~600 MB more peak memory for MiniLM on RTE (bench/bench_memory_vs_trainer.py).
+    Mixed precision keeps them (bf16 matrix products on the CPU go through oneDNN), and so do
+    convolutional models (bounding the cache instead cost the quick suite 15 % of its time)."""
     if accelerator.device.type != "cpu" or str(accelerator.mixed_precision) != "no":
         return True
     return any(isinstance(m, nn.modules.conv._ConvNd) for m in model.modules())

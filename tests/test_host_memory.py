@@ -1,5 +1,5 @@
 """What keeps a CPU fine-tuning run's peak memory down: the longest batch first, oneDNN off for
-float32 models without convolutions, a bounded oneDNN cache and a pinned glibc mmap threshold.
+float32 models without convolutions, a pinned glibc mmap threshold and the best epoch on disk.
 (The figures are bench/bench_memory_vs_trainer.py's; these tests check the mechanisms.)"""
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import torch
 from torch import nn
 
 from harness import hostmemory
-from harness.training import LengthGroupedSampler, _onednn, _onednn_pays
+from harness.training import LengthGroupedSampler, onednn_enabled, onednn_pays
 
 
 def batches_of(sampler: LengthGroupedSampler, size: int) -> list[list[int]]:
@@ -40,17 +40,17 @@ def test_onednn_is_kept_for_convolutions_and_mixed_precision_only():
     cpu = SimpleNamespace(device=torch.device("cpu"), mixed_precision="no")
     transformer = nn.Sequential(nn.Linear(8, 8), nn.GELU(), nn.LayerNorm(8))
     convnet = nn.Sequential(nn.Conv2d(3, 4, 3), nn.ReLU())
-    assert not _onednn_pays(transformer, cpu)
-    assert _onednn_pays(convnet, cpu)
-    assert _onednn_pays(transformer, SimpleNamespace(device=cpu.device, mixed_precision="bf16"))
-    assert _onednn_pays(
+    assert not onednn_pays(transformer, cpu)
+    assert onednn_pays(convnet, cpu)
+    assert onednn_pays(transformer, SimpleNamespace(device=cpu.device, mixed_precision="bf16"))
+    assert onednn_pays(
         transformer, SimpleNamespace(device=torch.device("cuda"), mixed_precision="no")
     )
 
 
 def test_the_onednn_switch_is_restored_even_on_error():
     before = torch.backends.mkldnn.enabled
-    with pytest.raises(RuntimeError), _onednn(not before):
+    with pytest.raises(RuntimeError), onednn_enabled(not before):
         assert torch.backends.mkldnn.enabled is (not before)
         raise RuntimeError("boom")
     assert torch.backends.mkldnn.enabled is before
@@ -58,24 +58,14 @@ def test_the_onednn_switch_is_restored_even_on_error():
 
 def test_gelu_gives_the_same_numbers_with_onednn_off():
     x = torch.randn(4, 9, 64, requires_grad=True)
-    with _onednn(True):
+    with onednn_enabled(True):
         y1 = nn.functional.gelu(x)
         (g1,) = torch.autograd.grad(y1.sum(), x)
-    with _onednn(False):
+    with onednn_enabled(False):
         y2 = nn.functional.gelu(x)
         (g2,) = torch.autograd.grad(y2.sum(), x)
     torch.testing.assert_close(y1, y2)
     torch.testing.assert_close(g1, g2)
-
-
-def test_the_onednn_cache_capacity_is_bounded_unless_the_user_set_it():
-    code = "import os, harness; print(os.environ['ONEDNN_PRIMITIVE_CACHE_CAPACITY'])"
-    env = {k: v for k, v in os.environ.items() if k != "ONEDNN_PRIMITIVE_CACHE_CAPACITY"}
-    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
-    assert out.stdout.strip() == "16", out.stderr
-    env["ONEDNN_PRIMITIVE_CACHE_CAPACITY"] = "512"
-    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
-    assert out.stdout.strip() == "512", out.stderr
 
 
 @pytest.mark.skipif(hostmemory._libc() is None, reason="glibc only (a no-op elsewhere)")
