@@ -164,6 +164,8 @@ class LengthGroupedSampler(Sampler[int]):
             c[i : i + self.batch_size] for c in chunks for i in range(0, len(c), self.batch_size)
         ]
         perm = torch.randperm(len(batches), generator=g).tolist()
+        if not batches:
+            return iter([])
         # the batch holding the longest row goes first (as in transformers' sampler): the run's
         # largest activations are allocated on a fresh heap, and an out-of-memory shows at once
         longest = max(range(len(batches)), key=lambda b: self.lengths[batches[b][0]])
