@@ -151,6 +151,7 @@ def load_data(args: argparse.Namespace, workdir: Path):
 
 def resolve_defaults(args: argparse.Namespace) -> None:
     """Fill in --task, --backbone, --steps and --learning_rate from what is at hand."""
+    from harness.backbones import BackboneSpec
     from harness.data.loading import resolve_data_dir
 
     data_dir = resolve_data_dir(args.data_dir)
@@ -166,13 +167,7 @@ def resolve_defaults(args: argparse.Namespace) -> None:
     if args.task == "synthetic" and args.steps is None:
         args.steps = 16
     if args.learning_rate is None:
-        args.learning_rate = 5e-4 if args.backbone in _presets() else 5e-5
-
-
-def _presets() -> list[str]:
-    from harness.backbones import BACKBONES
-
-    return BACKBONES.names()
+        args.learning_rate = 5e-4 if BackboneSpec(name=args.backbone).is_preset else 5e-5
 
 
 # -- counting collator wrapper ------------------------------------------------------------------
@@ -313,7 +308,7 @@ def main(argv: list[str] | None = None) -> None:
         torch.set_num_threads(args.threads)
     _quiet_runner_progress_bar()
     resolve_defaults(args)
-    preset = args.backbone in BACKBONES.names()
+    preset = BackboneSpec(name=args.backbone).is_preset
     if preset and BACKBONES.get(args.backbone).modality != "text":
         text = [n for n in BACKBONES.names() if BACKBONES.get(n).modality == "text"]
         raise SystemExit(f"--backbone must be a text preset or a model folder: {', '.join(text)}")

@@ -14,10 +14,11 @@ from torch.utils.data import DataLoader
 from harness.backbones import BackboneSpec, Encoder, build_model
 from harness.cache import Cache, cache_key
 from harness.heads import EncoderWithHead, build_head
+from harness.hostmemory import onednn_enabled, onednn_pays
 from harness.preprocess import row_lengths
 from harness.spec import Budget
 from harness.splits import RunSplits
-from harness.training import onednn_enabled, onednn_pays, train_tasks
+from harness.training import train_tasks
 
 logger = logging.getLogger(__name__)
 
@@ -161,7 +162,7 @@ class Encoders:
             ds, batch_size=self.eval_batch_size, sampler=order, collate_fn=self.pipeline.collate
         )
         feats, labels = [], []
-        with onednn_enabled(onednn_pays(encoder, acc)):  # see training.onednn_pays
+        with onednn_enabled(onednn_pays(encoder, acc)):  # see hostmemory.onednn_pays
             for batch in loader:
                 labels.append(batch.pop("labels"))
                 with acc.autocast():

@@ -41,6 +41,7 @@ from tqdm.auto import tqdm
 
 from harness.cards import TaskCard
 from harness.heads import loss_for, predictions_from
+from harness.hostmemory import onednn_enabled, onednn_pays
 from harness.metrics import compute_metrics
 from harness.spec import Budget
 
@@ -163,9 +164,9 @@ class LengthGroupedSampler(Sampler[int]):
         batches = [
             c[i : i + self.batch_size] for c in chunks for i in range(0, len(c), self.batch_size)
         ]
-        perm = torch.randperm(len(batches), generator=g).tolist()
         if not batches:
             return iter([])
+        perm = torch.randperm(len(batches), generator=g).tolist()
         # the batch holding the longest row goes first (as in transformers' sampler): the run's
         # largest activations are allocated on a fresh heap, and an out-of-memory shows at once
         longest = max(range(len(batches)), key=lambda b: self.lengths[batches[b][0]])
@@ -395,30 +396,6 @@ def train_tasks(
                         epochs, seed, loss, schedule, select, step_hooks, desc, Path(spill))  # fmt: skip
     finally:
         accelerator.free_memory()
-
-
-@contextlib.contextmanager
-def onednn_enabled(enabled: bool) -> Iterator[None]:
-    """torch's oneDNN kernels on or off for the block (its `flags()` also resets TF32 and warns)."""
-    before = torch.backends.mkldnn.enabled
-    torch.backends.mkldnn.enabled = enabled
-    try:
-        yield
-    finally:
-        torch.backends.mkldnn.enabled = before
-
-
-def onednn_pays(model: nn.Module, accelerator: Any) -> bool:
-    """Whether to leave torch's oneDNN kernels on while `model` trains or encodes. On a CPU in
-    float32 they run a model's convolutions; a model without any (a transformer) uses them only
-    for element-wise ops such as GELU, where ATen's own kernels are as fast, and oneDNN caches a
-    primitive per input shape (up to 1,024) with buffers the size of its tensors: under dynamic
-    padding ~600 MB more peak memory for MiniLM on RTE (bench/bench_memory_vs_trainer.py).
-    Mixed precision keeps them (bf16 matrix products on the CPU go through oneDNN), and so do
-    convolutional models (bounding the cache instead cost the quick suite 15 % of its time)."""
-    if accelerator.device.type != "cpu" or str(accelerator.mixed_precision) != "no":
-        return True
-    return any(isinstance(m, nn.modules.conv._ConvNd) for m in model.modules())
 
 
 def _enable_checkpointing(model: nn.Module) -> None:

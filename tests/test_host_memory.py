@@ -14,7 +14,8 @@ import torch
 from torch import nn
 
 from harness import hostmemory
-from harness.training import LengthGroupedSampler, onednn_enabled, onednn_pays
+from harness.hostmemory import onednn_enabled, onednn_pays
+from harness.training import LengthGroupedSampler
 
 
 def batches_of(sampler: LengthGroupedSampler, size: int) -> list[list[int]]:
