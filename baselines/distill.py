@@ -32,7 +32,7 @@ from harness.multitask import (
     make_optimizer,
     train_shared_model,
 )
-from harness.training import TaskSplits, predict_outputs, supervised_loss
+from harness.training import TRAINING_VERSION, TaskSplits, predict_outputs, supervised_loss
 
 
 @dataclass
@@ -200,6 +200,9 @@ class Distill(Method):
             soft = torch.load(folder / "soft_targets.pt", map_location="cpu", weights_only=True)
             return soft, json.loads((folder / "teachers.json").read_text())
 
-        parts = ["soft_targets", task, card.content_hash, ctx.pipeline.identity, ctx.spec.backbone, cfg.teacher_method,
-                 settings, cfg.teachers, cfg.kd_temperature, ctx.spec.source_budget, ctx.spec.limit]  # fmt: skip
+        # the teachers train on the task's rows in the student's phase (`RunContext.for_task`)
+        rows = ctx.rows_key() if task in ctx.spec.fraction_tasks else None
+        parts = ["soft_targets", TRAINING_VERSION, task, card.content_hash, ctx.pipeline.identity, ctx.spec.backbone,
+                 cfg.teacher_method, settings, cfg.teachers, cfg.kd_temperature, ctx.spec.source_budget,
+                 ctx.spec.limit, ctx.spec.source_seed, ctx.splits.caps, rows]  # fmt: skip
         return ctx.cache.get_or_compute("soft_targets", parts, compute, load, name=task)

@@ -21,7 +21,7 @@ from harness.encoders import Encoders
 from harness.preprocess import InputPipeline, row_lengths
 from harness.spec import Budget, RunSpec
 from harness.splits import RunSplits, TaskStore
-from harness.training import TaskSplits, TrainResult, train_model
+from harness.training import TRAINING_VERSION, TaskSplits, TrainResult, train_model
 
 
 def default_cache_dir() -> Path:
@@ -89,21 +89,36 @@ class RunContext:
     def task_set_key(self, recipe: dict[str, Any]) -> list[Any]:
         """What a model trained on the spec's task set depends on: the set, its task versions,
         the input pipeline and backbone, the recipe (method and its settings), the source
-        budget and seed, `--limit` and the sample caps."""
+        budget and seed, `--limit` and the sample caps; and where targets of the suite are in
+        the set, the fraction and seed that pick their rows."""
         names = sorted(self.spec.task_set)
         versions = [self.store.registry.get(n).content_hash for n in names]
-        return ["task_set", names, versions, self.pipeline.identity, self.spec.backbone, recipe,
-                self.spec.source_budget, self.spec.source_seed, self.spec.limit, self.splits.caps]  # fmt: skip
+        key = ["task_set", TRAINING_VERSION, names, versions, self.pipeline.identity, self.spec.backbone, recipe,
+               self.spec.source_budget, self.spec.source_seed, self.spec.limit, self.splits.caps]  # fmt: skip
+        if self.spec.fraction_tasks:
+            key.append(self.rows_key())
+        return key
+
+    def rows_key(self) -> dict[str, Any]:
+        """What picks the task-set rows of the suite's targets (`RunSpec.fraction_tasks`)."""
+        return {"fraction_tasks": sorted(self.spec.fraction_tasks), "fraction": self.spec.fraction,
+                "seed": self.spec.seed}  # fmt: skip
 
     def for_task(
         self, target: str, seed: int, method: str, method_config: dict[str, Any]
     ) -> RunContext:
-        """A context for a single-task run on another task of the set (a teacher): the whole
-        training split, the source budget, the given seed and method; same caches."""
+        """A context for a single-task run on another task of the set (a teacher): the task's
+        rows in the multi-task phase (`RunSplits.task_train_rows`), the source budget, the
+        given seed and method; same caches."""
         spec = replace(self.spec, target=target, fraction=1.0, seed=seed, method=method, variant=method,
-                       method_config=method_config, budget=self.spec.source_budget, sources=(), task_set=())  # fmt: skip
-        return RunContext(spec=spec, card=self.task_card(target), pipeline=self.pipeline, store=self.store,
-                          cache=self.cache, budget=self.source_budget, source_budget=self.source_budget)  # fmt: skip
+                       method_config=method_config, budget=self.spec.source_budget, sources=(), task_set=(),
+                       fraction_tasks=())  # fmt: skip
+        sub = RunContext(spec=spec, card=self.task_card(target), pipeline=self.pipeline, store=self.store,
+                         cache=self.cache, budget=self.source_budget, source_budget=self.source_budget)  # fmt: skip
+        rows = self.splits.task_train_rows(target)
+        if rows is not None:
+            sub.splits.train_indices = rows
+        return sub
 
     def train(
         self,

@@ -18,7 +18,7 @@ from harness.hostmemory import onednn_enabled, onednn_pays
 from harness.preprocess import row_lengths
 from harness.spec import Budget
 from harness.splits import RunSplits
-from harness.training import train_tasks
+from harness.training import TRAINING_VERSION, train_tasks
 
 logger = logging.getLogger(__name__)
 
@@ -55,7 +55,7 @@ class Encoders:
         """What a source-trained encoder depends on: the pipeline, the sources in order and their
         versions, the source budget and seed, `--limit` and the sample caps."""
         versions = [self.splits.store.registry.get(s).content_hash for s in self.spec.sources]
-        return ["source-v2", self.pipeline.identity, list(self.spec.sources), versions, self.spec.source_budget,
+        return ["source-v2", TRAINING_VERSION, self.pipeline.identity, list(self.spec.sources), versions, self.spec.source_budget,
                 self.spec.source_seed, self.spec.limit, self.splits.caps]  # fmt: skip
 
     def source(self) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:

@@ -17,6 +17,8 @@ ADDED_FIELDS = (
     "max_train_samples",
     "max_eval_samples",
     "max_test_samples",
+    "fraction_tasks",
+    "max_train_samples_per_task",
 )  # fields added after version 1
 ADDED_BUDGET_FIELDS = {"gradient_checkpointing": False}  # budget fields added later: default
 
@@ -164,6 +166,15 @@ class RunSpec:
     max_train_samples: int | None = None  # cap on every training split (seeded, stratified)
     max_eval_samples: int | None = None  # cap on validation splits (model selection only)
     max_test_samples: int | None = None  # cap on the scored split (a fixed stratified sample)
+    # task-set tasks that are targets of the suite: in the multi-task phase they get the rows a
+    # single-task run at this fraction and seed trains on, never more
+    fraction_tasks: tuple[str, ...] = ()
+    # training caps for named tasks, over max_train_samples (a large task beside small ones)
+    max_train_samples_per_task: dict[str, int] = field(default_factory=dict)
+
+    def train_cap(self, task: str) -> int | None:
+        """The training-row cap of `task`: its own, else `max_train_samples`."""
+        return self.max_train_samples_per_task.get(task, self.max_train_samples)
 
     @property
     def id(self) -> str:
@@ -179,6 +190,7 @@ class RunSpec:
         d = asdict(self)
         d["sources"] = list(self.sources)
         d["task_set"] = list(self.task_set)
+        d["fraction_tasks"] = list(self.fraction_tasks)
         return d
 
     @classmethod
@@ -186,6 +198,8 @@ class RunSpec:
         d = dict(d)
         d["sources"] = tuple(d.get("sources") or ())
         d["task_set"] = tuple(d.get("task_set") or ())
+        d["fraction_tasks"] = tuple(d.get("fraction_tasks") or ())
+        d["max_train_samples_per_task"] = dict(d.get("max_train_samples_per_task") or {})
         return cls(**{f.name: d[f.name] for f in fields(cls) if f.name in d})
 
     def describe(self) -> str:

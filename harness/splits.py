@@ -53,19 +53,24 @@ class RunSplits:
     pipeline: InputPipeline
 
     def __post_init__(self) -> None:
-        full_train = self.store.encoded(self.spec.target, self.pipeline, "train")
-        stratify = self.card.problem == "classification"
-        self.train_indices = fraction_indices(
-            full_train["labels"], self.spec.fraction, self.spec.seed, stratify
-        )
-        for cap in (self.spec.max_train_samples, self.spec.limit):  # seeded, stratified samples
-            if cap:
-                self.train_indices = stratified_sample(full_train["labels"], cap, self.spec.seed, stratify,
-                                                       among=self.train_indices)  # fmt: skip
+        self.train_indices = self.run_rows(self.spec.target)
         if not self.train_indices:
             raise DataError(
                 f"task '{self.card.name}': fraction {self.spec.fraction} leaves no training rows"
             )
+
+    def run_rows(self, name: str) -> list[int]:
+        """The training rows of `name` that a single-task run on it at this run's fraction and
+        seed uses: the seeded (stratified) fraction, then `max_train_samples` and `--limit` as
+        seeded, stratified samples of it."""
+        card = self.store.registry.get(name)
+        labels = self.store.encoded(name, self.pipeline, "train")["labels"]
+        stratify = card.problem == "classification"
+        rows = fraction_indices(labels, self.spec.fraction, self.spec.seed, stratify)
+        for cap in (self.spec.train_cap(name), self.spec.limit):
+            if cap:
+                rows = stratified_sample(labels, cap, self.spec.seed, stratify, among=rows)
+        return rows
 
     @property
     def caps(self) -> dict[str, int] | None:
@@ -74,15 +79,17 @@ class RunSplits:
             "max_train_samples": self.spec.max_train_samples,
             "max_eval_samples": self.spec.max_eval_samples,
             "max_test_samples": self.spec.max_test_samples,
+            "max_train_samples_per_task": self.spec.max_train_samples_per_task,
         }
         return {k: v for k, v in caps.items() if v} or None
 
-    def cap(self, role: str) -> int | None:
+    def cap(self, role: str, task: str | None = None) -> int | None:
         """How many rows of a split a run may use: `--limit`, and `max_train_samples` for train
         (sources and task sets; the target's fraction is capped in `__post_init__`) or
         `max_eval_samples` for validation (model selection) or `max_test_samples` for the scored
         split (one fixed stratified sample, the same for every run, seed and method)."""
-        role_cap = {"train": self.spec.max_train_samples, "validation": self.spec.max_eval_samples,
+        train_cap = self.spec.train_cap(task) if task else self.spec.max_train_samples
+        role_cap = {"train": train_cap, "validation": self.spec.max_eval_samples,
                     "test": self.spec.max_test_samples}.get(role)  # fmt: skip
         return min((c for c in (self.spec.limit, role_cap) if c), default=None)
 
@@ -116,25 +123,46 @@ class RunSplits:
         return card
 
     def capped(self, card: TaskCard) -> dict[str, Any]:
-        """Another task's splits (a source, a task-set task) under `max_train_samples`,
-        `max_eval_samples` and `--limit`: seeded, stratified samples (training rows by the
-        source seed)."""
+        """Another task's splits (a source, a task-set task) under `max_train_samples` (or the
+        task's own cap), `max_eval_samples` and `--limit`: seeded, stratified samples (training
+        rows by the source seed)."""
         out = {}
         for role in ROLES:
             ds = self.store.encoded(card.name, self.pipeline, role)
-            cap = self.cap(role)
+            cap = self.cap(role, card.name)
             if cap and cap < len(ds):
                 seed = self.spec.source_seed if role == "train" else EVAL_SAMPLE_SEED
                 ds = ds.select(stratified_sample(ds["labels"], cap, seed, self.stratify(card)))
             out[role] = ds
         return out
 
+    def task_train_rows(self, name: str) -> list[int] | None:
+        """The training rows a task-set task contributes to the multi-task phase: a target of
+        the suite (`fraction_tasks`) gives the rows a single-task run on it at this fraction and
+        seed trains on, so no method sees more of a target than another; others their capped
+        sample (None: the whole split)."""
+        if name in self.spec.fraction_tasks:
+            return self.run_rows(name)
+        ds = self.store.encoded(name, self.pipeline, "train")
+        cap = self.cap("train", name)
+        if cap and cap < len(ds):
+            card = self.task_card(name)
+            return stratified_sample(ds["labels"], cap, self.spec.source_seed, self.stratify(card))
+        return None
+
     def task_splits(self, name: str) -> TaskSplits:
-        """A source's or task-set task's splits for training (`capped`); the target's run
-        fraction does not apply here."""
+        """A source's or task-set task's splits for training (`capped`; a target of the suite
+        in the task set: `task_train_rows`)."""
         card = self.task_card(name)
         if not len(self.store.encoded(name, self.pipeline, "train")):
             raise DataError(f"task '{name}' has no training rows")
         enc = self.capped(card)
+        if name in self.spec.fraction_tasks:
+            rows = self.run_rows(name)
+            if not rows:
+                raise DataError(
+                    f"task '{name}': fraction {self.spec.fraction} leaves no training rows"
+                )
+            enc["train"] = self.store.encoded(name, self.pipeline, "train").select(rows)
         return TaskSplits(card, enc["train"], enc["validation"], enc["test"], self.pipeline.collate,
                           row_lengths(enc["train"]))  # fmt: skip

@@ -16,7 +16,7 @@ from harness.spec import Budget, RunSpec, dataclass_from_dict
 from harness.taskregistry import TaskRegistry, builtin_tasks_dir
 
 SUITE_FIELDS = {"name", "description", "backbones", "sources", "targets", "methods", "fractions", "seeds",
-                "budget", "source_budget", "source_seed", "limit", "task_set", "max_train_samples",
+                "budget", "source_budget", "source_seed", "limit", "task_set", "max_train_samples", "max_train_samples_per_task",
                 "max_eval_samples", "max_test_samples", "similarity",
                 "similarity_method"}  # fmt: skip
 DEFAULTS: dict[str, Any] = {"sources": [[]], "methods": {"scratch": {}, "feature_extraction": {}, "finetune": {}},
@@ -329,6 +329,23 @@ def expand(resolved: dict[str, Any], registry: TaskRegistry, where: str = "suite
                 f"{where}: field '{key}': expected a positive whole number, got {value!r}"
             )
         caps[key] = value
+    per_task = resolved.get("max_train_samples_per_task") or {}
+    if not isinstance(per_task, dict):
+        raise ConfigError(f"{where}: field 'max_train_samples_per_task': expected a mapping task -> rows, "
+                          f"got {per_task!r}")  # fmt: skip
+    for name, value in per_task.items():
+        registry.get(name)  # an unknown task is an error naming it
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ConfigError(f"{where}: field 'max_train_samples_per_task': '{name}': expected a positive "
+                              f"whole number, got {value!r}")  # fmt: skip
+    if per_task:
+        caps["max_train_samples_per_task"] = dict(sorted(per_task.items()))
+
+    def fraction_tasks(variant: str) -> tuple[str, ...]:
+        # the variant's targets inside the task set get, in the multi-task phase, the rows of
+        # a single-task run at the same fraction and seed (RunSpec.fraction_tasks)
+        return tuple(sorted(set(variant_targets.get(variant, targets)) & set(task_set)))
+
     specs = []
     for target in targets:
         card = registry.get(target)
@@ -350,19 +367,15 @@ def expand(resolved: dict[str, Any], registry: TaskRegistry, where: str = "suite
                     tasks = [target, *sources, *(task_set if multi else [])]
                     versions = {n: registry.get(n).content_hash for n in tasks}
                     for fraction in fractions:
-                        if multi and target in task_set and fraction < 1:
-                            raise ConfigError(
-                                f"{where}: method '{variant}': target '{target}' is in the task set, whose "
-                                f"multi-task phase trains on all of its training data, so fraction {fraction:g} "
-                                "would not limit what the model saw; use fraction 1, or leave the target out "
-                                "of the task set to measure transfer to it")  # fmt: skip
                         for seed in seeds:
                             specs.append(RunSpec(backbone=bb.to_dict(), sources=tuple(sources), method=method_name,
                                                  variant=variant, method_config=cfg, target=target, fraction=fraction,
                                                  seed=seed, budget=budget, source_budget=source_budget_of[variant],
                                                  source_seed=source_seed, limit=limit,
                                                  task_versions=versions,
-                                                 task_set=tuple(task_set) if multi else (), **caps))  # fmt: skip
+                                                 task_set=tuple(task_set) if multi else (),
+                                                 fraction_tasks=fraction_tasks(variant) if multi else (),
+                                                 **caps))  # fmt: skip
     if not specs:
         raise ConfigError(
             f"{where}: the grid is empty: no backbone matches the targets' modalities"

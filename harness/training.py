@@ -40,7 +40,7 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 from tqdm.auto import tqdm
 
 from harness.cards import TaskCard
-from harness.heads import loss_for, predictions_from
+from harness.heads import loss_for, predictions_from, task_head
 from harness.hostmemory import onednn_enabled, onednn_pays
 from harness.metrics import compute_metrics
 from harness.spec import Budget
@@ -53,6 +53,10 @@ class DivergedError(RuntimeError):
 
 
 NON_INPUTS = ("labels", "task", "soft_targets")  # batch columns the model does not take
+# what training computes: part of the cache keys of trained models (sources, task sets, teachers),
+# so a change to what the loop trains never serves weights trained the old way. 2: regression
+# heads in standard units (`TaskHead.calibrate`)
+TRAINING_VERSION = 2
 CHECK_EVERY = 32  # on a GPU, batches between reads of the loss (each is a host-device sync)
 
 
@@ -351,6 +355,7 @@ def train_tasks(
     }
     if budget.gradient_checkpointing:
         _enable_checkpointing(model)
+    weights = calibrate_heads(model, tasks)
     model.to(accelerator.device)  # before the optimizer is made, so it sees where parameters live
     params = param_groups or [{"params": [p for p in model.parameters() if p.requires_grad]}]
     opt = optimizer(params, budget)
@@ -393,9 +398,49 @@ def train_tasks(
             tempfile.TemporaryDirectory(prefix="transferbench-best-") as spill,
         ):
             return _fit(model, opt, scheduler, loaders, by_name, budget, accelerator, total,
-                        epochs, seed, loss, schedule, select, step_hooks, desc, Path(spill))  # fmt: skip
+                        epochs, seed, weighted(loss, weights), schedule, select, step_hooks, desc,
+                        Path(spill))  # fmt: skip
     finally:
         accelerator.free_memory()
+
+
+def train_labels(dataset: Dataset) -> torch.Tensor:
+    """A training split's labels, read without collating its inputs."""
+    labels = getattr(dataset, "labels", None)
+    if labels is None:
+        labels = (
+            dataset["labels"]
+            if "labels" in getattr(dataset, "column_names", ())
+            else [dataset[i]["labels"] for i in range(len(dataset))]
+        )
+    return torch.as_tensor(labels if torch.is_tensor(labels) else list(labels), dtype=torch.float32)
+
+
+def calibrate_heads(model: nn.Module, tasks: Sequence[TaskSplits]) -> dict[str, float]:
+    """Give every regression head that has not been trained yet the units of its task's training
+    labels (`TaskHead.calibrate`), and return each regression task's loss weight, 1 / scale²,
+    so that its squared error counts in standard units, like a classification loss."""
+    weights = {}
+    for t in tasks:
+        head = task_head(model, t.name)
+        if head is None or not head.regression:
+            continue
+        head.calibrate(train_labels(t.train))
+        weights[t.name] = head.loss_weight()
+    return weights
+
+
+def weighted(loss: LossFn, weights: dict[str, float]) -> LossFn:
+    """`loss` times the task's weight (tasks without one: 1)."""
+    if not weights:
+        return loss
+
+    def scaled(outputs: torch.Tensor, batch: dict[str, Any], card: TaskCard) -> torch.Tensor:
+        value = loss(outputs, batch, card)
+        w = weights.get(card.name)
+        return value if w is None else value * w
+
+    return scaled
 
 
 def _enable_checkpointing(model: nn.Module) -> None:

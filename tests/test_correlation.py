@@ -5,8 +5,18 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from scipy import stats
 
-from harness.analysis.correlation import correlate, correlation_table, rank_statistics
+from harness.analysis.correlation import (
+    ceiling_columns,
+    ceiling_summary,
+    correlate,
+    correlation_table,
+    family_ceiling,
+    noise_ceiling,
+    rank_statistics,
+    replicate_description,
+)
 
 
 def _runs(gains: dict[tuple[str, str], list[float]]) -> pd.DataFrame:
@@ -92,3 +102,92 @@ def test_pairs_a_measure_does_not_score_are_left_out_not_fatal():
     holes.loc[holes.index[:2], "score"] = float("nan")
     c = correlate(runs, holes, n_boot=50, n_perm=50)
     assert c.pairs == full.pairs - 2 and c.value["kendall_tau"] == pytest.approx(1.0)
+
+
+def _replicates() -> pd.DataFrame:
+    """2 targets x 4 sources x 3 seeds (replicates), no ties within a replicate."""
+    t1 = {
+        "a": [0.40, 0.30, 0.40],
+        "b": [0.30, 0.40, 0.30],
+        "c": [0.20, 0.10, 0.10],
+        "d": [0.10, 0.20, 0.20],
+    }
+    t2 = {
+        "a": [0.15, 0.15, 0.25],
+        "b": [0.25, 0.35, 0.15],
+        "c": [0.35, 0.25, 0.35],
+        "d": [0.45, 0.45, 0.45],
+    }
+    return _runs({**{(s, "t1"): g for s, g in t1.items()}, **{(s, "t2"): g for s, g in t2.items()}})
+
+
+def test_noise_ceiling_by_hand():
+    """Per target, τ between two replicates over the 4 sources (6 source pairs):
+    t1: seeds 0/1 disagree on a-b and c-d: (4 − 2)/6 = 1/3; 0/2 on c-d: 2/3; 1/2 on a-b: 2/3.
+    t2: seeds 0/1 disagree on b-c: 2/3; 0/2 on a-b: 2/3; 1/2 on a-b and b-c: 1/3.
+    Mean over targets, then over the 3 pairs of replicates: (1/2 + 2/3 + 1/2) / 3 = 5/9.
+    Over all 8 pairs: scipy's τ for each pair of replicates, averaged."""
+    runs = _replicates()
+    c = noise_ceiling(runs, n_boot=200)
+    assert c.seeds == [0, 1, 2] and c.replicate_pairs == 3 and c.pairs == 8
+    assert c.value["per_target_tau"] == pytest.approx(5 / 9)
+    wide = runs.pivot_table(index=["target", "source"], columns="seed", values="gain")
+    taus = [stats.kendalltau(wide[a], wide[b]).statistic for a, b in ((0, 1), (0, 2), (1, 2))]
+    assert c.value["kendall_tau"] == pytest.approx(np.mean(taus))
+    for s in ("kendall_tau", "per_target_tau"):
+        assert c.low[s] <= c.value[s] <= c.high[s]
+    assert noise_ceiling(runs, n_boot=200).row() == c.row()  # seeded: reruns agree
+    two = noise_ceiling(runs[runs["seed"] < 2], n_boot=0)  # seeds 0 and 1 alone: (1/3 + 2/3) / 2
+    assert two.replicate_pairs == 1 and two.value["per_target_tau"] == pytest.approx(1 / 2)
+    # a perfect measure scores 1 against the seed mean, above this ceiling (see CEILING_CAVEAT)
+    mean = runs.groupby(["source", "target"])["gain"].mean()
+    perfect = _scores({(s, t): g for (s, t), g in mean.items()})
+    row = correlation_table(runs, {"m": perfect}, n_boot=50, n_perm=10).iloc[0]
+    assert row["per_target_tau"] == pytest.approx(1.0) and row["ceiling_seeds"] == 3
+    assert row["ceiling_per_target_tau"] == pytest.approx(5 / 9)
+    # a measure that scores a-c on t1 and a-b on t2 is read against the ceiling on those pairs:
+    # t1 (3 sources) 1/3, 1, 1/3 and t2 (2 sources) 1, −1, −1 for seeds 0/1, 0/2, 1/2:
+    # (2/3 + 0 − 1/3) / 3 = 1/9; the family's line keeps every pair (5/9)
+    part = correlation_table(runs, {"m": perfect.iloc[:5]}, n_boot=20, n_perm=10)
+    assert part["ceiling_pairs"].iloc[0] == 5
+    assert part["ceiling_per_target_tau"].iloc[0] == pytest.approx(1 / 9)
+    assert family_ceiling(part, runs, n_boot=20)["ceiling_per_target_tau"] == pytest.approx(5 / 9)
+
+
+def test_with_one_seed_the_ceiling_is_not_available():
+    runs = _replicates()
+    one = runs[runs["seed"] == 0]
+    c = noise_ceiling(one)
+    assert c.seeds == [0] and all(np.isnan(v) for v in c.value.values())
+    scores = _scores({("a", "t1"): 1.0, ("b", "t1"): 0.5, ("a", "t2"): 0.2, ("b", "t2"): 0.1})
+    table = correlation_table(one, {"m": scores}, n_boot=20, n_perm=10)
+    assert ceiling_columns(table, "kendall_tau") == ["n/a: 1 seed"]
+    assert "n/a: 1 seed" in ceiling_summary(table.iloc[0])
+    from harness.similarity.command import _readable
+
+    shown = _readable(table)
+    assert shown["ceiling τ"].tolist() == ["n/a: 1 seed"] and "ceiling τ per target" in shown
+
+
+def test_the_ceiling_says_which_seeds_vary_and_reaches_the_report(tmp_path):
+    from harness.analysis.report import write_report
+
+    def rec(sources, seed, source_seed=0):
+        spec = {"sources": sources, "method": "finetune", "seed": seed, "source_seed": source_seed}
+        return {"status": "ok", "spec": spec}
+
+    records = [rec([], 0), rec(["a"], 0), rec(["a"], 1), rec(["a"], 2), rec(["a", "b"], 5)]
+    text = replicate_description(records, "finetune")
+    assert "target run's seed (0, 1, 2" in text and "trained once (source_seed 0)" in text
+    runs = _replicates()
+    mean = runs.groupby(["source", "target"])["gain"].mean()
+    scores = _scores({(s, t): g for (s, t), g in mean.items()})
+    table = correlation_table(runs, {"m": scores}, n_boot=50, n_perm=10)
+    table.insert(0, "family", "text/classification")
+    table["ceiling_varies"] = text
+    (tmp_path / "similarity").mkdir()
+    table.to_csv(tmp_path / "similarity" / "correlation.csv", index=False)
+    page = write_report(tmp_path).read_text()
+    assert "<th>ceiling_kendall_tau</th>" in page and "<th>ceiling_per_target_tau</th>" in page
+    assert "Noise ceiling, per family: text/classification: noise ceiling" in page
+    assert "target run&#x27;s seed (0, 1, 2" in page and "+0.56 [" in page  # 5/9 per target

@@ -246,6 +246,56 @@ def test_delta_m_against_single_task_finetuning():
     assert r.delta_m == pytest.approx(15.0) and r.std == pytest.approx(56.5685, abs=1e-4)
 
 
+def _glue_like_delta_m_records():
+    """Three targets, two seeds; CoLA's single-task MCC is −0.008 on both seeds."""
+    ts = ("cola", "rte", "mrpc")
+    cola = {"target": "cola", "metric": "mcc"}
+    mrpc = {"target": "mrpc", "metric": "f1"}
+    single = runs([-0.008, -0.008], variant="finetune", **cola)
+    single += runs([0.5, 0.5], variant="finetune", target="rte")
+    single += runs([0.9, 0.9], variant="finetune", **mrpc)
+    multi = runs([0.0, 0.008], variant="mtdnn", task_set=ts, **cola)
+    multi += runs([0.6, 0.55], variant="mtdnn", task_set=ts, target="rte")
+    multi += runs([0.81, 0.855], variant="mtdnn", task_set=ts, **mrpc)
+    return single + multi
+
+
+def test_delta_m_leaves_a_near_zero_reference_out_of_the_relative_mean():
+    """Seed 0: RTE 0.60 vs 0.50 (+20 %), MRPC 0.81 vs 0.90 (−10 %): 5 %. Seed 1: RTE 0.55 vs
+    0.50 (+10 %), MRPC 0.855 vs 0.90 (−5 %): 2.5 %. Δm = 3.75 %, std over seeds
+    sqrt((1.25² + 1.25²)/1) = 1.76777 %. CoLA (|M_st| = 0.008 < 0.05) is left out and shown as
+    its absolute difference: mean(0.000 − (−0.008), 0.008 − (−0.008)) = +0.012.
+    Relative, CoLA would count +100 % (seed 0) and +200 % (seed 1): Δm 52.5 %."""
+    (r,) = delta_m(records_frame(_glue_like_delta_m_records())).itertuples()
+    assert r.variant == "mtdnn" and r.seeds == 2 and r.tasks == 3 and r.tasks_in_mean == 2
+    assert r.delta_m == pytest.approx(3.75) and r.std == pytest.approx(1.76777, abs=1e-4)
+    assert r.left_out == "cola: +0.012 abs (single-task -0.008, |M_st| < 0.05)"
+    # the threshold is a parameter: below 0.008, CoLA counts, with its inflated relative gain
+    # seed 0: mean(100, 20, −10) = 36.667 %; seed 1: mean(200, 10, −5) = 68.333 %
+    (r,) = delta_m(records_frame(_glue_like_delta_m_records()), min_reference=0.005).itertuples()
+    assert r.tasks_in_mean == 3 and r.left_out == "" and r.delta_m == pytest.approx(52.5)
+
+
+def test_the_left_out_task_is_shown_in_the_leaderboard_and_the_report(tmp_path):
+    from harness.analysis.report import write_report
+
+    results = tmp_path / "results"
+    for r in _glue_like_delta_m_records():
+        write_record(r, results)
+    board = build(results, tmp_path / "out")
+    text = board["text"]
+    assert "left out of the relative mean" in text and "below 0.05" in text
+    assert "tasks_in_mean" in text and "cola: +0.012 abs" in text
+    csv = pd.read_csv(tmp_path / "out" / "delta_m.csv")
+    assert {"tasks", "tasks_in_mean", "left_out"} <= set(csv.columns)
+    assert csv["left_out"].iloc[0].startswith("cola: +0.012 abs")
+    assert csv["delta_m"].iloc[0] == pytest.approx(3.75)
+    assert "cola: +0.012 abs" in build(results, None, "csv")["text"]
+    page = write_report(results).read_text()
+    assert "left out of the relative mean" in page and "<th>left_out</th>" in page
+    assert "cola: +0.012 abs" in page
+
+
 def test_multi_task_runs_with_different_task_sets_are_not_pooled():
     a = runs([0.8, 0.8], variant="mtdnn", task_set=("synth_text_anchor",))
     b = runs([0.6, 0.6], variant="mtdnn", task_set=("synth_text_anchor", "synth_text_mid"))

@@ -196,7 +196,9 @@ def test_a_variant_may_run_on_some_targets_only():
         ({"task_set": ["synth_text_anchr"]}, "unknown task"),
         ({"task_set": ["tag:no-such-tag"]}, "no task has the tag"),
         ({"task_set": []}, "trains on a task set"),
-        ({"task_set": [NEAR], "fractions": [0.1]}, "is in the task set"),
+        ({"task_set": TASK_SET, "max_train_samples_per_task": {"synth_text_anchr": 9}}, "unknown task"),
+        ({"task_set": TASK_SET, "max_train_samples_per_task": {NEAR: 0}}, "positive whole number"),
+        ({"task_set": TASK_SET, "max_train_samples_per_task": [NEAR]}, "mapping task -> rows"),
         (
             {"task_set": TASK_SET, "methods": {"m": {"method": "mtdnn", "temperature": 0}}},
             "temperature must be > 0",
@@ -520,3 +522,57 @@ def test_a_task_set_task_without_training_rows_is_a_recorded_failure(tmp_path):
     (rec,) = records.values()
     assert rec["status"] == "failed" and "empty_train" in rec["error"], rec["error"]
     assert "training rows" in rec["error"] or "empty" in rec["error"], rec["error"]
+
+
+def test_a_target_in_the_task_set_gives_the_phase_only_the_rows_of_its_run(tmp_path, monkeypatch):
+    """A multi-task run never sees more of its target than a single-task run at the same
+    fraction and seed: the target's rows in the multi-task phase (and its teachers') are the
+    run's rows, at any fraction and under a cap whose sample follows the seed; other tasks of
+    the set keep their capped sample (by source seed), and a per-task cap sizes one task."""
+    from harness.context import RunContext
+    from harness.multitask import train_tasks as real_train_tasks
+
+    phase_rows: list[dict[str, int]] = []
+    finetune_rows: dict[tuple[float, int], list[int]] = {}
+
+    def spy(model, tasks, *a, **k):
+        if len(tasks) > 1:
+            phase_rows.append({t.name: len(t.train) for t in tasks})
+        return real_train_tasks(model, tasks, *a, **k)
+
+    real_train = RunContext.train
+
+    def train(self, model, *a, **k):
+        if self.spec.method == "finetune":
+            finetune_rows[(self.spec.fraction, self.spec.seed)] = list(self.train_indices)
+        return real_train(self, model, *a, **k)
+
+    monkeypatch.setattr("harness.multitask.train_tasks", spy)
+    monkeypatch.setattr(RunContext, "train", train)
+    specs = suite(targets=[NEAR], task_set=["synth_text_anchor", NEAR], fractions=[0.2, 1.0], seeds=[0, 1],
+                  methods={"finetune": {}, "mtdnn": {"grad_cosine_every": 0}}, max_train_samples=150,
+                  max_train_samples_per_task={"synth_text_anchor": 90},
+                  budget={**BUDGET, "num_train_epochs": 1})  # fmt: skip
+    multi = [s for s in specs if s.method == "mtdnn"]
+    assert all(s.fraction_tasks == (NEAR,) for s in multi)
+    assert all(s.fraction_tasks == () for s in specs if s.method == "finetune")
+    runner = None
+    for spec in multi:
+        runner, outcome, _ = run([spec], tmp_path / spec.id, tmp_path / "cache")
+        assert not outcome.failed
+    _, outcome, _ = run([s for s in specs if s.method == "finetune"], tmp_path / "ft", tmp_path / "cache")
+    assert not outcome.failed
+    # one phase per (fraction, seed); the target gives the rows of its finetune run at that
+    # fraction and seed, the other task its own cap
+    assert len(phase_rows) == 4 and {p["synth_text_anchor"] for p in phase_rows} == {90}
+    assert sorted(p[NEAR] for p in phase_rows) == sorted(len(v) for v in finetune_rows.values())
+    contexts = {(s.fraction, s.seed): runner.context(s) for s in multi}
+    assert {k: c.splits.task_train_rows(NEAR) for k, c in contexts.items()} == finetune_rows
+    assert finetune_rows[(1.0, 0)] != finetune_rows[(1.0, 1)]  # the cap's sample follows the seed
+    assert len({str(c.task_set_key({"method": "mtdnn"})) for c in contexts.values()}) == 4
+    # a teacher (distill) of the target trains on the same rows, whatever its own seed
+    ctx = contexts[(0.2, 1)]
+    teacher = ctx.for_task(NEAR, seed=5, method="finetune", method_config={})
+    assert teacher.train_indices == finetune_rows[(0.2, 1)]
+    assert ctx.for_task("synth_text_anchor", seed=5, method="finetune", method_config={}).train_indices == \
+        ctx.splits.task_train_rows("synth_text_anchor") and len(ctx.splits.task_train_rows("synth_text_anchor")) == 90

@@ -69,6 +69,71 @@ def test_pair_gains_by_hand():
     assert gains["gain"].tolist() == pytest.approx([0.3, 0.1]) and set(gains["source"]) == {"a"}
 
 
+class _ViewsComputer(SimilarityComputer):
+    """A computer whose transfer views are given (each target's own view), trains nothing."""
+
+    def __init__(self, views):
+        from types import SimpleNamespace
+
+        self.runner = SimpleNamespace(register_corpus=lambda *args: None)
+        self.setup = SimpleNamespace(backbone={})
+        self.registry = SimpleNamespace(get=lambda name: SimpleNamespace(modality="text"))
+        self.given = views
+
+    def transfer_view(self, source, target):
+        return self.given[target], None
+
+    def floors(self, source, target):
+        return {"floor_source_size": 10.0, "floor_source_score": 0.5}
+
+
+def test_a_failing_measure_is_shown_as_failed_with_its_reason(tmp_path, monkeypatch, capsys):
+    from harness.similarity.command import report_failures, write_matrices
+    from harness.similarity.compute import failures
+    from harness.similarity.registry import MEASURES, MeasureSpec, TaskView, discover_measures
+
+    def singular(target, source_probs=None):
+        if target.name == "clf":
+            raise np.linalg.LinAlgError("Singular matrix")  # a ValueError: once a silent NaN
+        return math.nan  # a NaN returned is a failure too
+
+    discover_measures()
+    spec = MeasureSpec(name="singular_measure", kind="transfer", fn=singular, description="fails")
+    monkeypatch.setitem(MEASURES._entries, "singular_measure", spec)
+    rng = np.random.default_rng(0)
+    clf = TaskView("clf", rng.normal(size=(30, 4)), np.arange(30) % 3, "classification", 3)
+    reg = TaskView("reg", rng.normal(size=(30, 4)), rng.normal(size=30), "regression", 0)
+    views = {"clf": clf, "reg": reg}
+    frames = _ViewsComputer(views).compute(["clf", "reg"], ["singular_measure", "hscore", "leep"])
+    # in the computed results: NaN with status `failed` and the reason
+    f = frames["singular_measure"].set_index("target")
+    assert f["score"].isna().all() and (f["status"] == "failed").all()
+    assert f.loc["clf", "reason"] == "LinAlgError: Singular matrix"
+    assert f.loc["reg", "reason"] == "singular_measure returned NaN"
+    # a measure that does not apply is missing, not failed: hscore on the regression target,
+    # LEEP from a regression source (no source head probabilities) and to one
+    h = frames["hscore"].set_index("target")
+    assert h.loc["clf", "status"] == "ok" and math.isfinite(h.loc["clf", "score"])
+    assert h.loc["reg", "status"] == "not applicable" and "regression" in h.loc["reg", "reason"]
+    assert (frames["leep"]["status"] == "not applicable").all()
+    assert set(failures(frames)["measure"]) == {"singular_measure"}
+    # in the tables: the matrix csv reads `failed: <reason>` where a missing value is empty
+    write_matrices(frames, tmp_path)
+    m = pd.read_csv(tmp_path / "singular_measure.csv", index_col=0)
+    assert m.loc["reg", "clf"] == "failed: LinAlgError: Singular matrix"
+    assert m.loc["clf", "reg"] == "failed: singular_measure returned NaN"
+    h = pd.read_csv(tmp_path / "hscore.csv", index_col=0)
+    assert pd.isna(h.loc["clf", "reg"]) and math.isfinite(float(h.loc["reg", "clf"]))
+    # and printed, with the reason, beside a failures.csv of every failed score
+    capsys.readouterr()
+    assert report_failures(frames, tmp_path) == [tmp_path / "failures.csv"]
+    shown = capsys.readouterr().out
+    assert "FAILED" in shown and "singular_measure" in shown and "Singular matrix" in shown
+    assert "1 of 2 pairs" in shown and "hscore" not in shown
+    assert len(pd.read_csv(tmp_path / "failures.csv")) == 2
+    assert report_failures({"hscore": frames["hscore"]}, tmp_path / "none") == []
+
+
 @pytest.fixture(scope="module")
 def computed(tmp_path_factory):
     from harness.runner import SuiteRunner
@@ -82,8 +147,8 @@ def computed(tmp_path_factory):
     from harness.spec import Budget
 
     setup.source_budget = asdict(Budget.from_dict(setup.source_budget))
-    cheap = ["frechet", "covariance", "mean_embedding", "cka_linear", "logme", "leep", "nce", "hscore", "gbc",
-             "knn_probe"]  # fmt: skip
+    cheap = ["frechet", "covariance", "mean_embedding", "cka_linear", "logme", "leep", "nce", "hscore",
+             "hscore_plain", "gbc", "knn_probe"]  # fmt: skip
     frames = SimilarityComputer(runner, setup).compute(GRADED, cheap)
     return runner, frames
 
@@ -94,10 +159,11 @@ def test_pair_measures_are_symmetric_and_transfer_measures_skip_the_diagonal(com
         m = as_matrix(frames[name])
         assert m.shape == (4, 4) and np.allclose(m.to_numpy(), m.to_numpy().T), name
     assert as_matrix(frames["frechet"]).to_numpy().diagonal() == pytest.approx(0.0, abs=1e-6)
-    for name in ("logme", "leep", "nce", "hscore", "gbc", "knn_probe", "cka_linear"):
+    transfer = ("logme", "leep", "nce", "hscore", "hscore_plain", "gbc", "knn_probe")
+    for name in (*transfer, "cka_linear"):
         f = frames[name]
         assert len(f) == 12 and not (f["source"] == f["target"]).any(), name
-        assert f["score"].map(math.isfinite).all(), (name, f)
+        assert f["score"].map(math.isfinite).all() and (f["status"] == "ok").all(), (name, f)
     # each task trained once as a source (CKA's task models are those same encoders)
     assert runner.cache.counts["sources_miss"] == 4
 
@@ -187,11 +253,17 @@ def test_measures_against_realised_gain_after_a_suite(tmp_path, capsys):
     assert {"kendall_tau", "kendall_tau_low", "kendall_tau_high", "top1"} <= set(table.columns)
     assert (out / "similarity" / "hinton_gain.png").exists()
     assert set(table["family"]) == {"text/classification"}
-    capsys.readouterr()
+    shown = capsys.readouterr().out
+    # beside each τ, the noise ceiling: τ between the realised gains of the two seeds
+    assert "ceiling τ" in shown and "ceiling τ per target" in shown
+    assert "noise ceiling (Kendall τ between seed replicates of the realised gain" in shown
+    assert "target run's seed (0, 1;" in shown and "trained once (source_seed 0)" in shown
+    assert (table["ceiling_seeds"] == 2).all() and "ceiling_per_target_tau" in table
     # recommend: ranks the suite's sources for the target by the family's best measure
     code = main(["recommend", "--target", "graded_text_target", "--results", str(out), "--max_rows", "96",
                  "--cache_dir", str(tmp_path / "cache")])  # fmt: skip
     shown = capsys.readouterr().out
+    assert "noise ceiling (Kendall τ between seed replicates" in shown
     best = table[~table["measure"].str.startswith("floor_")].dropna(subset=["kendall_tau"])
     best = best.sort_values("kendall_tau", ascending=False)["measure"].iloc[0]
     assert (

@@ -10,7 +10,7 @@ import pytest
 from scipy.optimize import minimize
 
 from harness.similarity.measures.gbc import gbc
-from harness.similarity.measures.hscore import hscore
+from harness.similarity.measures.hscore import hscore, hscore_plain
 from harness.similarity.measures.knn_probe import knn_probe
 from harness.similarity.measures.leep import leep
 from harness.similarity.measures.logme import logme, logme_column, logme_evidence
@@ -18,7 +18,7 @@ from harness.similarity.measures.nce import nce
 from harness.similarity.registry import TaskView, discover_measures
 
 LOG_2PI = math.log(2 * math.pi)
-TRANSFER = ("logme", "leep", "nce", "hscore", "gbc", "knn_probe")
+TRANSFER = ("logme", "leep", "nce", "hscore", "hscore_plain", "gbc", "knn_probe")
 
 
 def view(features: np.ndarray, labels: np.ndarray, regression: bool = False) -> TaskView:
@@ -148,10 +148,11 @@ def test_leep_by_hand() -> None:
     # LEEP = (2 log .8 + log .6 + log 1) / 4 = (-0.446287103 - 0.510825624) / 4 = -0.239278182
     theta = np.array([[1.0, 0.0], [1.0, 0.0], [0.5, 0.5], [0.0, 1.0]])
     y = np.array([0, 0, 1, 1])
-    assert leep(y, theta) == pytest.approx(-0.239278182, abs=1e-6)
+    assert leep(target_labels=y, source_probs=theta) == pytest.approx(-0.239278182, abs=1e-6)
     assert measure("leep")(view(np.zeros((4, 1)), y), theta) == pytest.approx(-0.239278182, 1e-6)
     # uninformative (uniform) probabilities: P(y|z) = P(y) = .5 -> LEEP = log .5 = -0.693147181
-    assert leep(y, np.full((4, 3), 1 / 3)) == pytest.approx(-0.693147181, abs=1e-6)
+    uniform = np.full((4, 3), 1 / 3)
+    assert leep(target_labels=y, source_probs=uniform) == pytest.approx(-0.693147181, abs=1e-6)
 
 
 def test_leep_informative_above_uniform_and_never_positive() -> None:
@@ -160,19 +161,23 @@ def test_leep_informative_above_uniform_and_never_positive() -> None:
     z = (y * 2 + rng.integers(0, 2, size=50)) % 6  # each source class names one target class
     informative = 0.9 * one_hot(z, 6) + 0.1 / 6
     uniform = np.full((50, 6), 1 / 6)
-    assert leep(y, informative) > leep(y, uniform)
-    assert leep(y, one_hot(z, 6)) == pytest.approx(0.0, abs=1e-12)  # the maximum
+    assert leep(target_labels=y, source_probs=informative) > leep(
+        target_labels=y, source_probs=uniform
+    )
+    best = leep(target_labels=y, source_probs=one_hot(z, 6))
+    assert best == pytest.approx(0.0, abs=1e-12)  # the maximum
     for seed in range(5):  # a log-likelihood: <= 0 (a sign-flipped port would be >= 0)
         r = np.random.default_rng(seed)
-        assert leep(r.integers(0, 4, size=30), r.dirichlet(np.ones(5), size=30)) <= 0.0
+        y_r, theta_r = r.integers(0, 4, size=30), r.dirichlet(np.ones(5), size=30)
+        assert leep(target_labels=y_r, source_probs=theta_r) <= 0.0
 
 
 def test_leep_argument_order_and_bad_inputs() -> None:
     y, theta = np.array([0, 0, 1, 1]), np.full((4, 2), 0.5)
     with pytest.raises(ValueError):
-        leep(theta, y)  # swapped: probabilities are not labels, labels are not [n, Z]
+        leep(target_labels=theta, source_probs=y)  # swapped: probabilities are not labels
     with pytest.raises(ValueError, match="rows must sum to 1"):
-        leep(y, np.ones((4, 2)))  # logits / unnormalised scores
+        leep(target_labels=y, source_probs=np.ones((4, 2)))  # logits / unnormalised scores
     fn = measure("leep")
     with pytest.raises(ValueError, match="source_probs"):
         fn(view(np.zeros((4, 1)), y), None)
@@ -189,7 +194,7 @@ def test_nce_by_hand() -> None:
     # z=1 (P=.6): y in {1, 1, 0} -> [1/3, 2/3], H = -(1/3 log 1/3 + 2/3 log 2/3) = 0.636514168
     # H(Y|Z) = .4 * 0.693147181 + .6 * 0.636514168 = 0.659167373 -> NCE = -0.659167373
     y, z = np.array([0, 1, 1, 1, 0]), np.array([0, 0, 1, 1, 1])
-    assert nce(y, z) == pytest.approx(-0.659167373, abs=1e-6)
+    assert nce(target_labels=y, source_labels=z) == pytest.approx(-0.659167373, abs=1e-6)
     fn = measure("nce")
     assert fn(view(np.zeros((5, 1)), y), one_hot(z, 2)) == pytest.approx(-0.659167373, abs=1e-6)
 
@@ -198,8 +203,8 @@ def test_nce_function_of_source_is_zero_and_order_matters() -> None:
     # y = z // 2 is a function of z: H(Y|Z) = 0 -> NCE = 0, the maximum.
     # Swapped, Z given Y: each y value has two z values, equally often -> -H(Z|Y) = -log 2.
     z, y = np.array([0, 1, 2, 3]), np.array([0, 0, 1, 1])
-    assert nce(y, z) == pytest.approx(0.0, abs=1e-12)
-    assert nce(z, y) == pytest.approx(-math.log(2), abs=1e-6)
+    assert nce(target_labels=y, source_labels=z) == pytest.approx(0.0, abs=1e-12)
+    assert nce(target_labels=z, source_labels=y) == pytest.approx(-math.log(2), abs=1e-6)
     fn = measure("nce")  # the same through the registered function: target first, source probs
     assert fn(view(np.zeros((4, 1)), y), one_hot(z, 4)) == pytest.approx(0.0, abs=1e-12)
     assert fn(view(np.zeros((4, 1)), z), one_hot(y, 2)) == pytest.approx(-math.log(2), abs=1e-6)
@@ -221,33 +226,123 @@ def test_nce_informative_above_uniform() -> None:
         fn(view(np.zeros((4, 1)), [0.5, 1.5, 2.5, 3.5], regression=True), np.full((4, 2), 0.5))
 
 
+def test_leep_and_nce_take_keywords_only() -> None:
+    # the reference code takes (source, target), the reverse of the old positional order here:
+    # a positional call is refused rather than silently read either way
+    y, theta, z = np.array([0, 0, 1, 1]), np.full((4, 2), 0.5), np.array([0, 1, 0, 1])
+    with pytest.raises(TypeError):
+        leep(y, theta)
+    with pytest.raises(TypeError):
+        leep(theta, target_labels=y)
+    with pytest.raises(TypeError):
+        nce(y, z)
+    with pytest.raises(TypeError):
+        nce(z, target_labels=y)
+    assert leep(source_probs=theta, target_labels=y) == pytest.approx(math.log(0.5))
+    assert nce(source_labels=z, target_labels=y) == pytest.approx(-math.log(2))
+
+
 # -------------------------------------------------------------------------------------- H-score
 
 
-def test_hscore_by_hand() -> None:
+def test_plain_hscore_by_hand() -> None:
     # f = [0, 2, 4, 6], y = [0, 0, 1, 1] (1/n covariances; the 1/n cancels):
     #   cov f = ((-3)^2 + 1 + 1 + 3^2) / 4 = 5;  E[f|y] = [1, 1, 5, 5] -> cov g = 16 / 4 = 4
     #   H = 4 / 5 = 0.8
     f1 = np.array([[0.0], [2.0], [4.0], [6.0]])
     y = np.array([0, 0, 1, 1])
-    assert hscore(f1, y) == pytest.approx(0.8, abs=1e-6)
+    assert hscore_plain(f1, y) == pytest.approx(0.8, abs=1e-6)
     # add f2 = [2, 0, 0, -2] (class means 1, -1):
     #   cov f = [[5, -3], [-3, 2]] (cov12 = (-3*2 + 3*-2) / 4 = -3), det 1, inverse [[2, 3], [3, 5]]
     #   g = [[1, 1], [1, 1], [5, -1], [5, -1]] -> cov g = [[4, -2], [-2, 1]]
     #   tr(inv(cov f) cov g) = 2*4 + 3*(-2) + 3*(-2) + 5*1 = 1 (= C - 1, the largest possible)
     f2 = np.array([[0.0, 2.0], [2.0, 0.0], [4.0, 0.0], [6.0, -2.0]])
-    assert hscore(f2, y) == pytest.approx(1.0, abs=1e-6)
-    assert measure("hscore")(view(f2, y), None) == pytest.approx(1.0, abs=1e-6)
+    assert hscore_plain(f2, y) == pytest.approx(1.0, abs=1e-6)
+    assert measure("hscore_plain")(view(f2, y), None) == pytest.approx(1.0, abs=1e-6)
+    # (4 rows, 2 dims: rows <= d + 1 already, so C - 1 = 1 is what any labels would give)
+
+
+# f: 6 rows x 2 dims, y: 3 classes of 2 rows; f is centred (column sums 0) and has diagonal
+# 1/n covariance, so the hand computation below stays in small fractions
+SMALL_F = np.array([[2.0, 1.0], [4.0, -1.0], [-1.0, 2.0], [-1.0, 0.0], [-2.0, -1.0], [-2.0, -1.0]])
+SMALL_Y = np.array([0, 0, 1, 1, 2, 2])
+
+
+def test_shrinkage_hscore_by_hand() -> None:
+    # By hand (1/n covariances, n = 6, d = 2):
+    #   column sums: 2+4-1-1-2-2 = 0, 1-1+2+0-1-1 = 0 (centred already)
+    #   Σ = f^T f / 6: (4+16+1+1+4+4)/6 = 5, (1+1+4+0+1+1)/6 = 4/3, (2-4-2+0+2+2)/6 = 0
+    #     -> Σ = diag(5, 4/3);  σ = tr Σ / d = (5 + 4/3) / 2 = 19/6
+    #   class means: [3, 0], [-1, 1], [-2, -1] -> Σ_b = (2 [3,0][3,0]^T + 2 [-1,1][-1,1]^T
+    #     + 2 [-2,-1][-2,-1]^T) / 6 = [[9+1+4, 0-1+2], [., 0+1+1]] / 3 = [[14/3, 1/3], [1/3, 2/3]]
+    #   α = 1/2: Σ_α = diag(5/2 + 19/12, 2/3 + 19/12) = diag(49/12, 27/12)
+    #   H_α = tr(Σ_α^-1 (1/2) Σ_b) = 1/2 (14/3 * 12/49 + 2/3 * 12/27) = 1/2 (8/7 + 8/27)
+    #       = 4/7 + 4/27 = 136/189 = 0.719576720
+    want = 136 / 189
+    f, y = SMALL_F, SMALL_Y
+    # the same with numpy, step by step from the definition (not through the implementation)
+    n, d = f.shape
+    fc = f - f.mean(axis=0)
+    cov = fc.T @ fc / n
+    means = np.stack([fc[y == c].mean(axis=0) for c in y])  # E[f | y] row by row
+    cov_b = means.T @ means / n
+    alpha = 0.5
+    shrunk = (1 - alpha) * cov + alpha * np.trace(cov) / d * np.eye(d)
+    assert np.allclose(cov, np.diag([5, 4 / 3])) and np.allclose(
+        cov_b, [[14 / 3, 1 / 3], [1 / 3, 2 / 3]]
+    )
+    assert np.trace(np.linalg.inv(shrunk) @ ((1 - alpha) * cov_b)) == pytest.approx(want, abs=1e-12)
+    assert hscore(f, y, alpha=0.5) == pytest.approx(want, abs=1e-9)
+    # the same data shifted and scaled: unchanged
+    assert hscore(1e-3 * f + 7.0, y, alpha=0.5) == pytest.approx(want, abs=1e-9)
+    # α = 0 is the plain H-score; α = 1 leaves nothing of the between-class covariance
+    assert hscore(f, y, alpha=0.0) == pytest.approx(hscore_plain(f, y), abs=1e-9)
+    assert hscore(f, y, alpha=1.0) == pytest.approx(0.0, abs=1e-12)
+    # the measure: α from sklearn's Ledoit-Wolf estimate of these features
+    from sklearn.covariance import ledoit_wolf
+
+    lw_alpha = float(ledoit_wolf(f)[1])
+    assert 0.0 < lw_alpha < 1.0
+    assert hscore(f, y) == pytest.approx(hscore(f, y, alpha=lw_alpha), abs=1e-12)
+    assert measure("hscore")(view(f, y), None) == pytest.approx(hscore(f, y), abs=1e-12)
+
+
+def test_hscore_is_not_c_minus_1_whatever_the_labels_when_rows_are_few() -> None:
+    # rows <= d + 1: the plain H-score is C - 1 = 2 for any labels, even random ones on noise;
+    # the registered `hscore` (shrinkage) is not, and it tells the labels apart
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(12, 16))
+    informative = np.repeat([0, 1, 2], 4)
+    x[:, 0] += 4.0 * informative  # the classes are apart along feature 0
+    scores = []
+    for labels in (informative, rng.permutation(informative), rng.integers(0, 3, size=12)):
+        assert hscore_plain(x, labels) == pytest.approx(2.0, abs=1e-6)  # the degeneracy
+        score = measure("hscore")(view(x, labels), None)
+        assert 0.0 <= score < 2.0 - 0.1
+        scores.append(score)
+    assert scores[0] > max(scores[1:])
+    # pure noise, 64 dimensions: the plain score grows with d / n (it favours wide encoders),
+    # the shrinkage one stays near 0 at 128 rows as at 1,024
+    plain, shrunk = [], []
+    for n in (1024, 128):
+        noise, labels = rng.normal(size=(n, 64)), rng.integers(0, 3, size=n)
+        plain.append(hscore_plain(noise, labels))
+        shrunk.append(measure("hscore")(view(noise, labels), None))
+    assert plain[1] > 0.5 and plain[1] > 4 * plain[0]
+    assert max(shrunk) < 0.1
 
 
 def test_hscore_ranks_separable_above_shuffled() -> None:
     x, y, shuffled = separable()
     assert hscore(x, y) > hscore(x, shuffled)
-    assert hscore(x, y, shrinkage=True) > hscore(x, shuffled, shrinkage=True)
-    wide = np.hstack([x, np.random.default_rng(2).normal(size=(60, 100))])  # d > n: pseudo-inverse
-    assert 0.0 <= hscore(wide, shuffled) <= 2.0 + 1e-9 and 0.0 <= hscore(wide, y) <= 2.0 + 1e-9
-    with pytest.raises(ValueError, match="regression"):
-        measure("hscore")(view(x, x[:, 0], regression=True), None)
+    assert hscore_plain(x, y) > hscore_plain(x, shuffled)
+    wide = np.hstack([x, np.random.default_rng(2).normal(size=(60, 100))])  # d > n
+    for fn in (hscore, hscore_plain):
+        assert 0.0 <= fn(wide, shuffled) <= 2.0 + 1e-9 and 0.0 <= fn(wide, y) <= 2.0 + 1e-9
+    assert hscore(wide, y) > hscore(wide, shuffled)
+    for name in ("hscore", "hscore_plain"):
+        with pytest.raises(ValueError, match="regression"):
+            measure(name)(view(x, x[:, 0], regression=True), None)
 
 
 # ------------------------------------------------------------------------------------------ GBC
@@ -275,6 +370,33 @@ def test_gbc_ranks_separable_above_shuffled() -> None:
     assert gbc(wide, y) > gbc(wide, shuffled)
     with pytest.raises(ValueError, match="regression"):
         measure("gbc")(view(x, x[:, 0], regression=True), None)
+
+
+@pytest.mark.parametrize("d", [5, 100])
+def test_gbc_is_unchanged_by_scaling_the_features(d: int) -> None:
+    # the variance floor is relative to the features' scale: x 0.001 once moved GBC from about
+    # -0.0007 to -10.7 (every class variance fell under an absolute floor of 1e-4)
+    rng = np.random.default_rng(5)
+    y = np.repeat([0, 1, 2], 40)
+    x = rng.normal(size=(120, d))
+    x[:, 0] += 6.0 * y
+    x[:, 1] -= 3.0 * y
+    x[:, 2] = 1.0  # a constant dimension: the floor is used
+    base = gbc(x, y)
+    assert -2.0 < base < 0.0
+    for scale in (1e-3, 1e3):
+        assert gbc(scale * x, y) == pytest.approx(base, rel=1e-6), scale
+        assert measure("gbc")(view(scale * x, y), None) == pytest.approx(base, rel=1e-6), scale
+
+
+def test_gbc_projects_features_of_any_width() -> None:
+    # every width goes through the same PCA (once skipped at <= 64 dimensions), so diagonal
+    # Gaussians are fitted in the principal axes and a rotation of the features changes nothing
+    x, y, _ = separable(d=5)
+    q = np.linalg.qr(np.random.default_rng(6).normal(size=(5, 5)))[0]
+    assert gbc(x @ q, y) == pytest.approx(gbc(x, y), rel=1e-9)
+    with pytest.raises(ValueError, match="constant"):
+        gbc(np.ones((6, 3)), np.array([0, 0, 0, 1, 1, 1]))
 
 
 # ------------------------------------------------------------------------------------ k-NN probe

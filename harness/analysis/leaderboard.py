@@ -12,6 +12,7 @@ import pandas as pd
 from tabulate import tabulate
 
 from harness.analysis.gains import (
+    DELTA_M_MIN_REFERENCE,
     aggregate,
     delta_m,
     distillation,
@@ -22,6 +23,13 @@ from harness.analysis.gains import (
 from harness.records import load_records
 
 FORMATS = ("md", "latex", "html", "csv")
+DELTA_M_TITLE = "Δm (multi-task relative gain over single-task fine-tuning, %, mean over seeds)"
+DELTA_M_NOTE = (
+    f"Targets whose single-task score |M_st| is below {DELTA_M_MIN_REFERENCE:g} (on any seed) are "
+    "left out of the relative mean, where a near-zero reference would inflate the gain: "
+    "`tasks_in_mean` of `tasks` are averaged, and `left_out` gives each left-out target's "
+    "absolute difference M_mt − M_st (signed so positive is better, mean over seeds)."
+)
 
 
 def _fmt_gain(x: float) -> str:
@@ -115,10 +123,7 @@ def build(
     if not glue.empty:
         text += "\n\nGLUE average\n" + render(glue, fmt)
     if not dm.empty:
-        text += (
-            "\n\nΔm (multi-task relative gain over single-task fine-tuning, %, mean over seeds)\n"
-            + render(dm, fmt)
-        )
+        text += "\n\n" + DELTA_M_TITLE + "\n" + DELTA_M_NOTE + "\n" + render(dm, fmt)
     if not kd.empty:
         text += "\n\nDistillation: teachers, ensemble and student\n" + render(kd, fmt)
     if out_dir is not None:

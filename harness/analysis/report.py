@@ -16,7 +16,7 @@ from typing import Any
 import pandas as pd
 
 from harness import __version__
-from harness.analysis.leaderboard import build
+from harness.analysis.leaderboard import DELTA_M_NOTE, build
 from harness.analysis.plots import _pyplot, _save, draw_hinton
 
 STYLE = """
@@ -99,13 +99,16 @@ def write_report(results: Path) -> Path:
         parts += ["<h2 id='leaderboard'>Leaderboard</h2>",
                   "<p class='note'>mean ± std over seeds, 95 % interval; the <i>majority</i> row of each target is "
                   "the best constant predictor on its scored split.</p>", _table(leaderboard_table(agg), "leaderboard")]  # fmt: skip
-        for key, title in (
-            ("delta_m", "Δm: multi-task relative gain (%)"),
-            ("distillation", "Distillation"),
+        for key, title, note in (
+            ("delta_m", "Δm: multi-task relative gain (%)", DELTA_M_NOTE),
+            ("distillation", "Distillation", ""),
         ):
             frame = board.get(key)
             if frame is not None and not frame.empty:
-                parts += [f"<h2>{title}</h2>", _table(frame)]
+                parts.append(f"<h2 id='{key}'>{title}</h2>")
+                if note:
+                    parts.append(f"<p class='note'>{html.escape(note)}</p>")
+                parts.append(_table(frame, key))
         matrices = board.get("matrices") or {}
         if matrices:
             parts.append("<h2 id='gains'>Gain matrices (source × target)</h2>")
@@ -135,8 +138,10 @@ def _similarity_section(folder: Path, out: Path, page: Path) -> list[str]:
         table = pd.read_csv(corr)
         keep = [c for c in ("family", "measure", "kendall_tau", "kendall_tau_low", "kendall_tau_high", "kendall_tau_p",
                             "per_target_tau", "top1", "top3", "pairs") if c in table.columns]  # fmt: skip
+        shown, note = _with_ceiling(table, keep)
         parts += ["<p class='note'>each measure against the realised gain (95 % bootstrap interval, one-sided "
-                  "permutation p); the k-NN probe and the floors are the baselines to beat</p>", _table(table[keep])]  # fmt: skip
+                  "permutation p); the k-NN probe and the floors are the baselines to beat" + note + "</p>",
+                  _table(shown)]  # fmt: skip
     when = folder / "when_to_transfer.csv"
     if when.exists():
         parts += ["<h2 id='when'>When to transfer</h2><p class='note'>the best method per data fraction and "
@@ -152,6 +157,27 @@ def _similarity_section(folder: Path, out: Path, page: Path) -> list[str]:
         shutil.copyfile(png, copy)
         parts.append(_figure(copy, page, png.stem.replace("_", " ")))
     return parts
+
+
+def _with_ceiling(table: pd.DataFrame, keep: list[str]) -> tuple[pd.DataFrame, str]:
+    """The correlation table's columns to show, with the noise ceiling of the realised gain (τ
+    between seed replicates) beside each τ, and a note that says what it is, per family."""
+    from harness.analysis.correlation import ceiling_columns, ceiling_summary
+
+    shown = table[keep].copy()
+    if "ceiling_seeds" not in table.columns:
+        return shown, "; noise ceiling: not computed (rerun <code>transferbench similarity</code>)"
+    for stat in ("kendall_tau", "per_target_tau"):
+        after = f"{stat}_p" if f"{stat}_p" in shown.columns else stat
+        at = shown.columns.get_loc(after) + 1 if after in shown.columns else len(shown.columns)
+        shown.insert(at, f"ceiling_{stat}", ceiling_columns(table, stat))
+    notes = []
+    for family, rows in table.groupby("family", sort=False):
+        widest = (
+            rows.sort_values("ceiling_pairs", ascending=False) if "ceiling_pairs" in rows else rows
+        )
+        notes.append(f"{family}: {ceiling_summary(widest.iloc[0])}")
+    return shown, html.escape(". Noise ceiling, per family: " + "; ".join(notes))
 
 
 def _provenance(results: Path, page: Path) -> str:

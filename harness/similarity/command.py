@@ -69,7 +69,13 @@ def _suite_config(results: Path) -> dict[str, Any]:
 
 
 def cmd_similarity(args: argparse.Namespace) -> int:
-    from harness.analysis.correlation import correlation_table, rank_statistics
+    from harness.analysis.correlation import (
+        ceiling_summary,
+        correlation_table,
+        family_ceiling,
+        rank_statistics,
+        replicate_description,
+    )
     from harness.analysis.gains import pair_gains
     from harness.commands import writable_folder
     from harness.records import load_records
@@ -149,6 +155,7 @@ def cmd_similarity(args: argparse.Namespace) -> int:
                 frames[name] = frame
     written = drawn + write_matrices(frames, out)
     print(f"{len(frames)} measure(s) on {len(tasks)} task(s) -> {out}")
+    written += report_failures(frames, out)
     suite_pairs = None
     if results:  # the suite's own source -> target pairs
         ran = pair_gains(records)
@@ -172,6 +179,7 @@ def cmd_similarity(args: argparse.Namespace) -> int:
             )
         else:
             scored = {m: f for m, f in frames.items() if f["score"].notna().any()}
+            varies = replicate_description(records, args.method)  # which seeds the gains re-draw
             tables = []
             for family, targets in _families(gains["target"].unique(), registry).items():
                 fam_gains = gains[gains["target"].isin(targets)]
@@ -181,9 +189,12 @@ def cmd_similarity(args: argparse.Namespace) -> int:
                     fam_gains, fam_scores, n_boot=args.n_boot, n_perm=args.n_boot
                 )
                 table.insert(0, "family", family)
+                table["ceiling_varies"] = varies
                 tables.append(table)
                 print(f"\n{family} targets: measures against the realised gain of {args.method} "
                       f"(95 % bootstrap intervals; p: one-sided, the measure's scores shuffled among each target's sources)\n" + _md(_readable(table)))  # fmt: skip
+                ceiling = family_ceiling(table, fam_gains, n_boot=args.n_boot)
+                print(ceiling_summary({**ceiling, "ceiling_varies": varies}))
             correlation = pd.concat(tables)
             correlation.to_csv(out / "correlation.csv", index=False)
             written += write_gain_pictures(gains, frames, out)
@@ -252,15 +263,22 @@ def _truth_table(
 
 
 def _readable(table: pd.DataFrame) -> pd.DataFrame:
+    from harness.analysis.correlation import ceiling_columns as ceilings
+
     def ci(s: str) -> list[str]:
         return [f"{v:+.2f} [{lo:+.2f}, {hi:+.2f}]" if pd.notna(v) else "" for v, lo, hi in
                 zip(table[s], table[f"{s}_low"], table[f"{s}_high"])]  # fmt: skip
 
-    return pd.DataFrame({"measure": table["measure"], "Kendall τ": ci("kendall_tau"), "p (τ)": table["kendall_tau_p"].round(3),
+    view = pd.DataFrame({"measure": table["measure"], "Kendall τ": ci("kendall_tau"), "p (τ)": table["kendall_tau_p"].round(3),
                          "weighted τ": ci("weighted_tau"), "Spearman ρ": ci("spearman_rho"),
                          "τ per target": ci("per_target_tau"), "p (per target)": table["per_target_tau_p"].round(3),
                          "top-1": table["top1"].round(2),
                          "top-3": table["top3"].round(2), "pairs": table["pairs"]})  # fmt: skip
+    if "ceiling_seeds" in table:  # beside each τ: what the realised gain reaches with itself
+        view.insert(3, "ceiling τ", ceilings(table, "kendall_tau"))
+        at = view.columns.get_loc("p (per target)") + 1
+        view.insert(at, "ceiling τ per target", ceilings(table, "per_target_tau"))
+    return view
 
 
 def _md(df: pd.DataFrame) -> str:
@@ -300,11 +318,29 @@ def write_matrices(frames: dict[str, pd.DataFrame], out: Path) -> list[Path]:
         if frame.empty:
             continue
         m = as_matrix(frame)
-        m.to_csv(out / f"{name}.csv")
+        as_matrix(frame, show_failures=True).to_csv(out / f"{name}.csv")  # "failed: <reason>"
         written.append(out / f"{name}.csv")
         if m.notna().any().any():
             written += draw_hinton(m, out / f"hinton_{name}", title=f"{name}")
     return written
+
+
+def report_failures(frames: dict[str, pd.DataFrame], out: Path) -> list[Path]:
+    """Print the measures that failed (raised, or gave NaN) and why, and write every failed
+    score to failures.csv: a failed score is not a missing one."""
+    from harness.similarity.compute import failure_summary, failures
+
+    failed = failures(frames)
+    if failed.empty:
+        return []
+    failed.to_csv(out / "failures.csv", index=False)
+    header = (
+        f"\nFAILED: {failed['measure'].nunique()} measure(s) raised or gave NaN; their failed "
+        "scores read 'failed: <reason>' in the matrices and are left out of the tables below "
+        f"(each one in {out / 'failures.csv'})"
+    )
+    print(header + "\n" + _md(failure_summary(frames)))
+    return [out / "failures.csv"]
 
 
 def write_task_pictures(frames: dict[str, pd.DataFrame], out: Path, modality: str) -> list[Path]:

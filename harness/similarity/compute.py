@@ -8,6 +8,10 @@
 
 Features are each task's training rows (the cached full-split features), subsampled to at most
 `max_rows` rows, seeded and stratified, the same rows for every measure.
+
+Every score comes with a `status`: `ok`; `not applicable` (the measure does not apply, e.g. LEEP
+from a regression source: the score is legitimately missing); or `failed` (the measure raised, or
+returned NaN: the score is missing because something went wrong), with the `reason`.
 """
 
 from __future__ import annotations
@@ -15,18 +19,38 @@ from __future__ import annotations
 import dataclasses
 import math
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import pandas as pd
 import torch
 
 from harness.data.subsets import stratified_sample
-from harness.similarity.registry import MeasureSpec, TaskView, discover_measures
+from harness.similarity.registry import MeasureSpec, NotApplicable, TaskView, discover_measures
 from harness.spec import Budget, RunSpec
 
 # baselines computed beside the transfer measures (not registered: they ignore the target)
 FLOORS = ("floor_source_size", "floor_source_score")
+
+OK, NOT_APPLICABLE, FAILED = "ok", "not applicable", "failed"  # a score's status
+COLUMNS = ["source", "target", "score", "status", "reason"]
+
+
+class Scored(NamedTuple):
+    """One measure's value on one pair: the score (NaN unless `ok`), its status and the reason."""
+
+    score: float
+    status: str = OK
+    reason: str = ""
+
+    def row(self, source: str, target: str) -> dict[str, Any]:
+        return {
+            "source": source,
+            "target": target,
+            "score": self.score,
+            "status": self.status,
+            "reason": self.reason,
+        }
 
 
 @dataclass
@@ -123,8 +147,8 @@ class SimilarityComputer:
     def compute(
         self, tasks: list[str], measures: list[str] | None = None
     ) -> dict[str, pd.DataFrame]:
-        """Every measure's matrix as a long frame (source, target, score); `pair` measures list
-        both orders of each pair and the diagonal."""
+        """Every measure's matrix as a long frame (source, target, score, status, reason);
+        `pair` measures list both orders of each pair and the diagonal."""
         # a preset's tokenizer is built from every task it will see (as a suite's is)
         self.runner.register_corpus(self.setup.backbone, tasks)
         reg = discover_measures()
@@ -141,19 +165,18 @@ class SimilarityComputer:
                         continue
                     va, vb = self.probe_views(a, b)
                     for spec in models:
-                        score = _score(spec, va, vb)
-                        out[spec.name] += [{"source": a, "target": b, "score": score},
-                                           {"source": b, "target": a, "score": score}]  # fmt: skip
+                        scored = _score(spec, va, vb)
+                        out[spec.name] += [scored.row(a, b), scored.row(b, a)]
         if pair:
             views = self.reference_views(tasks)
             self.views = views  # kept for drawing the covariance matrices
             for i, a in enumerate(tasks):
                 for b in tasks[i:]:
                     for spec in pair:
-                        score = _score(spec, views[a], views[b])
-                        out[spec.name].append({"source": a, "target": b, "score": score})
+                        scored = _score(spec, views[a], views[b])
+                        out[spec.name].append(scored.row(a, b))
                         if a != b:
-                            out[spec.name].append({"source": b, "target": a, "score": score})
+                            out[spec.name].append(scored.row(b, a))
         transfer = [s for s in specs if s.kind == "transfer"]
         if transfer:
             for name in FLOORS:
@@ -164,13 +187,12 @@ class SimilarityComputer:
                         continue
                     view, probs = self.transfer_view(s, t)
                     for spec in transfer:
-                        score = _score(spec, view, probs)
-                        out[spec.name].append({"source": s, "target": t, "score": score})
+                        out[spec.name].append(_score(spec, view, probs).row(s, t))
                     for name, score in self.floors(s, t).items():
-                        out[name].append({"source": s, "target": t, "score": score})
-        return {
-            n: pd.DataFrame(rows, columns=["source", "target", "score"]) for n, rows in out.items()
-        }
+                        status = OK if not math.isnan(score) else NOT_APPLICABLE
+                        reason = "" if status == OK else "no source training history"
+                        out[name].append(Scored(score, status, reason).row(s, t))
+        return {n: pd.DataFrame(rows, columns=COLUMNS) for n, rows in out.items()}
 
     def score_sources(self, target: str, sources: list[str], measure: str) -> pd.DataFrame:
         """One measure for each source -> target pair (a pair measure on reference features)."""
@@ -181,11 +203,11 @@ class SimilarityComputer:
             views = self.reference_views([target, *sources])
         for s in sources:
             if spec.kind == "pair":
-                score = _score(spec, views[s], views[target])
+                scored = _score(spec, views[s], views[target])
             else:
-                score = _score(spec, *self.transfer_view(s, target))
-            rows.append({"source": s, "target": target, "score": score})
-        return pd.DataFrame(rows, columns=["source", "target", "score"])
+                scored = _score(spec, *self.transfer_view(s, target))
+            rows.append(scored.row(s, target))
+        return pd.DataFrame(rows, columns=COLUMNS)
 
     def floors(self, source: str, target: str) -> dict[str, float]:
         """The dataset-agnostic floors every measure must beat: rank sources by their size, or
@@ -198,18 +220,63 @@ class SimilarityComputer:
                 "floor_source_score": own if card.direction == "max" else -own}  # fmt: skip
 
 
-def _score(spec: MeasureSpec, *args: Any) -> float:
-    """The measure's value, NaN where it does not apply (e.g. LEEP for a regression source)."""
+def _score(spec: MeasureSpec, *args: Any) -> Scored:
+    """The measure's value; NaN and `not applicable` where it does not apply (LEEP for a
+    regression source), NaN and `failed` with the reason where the measure raised or gave NaN."""
     if spec.kind == "transfer" and spec.needs_source_probs and args[1] is None:
-        return math.nan
+        return Scored(math.nan, NOT_APPLICABLE, f"{spec.name} needs a classification source")
     try:
-        return float(spec.fn(*args))
-    except ValueError:
-        return math.nan
+        score = float(spec.fn(*args))
+    except NotApplicable as exc:
+        return Scored(math.nan, NOT_APPLICABLE, str(exc))
+    except Exception as exc:  # any error of a measure is reported as a failure, with its reason
+        reason = " ".join(f"{type(exc).__name__}: {exc}".split())  # one line, for the tables
+        return Scored(math.nan, FAILED, reason)
+    if math.isnan(score):
+        return Scored(math.nan, FAILED, f"{spec.name} returned NaN")
+    return Scored(score)
 
 
-def as_matrix(frame: pd.DataFrame) -> pd.DataFrame:
-    """A long (source, target, score) frame as a source × target matrix."""
+def as_matrix(frame: pd.DataFrame, show_failures: bool = False) -> pd.DataFrame:
+    """A long (source, target, score) frame as a source × target matrix. With `show_failures`,
+    a failed cell reads `failed: <reason>` instead of NaN (a missing cell stays NaN)."""
     m = frame.pivot(index="source", columns="target", values="score")
+    if show_failures and "status" in frame.columns and (frame["status"] == FAILED).any():
+        failed = frame[frame["status"] == FAILED]
+        m = m.astype(object)
+        for s, t, reason in zip(failed["source"], failed["target"], failed["reason"]):
+            m.loc[s, t] = f"{FAILED}: {reason}"
     m.index.name, m.columns.name = "source", "target"
     return m
+
+
+def failures(frames: dict[str, pd.DataFrame]) -> pd.DataFrame:
+    """Every failed score: (measure, source, target, reason), one row each."""
+    rows = []
+    for name, frame in frames.items():
+        if "status" not in frame.columns:  # read from records: no status
+            continue
+        failed = frame[frame["status"] == FAILED]
+        for s, t, r in zip(failed["source"], failed["target"], failed["reason"]):
+            rows.append({"measure": name, "source": s, "target": t, "reason": r})
+    return pd.DataFrame(rows, columns=["measure", "source", "target", "reason"])
+
+
+def failure_summary(frames: dict[str, pd.DataFrame]) -> pd.DataFrame:
+    """The failures by measure and reason: how many of the measure's pairs, and which."""
+    failed = failures(frames)
+    rows = []
+    for (name, reason), group in failed.groupby(["measure", "reason"], sort=True):
+        pairs = [f"{s}→{t}" for s, t in zip(group["source"], group["target"])]
+        shown = ", ".join(pairs[:3]) + (f" and {len(pairs) - 3} more" if len(pairs) > 3 else "")
+        reason = reason if len(reason) <= 300 else reason[:297] + "..."  # whole in failures()
+        total = len(frames[name])
+        rows.append(
+            {
+                "measure": name,
+                "failed": f"{len(pairs)} of {total} pairs",
+                "reason": reason,
+                "pairs": shown,
+            }
+        )
+    return pd.DataFrame(rows, columns=["measure", "failed", "reason", "pairs"])

@@ -46,12 +46,16 @@ def choose_measure(correlation: pd.DataFrame, family: str, excluded: set[str]) -
 
 
 def reliability(correlation: pd.DataFrame, family: str, chosen: pd.Series) -> list[str]:
-    """How the chosen measure did, and its margin over the k-NN probe and the floors."""
+    """How the chosen measure did, beside the noise ceiling of the realised gain (τ between seed
+    replicates), and its margin over the k-NN probe and the floors."""
+    from harness.analysis.correlation import ceiling_summary
+
     lines = [f"{chosen['measure']} predicted the gain of {family} targets with Kendall τ "
              f"{chosen['kendall_tau']:+.2f} [{chosen['kendall_tau_low']:+.2f}, {chosen['kendall_tau_high']:+.2f}] "
              f"over {int(chosen['pairs'])} source→target pairs (permutation p = {chosen['kendall_tau_p']:.3f}); "
              f"its first choice was the best source for {chosen['top1']:.0%} of targets, "
              f"among its first three for {chosen['top3']:.0%}."]  # fmt: skip
+    lines.append("  " + ceiling_summary(chosen))  # what any measure could reach here
     fam = correlation[correlation["family"] == family].set_index("measure")
     for base in ("knn_probe", "floor_source_size", "floor_source_score"):
         if base in fam.index and base != chosen["measure"]:

@@ -13,6 +13,10 @@ Kinds and the arguments their `fn` takes:
 - `recorded` (task × task): `fn(records) -> DataFrame(source, target, score)`, read from what the
   runs recorded rather than computed from features (gradient cosine from `mtdnn` runs).
 
+A measure that does not apply to its inputs (a classification measure on a regression target)
+raises `NotApplicable`: the value is missing, as it should be. Any other exception is a failure,
+reported as such with its reason (see `harness.similarity.compute`).
+
 `higher_is_similar` says the sign: every score is reported so that larger means "more similar /
 more transferable" (a distance is negated by its measure). `cheap` measures need only cached
 features and run in the `quick` suite.
@@ -29,6 +33,11 @@ import numpy as np
 from harness.registry import Registry
 
 KINDS = ("pair", "transfer", "recorded")
+
+
+class NotApplicable(ValueError):
+    """The measure does not apply to these tasks (e.g. LEEP on a regression target): its value is
+    legitimately missing, not failed."""
 
 
 @dataclass(frozen=True)

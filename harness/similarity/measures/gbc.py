@@ -8,15 +8,26 @@ s = (s_i + s_j) / 2,
     GBC = - sum_i sum_{j != i} exp(-D_B(i, j))      (ordered pairs, as in the paper).
 
 Always <= 0; larger (less overlap) means more transferable.
+
+Two departures from the reference code, both so that the score depends on the features' shape,
+not their units or width: the per-dimension variance floor (for constant dimensions and one-row
+classes) is relative, `VARIANCE_FLOOR` times the mean variance of the projected features, where
+the reference floors at an absolute 1e-4 (features scaled by 0.001 then moved GBC from -0.0007 to
+-10.7); and the features are always projected onto their principal axes (top `pca_dim`), where the
+reference skips PCA for features of `pca_dim` dimensions or fewer. With diagonal Gaussians the
+basis matters, so the principal axes make the score the same under any rotation of the features,
+at every width. GBC is then unchanged by scaling, rotating or shifting the features.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from harness.similarity.registry import MeasureSpec, TaskView, register_measure
+from harness.similarity.registry import MeasureSpec, NotApplicable, TaskView, register_measure
 
-VARIANCE_FLOOR = 1e-4  # per-dimension variance floor: constant dimensions and one-row classes
+# per-dimension variance floor (constant dimensions, one-row classes), relative to the mean
+# variance of the projected features (the reference's absolute 1e-4 at unit mean variance)
+VARIANCE_FLOOR = 1e-4
 
 
 def bhattacharyya_distance(
@@ -32,9 +43,10 @@ def bhattacharyya_distance(
 def gbc(features: np.ndarray, labels: np.ndarray, pca_dim: int | None = 64) -> float:
     """GBC of int class `labels` ([n]) given `features` ([n, d]).
 
-    With `pca_dim` (64 in the paper), features of more dimensions are first projected onto their
-    top `pca_dim` principal components; `None` keeps them as they are. Class variances are the
-    population (1/n_c) variances, floored at `VARIANCE_FLOOR`.
+    The features are first projected onto their top min(`pca_dim`, n, d) principal components
+    (`pca_dim` 64 in the paper; `None` keeps every dimension, still in the principal axes),
+    whatever their width. Class variances are the population (1/n_c) variances, floored at
+    `VARIANCE_FLOOR` times the mean variance of the projected features.
     """
     f = np.asarray(features, dtype=np.float64)
     y = np.asarray(labels).reshape(-1)
@@ -44,14 +56,16 @@ def gbc(features: np.ndarray, labels: np.ndarray, pca_dim: int | None = 64) -> f
         raise ValueError(f"gbc: {f.shape[0]} feature rows but {y.size} labels")
     if not np.all(np.isfinite(f)):
         raise ValueError("gbc: features contain NaN or infinite values")
-    if pca_dim is not None and f.shape[1] > pca_dim:
-        from sklearn.decomposition import PCA
+    if not np.any(f.var(axis=0) > 0):
+        raise ValueError("gbc: the features are constant (no variance)")
+    from sklearn.decomposition import PCA
 
-        k = min(pca_dim, f.shape[0])
-        f = PCA(n_components=k, svd_solver="full").fit_transform(f)
+    k = min(f.shape) if pca_dim is None else min(pca_dim, *f.shape)
+    f = PCA(n_components=k, svd_solver="full").fit_transform(f)
+    floor = VARIANCE_FLOOR * float(np.mean(f.var(axis=0)))  # x tr(cov) / k, projected
     classes = np.unique(y)
     mus = [f[y == c].mean(axis=0) for c in classes]
-    variances = [np.maximum(f[y == c].var(axis=0), VARIANCE_FLOOR) for c in classes]
+    variances = [np.maximum(f[y == c].var(axis=0), floor) for c in classes]
     total = 0.0
     for i in range(len(classes)):
         for j in range(i + 1, len(classes)):
@@ -62,7 +76,9 @@ def gbc(features: np.ndarray, labels: np.ndarray, pca_dim: int | None = 64) -> f
 
 def _gbc_measure(target: TaskView, source_probs: np.ndarray | None = None) -> float:
     if not target.is_classification:
-        raise ValueError(f"gbc is for classification targets; task '{target.name}' is regression")
+        raise NotApplicable(
+            f"gbc is for classification targets; task '{target.name}' is regression"
+        )
     return gbc(target.features, target.labels)
 
 
@@ -72,7 +88,8 @@ register_measure(
         kind="transfer",
         fn=_gbc_measure,
         description="Gaussian Bhattacharyya coefficient: minus the summed overlap exp(-D_B) of "
-        "per-class diagonal Gaussians in 64-d PCA feature space (<= 0)",
+        "per-class diagonal Gaussians in 64-d PCA feature space, variance floor relative to the "
+        "feature scale (<= 0)",
         cheap=True,
         needs_source_probs=False,
         reference="Pándy et al. 2022, CVPR",

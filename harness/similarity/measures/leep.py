@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from harness.similarity.registry import MeasureSpec, TaskView, register_measure
+from harness.similarity.registry import MeasureSpec, NotApplicable, TaskView, register_measure
 
 
 def check_source_probs(source_probs: np.ndarray | None, n: int, measure: str) -> np.ndarray:
@@ -44,12 +44,13 @@ def check_class_labels(labels: np.ndarray, measure: str) -> np.ndarray:
     return y
 
 
-def leep(labels: np.ndarray, source_probs: np.ndarray) -> float:
-    """LEEP of target `labels` ([n] int) given the source head's probabilities ([n, Z]).
+def leep(*, target_labels: np.ndarray, source_probs: np.ndarray) -> float:
+    """LEEP of `target_labels` ([n] int) given the source head's probabilities ([n, Z]).
 
-    Argument order: the target's labels first, the source's probabilities second.
+    Keyword-only: the reference code takes (source probabilities, target labels), this function
+    once took the reverse, so a positional call could be read either way.
     """
-    y = check_class_labels(labels, "leep")
+    y = check_class_labels(target_labels, "leep")
     theta = check_source_probs(source_probs, y.size, "leep")
     n = y.size
     joint = np.zeros((int(y.max()) + 1, theta.shape[1]))  # P(y, z)
@@ -63,8 +64,10 @@ def leep(labels: np.ndarray, source_probs: np.ndarray) -> float:
 
 def _leep_measure(target: TaskView, source_probs: np.ndarray | None) -> float:
     if not target.is_classification:
-        raise ValueError(f"leep is for classification targets; task '{target.name}' is regression")
-    return leep(target.labels, source_probs)
+        raise NotApplicable(
+            f"leep is for classification targets; task '{target.name}' is regression"
+        )
+    return leep(target_labels=target.labels, source_probs=source_probs)
 
 
 register_measure(

@@ -13,16 +13,16 @@ from __future__ import annotations
 import numpy as np
 
 from harness.similarity.measures.leep import check_class_labels, check_source_probs
-from harness.similarity.registry import MeasureSpec, TaskView, register_measure
+from harness.similarity.registry import MeasureSpec, NotApplicable, TaskView, register_measure
 
 
-def nce(labels: np.ndarray, source_labels: np.ndarray) -> float:
-    """-H(labels | source_labels), both [n] int class positions.
+def nce(*, target_labels: np.ndarray, source_labels: np.ndarray) -> float:
+    """-H(target_labels | source_labels), both [n] int class positions.
 
-    Argument order matters (NCE is not symmetric): the target's labels Y first, the source's
-    (argmax) labels Z second.
+    Keyword-only: NCE is not symmetric, the reference code takes (source labels, target labels)
+    and this function once took the reverse, so a positional call could be read either way.
     """
-    y = check_class_labels(labels, "nce")
+    y = check_class_labels(target_labels, "nce")
     z = check_class_labels(source_labels, "nce (source labels)")
     if y.size != z.size:
         raise ValueError(f"nce: {y.size} target labels but {z.size} source labels")
@@ -36,9 +36,11 @@ def nce(labels: np.ndarray, source_labels: np.ndarray) -> float:
 
 def _nce_measure(target: TaskView, source_probs: np.ndarray | None) -> float:
     if not target.is_classification:
-        raise ValueError(f"nce is for classification targets; task '{target.name}' is regression")
+        raise NotApplicable(
+            f"nce is for classification targets; task '{target.name}' is regression"
+        )
     probs = check_source_probs(source_probs, np.asarray(target.labels).reshape(-1).size, "nce")
-    return nce(target.labels, np.argmax(probs, axis=1))
+    return nce(target_labels=target.labels, source_labels=np.argmax(probs, axis=1))
 
 
 register_measure(
