@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import logging
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -34,13 +35,16 @@ from harness.training import (
     TaskSplits,
     one_pass,
     supervised_loss,
+    split_labels,
     train_tasks,
 )
 
 if TYPE_CHECKING:
     from harness.context import RunContext
 
+logger = logging.getLogger(__name__)
 SCHEDULES = ("proportional", "temperature", "uniform")
+LEARNED_MARGIN = 0.02  # a head must beat the best constant predictor by this much (metric units)
 # MT-DNN's optimisation defaults (Liu et al. 2019): Adamax at 5e-5, linear decay, 10 % warm-up
 PAPER_BUDGET = {"learning_rate": 5e-5, "warmup_ratio": 0.1, "lr_scheduler_type": "linear"}
 OPTIMIZERS = ("adamax", "adamw")
@@ -201,6 +205,31 @@ class GradientCosineProbe:
         return {k: sum(v) / len(v) for k, v in pairs.items()}
 
 
+def untrained_heads(
+    cards: Sequence[TaskCard], splits: Sequence[TaskSplits], res: Any
+) -> dict[str, str]:
+    """The tasks whose head did not learn in a multi-task phase, with why: the selected
+    validation score is not above the best constant predictor's on the same rows by
+    `LEARNED_MARGIN` (for a correlation, whose constant has none, above 0)."""
+    from harness.analysis.floor import constant_baseline
+    from harness.metrics import is_better
+
+    out = {}
+    for card, split in zip(cards, splits):
+        metric = card.primary_metric
+        score = res.tasks[card.name].validation_metrics.get(metric, math.nan)
+        labels = split_labels(split.validation)
+        labels = (labels if card.problem == "regression" else labels.long()).tolist()
+        floor = constant_baseline(card, labels)["primary"]
+        if math.isnan(floor):
+            floor = 0.0
+        bar = floor + LEARNED_MARGIN if card.direction == "max" else floor - LEARNED_MARGIN
+        if math.isnan(score) or not is_better(card, score, bar):
+            out[card.name] = (f"validation {metric} {score:.3f}, best constant {floor:.3f}: "
+                              f"not better by {LEARNED_MARGIN}")  # fmt: skip
+    return out
+
+
 def train_shared_model(
     ctx: RunContext,
     cards: Sequence[TaskCard],
@@ -236,6 +265,9 @@ def train_shared_model(
         res = train_tasks(model, splits, ctx.source_budget, ctx.accelerator, ctx.spec.source_seed, loss=loss,
                           optimizer=make_optimizer(cfg.optimizer), schedule=task_schedule(cfg.schedule, cfg.temperature),
                           select=cfg.select, step_hooks=hooks, desc=f"{recipe.get('method', 'multi-task')} task set")  # fmt: skip
+        untrained = untrained_heads(cards, splits, res)
+        for name, why in untrained.items():
+            logger.warning("multi-task phase: the head of '%s' did not learn (%s)", name, why)
         if out is None:
             return
         torch.save(model.state_dict(), out / "model.pt")
@@ -244,7 +276,8 @@ def train_shared_model(
                           for n, r in res.tasks.items()},
                 "mean_primary": res.primary, "steps": res.steps, "curve": res.curve,
                 "gradient_cosine": hooks[0].history if hooks else [],
-                "gradient_cosine_mean": hooks[0].mean() if hooks else {}}  # fmt: skip
+                "gradient_cosine_mean": hooks[0].mean() if hooks else {},
+                "untrained_heads": untrained}  # fmt: skip
         (out / "meta.json").write_text(json.dumps(meta, indent=1))
 
     def load(folder: Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:

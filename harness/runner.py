@@ -248,6 +248,11 @@ class SuiteRunner:
                 "train_rows": len(ctx.train_indices), "train_seconds": round(tr.train_seconds, 3),
                 "throughput": round(tr.throughput, 1), "extra": result.extra, "source_history": ctx.encoders.history(),
             })  # fmt: skip
+            untrained = (result.extra.get("multitask") or {}).get("untrained_heads") or {}
+            if untrained:
+                record["untrained_heads"] = untrained
+                acc.print(f"WARNING: run {spec.id} ({spec.describe()}): heads that did not learn in "
+                          f"the multi-task phase: " + "; ".join(f"{k}: {v}" for k, v in untrained.items()))  # fmt: skip
         except KeyboardInterrupt:
             raise
         except RUN_ERRORS as exc:

@@ -404,8 +404,8 @@ def train_tasks(
         accelerator.free_memory()
 
 
-def train_labels(dataset: Dataset) -> torch.Tensor:
-    """A training split's labels, read without collating its inputs."""
+def split_labels(dataset: Dataset) -> torch.Tensor:
+    """A split's labels, read without collating its inputs."""
     labels = getattr(dataset, "labels", None)
     if labels is None:
         labels = (
@@ -425,7 +425,7 @@ def calibrate_heads(model: nn.Module, tasks: Sequence[TaskSplits]) -> dict[str, 
         head = task_head(model, t.name)
         if head is None or not head.regression:
             continue
-        head.calibrate(train_labels(t.train))
+        head.calibrate(split_labels(t.train))
         weights[t.name] = head.loss_weight()
     return weights
 

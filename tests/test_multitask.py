@@ -130,6 +130,30 @@ def test_train_tasks_learns_each_task_with_its_own_head():
         assert scores[r.best_epoch - 1] == pytest.approx(max(scores), abs=1e-5)
 
 
+def test_a_head_that_did_not_learn_in_the_multi_task_phase_is_named():
+    """A task whose labels carry nothing the inputs predict (here: shuffled) is flagged, with
+    its validation score against the best constant predictor; a task that learned is not."""
+    from baselines.feature_extraction import FeatureSet, collate_features
+    from harness.multitask import untrained_heads
+    from harness.spec import Budget
+
+    cards = _cards()
+
+    def noise(n, seed):
+        x = torch.randn(n, 4, generator=torch.Generator().manual_seed(seed))
+        y = torch.randint(0, 2, (n,), generator=torch.Generator().manual_seed(seed + 100))
+        return FeatureSet(x, y)
+
+    tasks = [TaskSplits(cards["a"], _features(256, 0, False), _features(64, 1, False), _features(64, 2, False),
+                        collate_features),
+             TaskSplits(cards["b"], noise(256, 0), noise(200, 1), noise(64, 2), collate_features)]  # fmt: skip
+    budget = Budget(num_train_epochs=2, per_device_train_batch_size=16, learning_rate=0.05,
+                    group_by_length=False)  # fmt: skip
+    res = train_tasks(TwoHeads(), tasks, budget, make_accelerator(), seed=0, select="per_task")
+    flagged = untrained_heads([t.card for t in tasks], tasks, res)
+    assert set(flagged) == {"b"} and "best constant" in flagged["b"]
+
+
 def test_a_diverged_run_leaves_nothing_prepared():
     from baselines.feature_extraction import collate_features
 
@@ -196,7 +220,10 @@ def test_a_variant_may_run_on_some_targets_only():
         ({"task_set": ["synth_text_anchr"]}, "unknown task"),
         ({"task_set": ["tag:no-such-tag"]}, "no task has the tag"),
         ({"task_set": []}, "trains on a task set"),
-        ({"task_set": TASK_SET, "max_train_samples_per_task": {"synth_text_anchr": 9}}, "unknown task"),
+        (
+            {"task_set": TASK_SET, "max_train_samples_per_task": {"synth_text_anchr": 9}},
+            "unknown task",
+        ),
         ({"task_set": TASK_SET, "max_train_samples_per_task": {NEAR: 0}}, "positive whole number"),
         ({"task_set": TASK_SET, "max_train_samples_per_task": [NEAR]}, "mapping task -> rows"),
         (
@@ -384,7 +411,20 @@ def test_glue_mtdnn_local_suite_expands_on_the_local_data(tmp_path):
     res = subprocess.run([sys.executable, "-m", "harness", "run", "--suite", "glue-mtdnn-local", "--data_dir",
                           os.environ["TRANSFERBENCH_DATA_DIR"], "--dry_run"], capture_output=True, text=True, timeout=300)  # fmt: skip
     assert res.returncode == 0, res.stderr[-2000:]
-    assert "24 run(s)" in res.stdout and "all-MiniLM-L6-v2" in res.stdout
+    assert "72 run(s)" in res.stdout and "all-MiniLM-L6-v2" in res.stdout
+
+
+def test_nli_multitask_suite_expands_with_its_targets_cut_in_the_task_set():
+    from harness.suites import expand, load_suite, resolve_suite
+    from harness.taskregistry import TaskRegistry
+
+    data, where = load_suite("nli-multitask")
+    specs = expand(resolve_suite(data, {}, where), TaskRegistry(), where)
+    assert len(specs) == 48
+    multi = [s for s in specs if s.task_set]
+    assert multi and all(s.fraction_tasks == ("cb", "rte") for s in multi)
+    assert {s.max_train_samples_per_task["snli_dev_test"] for s in specs} == {1200}
+    assert {s.fraction for s in specs} == {0.25, 1.0}
 
 
 def test_max_train_and_eval_samples_cap_training_and_selection_not_scoring(tmp_path, monkeypatch):
@@ -560,7 +600,9 @@ def test_a_target_in_the_task_set_gives_the_phase_only_the_rows_of_its_run(tmp_p
     for spec in multi:
         runner, outcome, _ = run([spec], tmp_path / spec.id, tmp_path / "cache")
         assert not outcome.failed
-    _, outcome, _ = run([s for s in specs if s.method == "finetune"], tmp_path / "ft", tmp_path / "cache")
+    _, outcome, _ = run(
+        [s for s in specs if s.method == "finetune"], tmp_path / "ft", tmp_path / "cache"
+    )
     assert not outcome.failed
     # one phase per (fraction, seed); the target gives the rows of its finetune run at that
     # fraction and seed, the other task its own cap
@@ -574,5 +616,8 @@ def test_a_target_in_the_task_set_gives_the_phase_only_the_rows_of_its_run(tmp_p
     ctx = contexts[(0.2, 1)]
     teacher = ctx.for_task(NEAR, seed=5, method="finetune", method_config={})
     assert teacher.train_indices == finetune_rows[(0.2, 1)]
-    assert ctx.for_task("synth_text_anchor", seed=5, method="finetune", method_config={}).train_indices == \
-        ctx.splits.task_train_rows("synth_text_anchor") and len(ctx.splits.task_train_rows("synth_text_anchor")) == 90
+    assert (
+        ctx.for_task("synth_text_anchor", seed=5, method="finetune", method_config={}).train_indices
+        == ctx.splits.task_train_rows("synth_text_anchor")
+        and len(ctx.splits.task_train_rows("synth_text_anchor")) == 90
+    )
