@@ -307,3 +307,16 @@ def test_the_similarity_suite_has_a_measure_that_recovers_the_known_order(tmp_pa
     correlation = pd.read_csv(out / "similarity" / "correlation.csv")
     assert set(correlation["family"]) == {"text/classification", "image/classification"}
     assert (out / "similarity" / "hinton_gain.svg").exists()
+
+
+def test_recommend_shows_a_failed_source_as_failed_and_never_recommends_it():
+    from harness.similarity.recommend import ranked_table
+
+    ranked = pd.DataFrame({"rank": [1, 2, 3], "source": ["a", "b", "c"], "score": [0.5, math.nan, math.nan],
+                           "status": ["ok", "failed", "not applicable"],
+                           "reason": ["", "LinAlgError: Singular matrix", "regression target"]})  # fmt: skip
+    table, best = ranked_table(ranked)
+    assert best == "a" and "failed: LinAlgError: Singular matrix" in table
+    assert "not applicable: regression target" in table and "nan" not in table.lower()
+    all_failed = ranked.assign(status="failed", score=math.nan)
+    assert ranked_table(all_failed)[1] is None

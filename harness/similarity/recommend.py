@@ -141,14 +141,30 @@ def cmd_recommend(args: argparse.Namespace) -> int:
     ranked = SimilarityComputer(runner, setup).score_sources(target.name, sources, measure)
     ranked = ranked.sort_values("score", ascending=False, na_position="last").reset_index(drop=True)
     ranked.insert(0, "rank", range(1, len(ranked) + 1))
-    from tabulate import tabulate
-
+    table, best = ranked_table(ranked)
     print(f"sources for {target.name}, ranked by {measure}:")
-    print(tabulate(ranked[["rank", "source", "score"]], headers="keys", tablefmt="github", showindex=False,
-                   floatfmt=".4f"))  # fmt: skip
-    print(f"\nrecommended source: {ranked['source'].iloc[0]}")
+    print(table)
+    if best is None:
+        print(f"\nno source could be scored by {measure}: nothing to recommend")
+        return 1
+    print(f"\nrecommended source: {best}")
     if chosen is not None:
         print("reliability: " + "\n".join(reliability(correlation, family, chosen)))
     for n in notes:
         print(f"note: {n}")
     return 0
+
+
+def ranked_table(ranked: pd.DataFrame) -> tuple[str, str | None]:
+    """The ranking as printed (a source the measure failed on shows `failed: <reason>`, not a
+    blank NaN) and the best source the measure scored (None: it scored none)."""
+    from tabulate import tabulate
+
+    shown = ranked[["rank", "source", "score"]].astype(object)
+    ok = ranked["status"] == "ok" if "status" in ranked else ranked["score"].notna()
+    if "status" in ranked:
+        shown.loc[~ok, "score"] = [f"{st}: {why}" if why else st
+                                   for st, why in zip(ranked.loc[~ok, "status"], ranked.loc[~ok, "reason"])]  # fmt: skip
+    table = tabulate(shown, headers="keys", tablefmt="github", showindex=False, floatfmt=".4f")
+    scored = ranked[ok]
+    return table, (str(scored["source"].iloc[0]) if len(scored) else None)
