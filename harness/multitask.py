@@ -34,8 +34,8 @@ from harness.training import (
     TaskSchedule,
     TaskSplits,
     one_pass,
-    supervised_loss,
     split_labels,
+    supervised_loss,
     train_tasks,
 )
 

@@ -90,7 +90,8 @@ def parse_sources(value: Any, where: str) -> list[list[str]]:
     return out
 
 
-def _as_list(value: Any, cast: type, where: str, fld: str) -> list:
+def as_list(value: Any, cast: type, where: str, fld: str) -> list:
+    """A suite field as a list: a YAML list, or a comma-separated string (the command line)."""
     if isinstance(value, str):
         value = [v.strip() for v in value.split(",") if v.strip()]
     if not isinstance(value, list) or not value:
@@ -121,7 +122,7 @@ def resolve_suite(data: dict[str, Any], overrides: dict[str, Any], where: str) -
             if key == "budget":  # command-line budget flags win over every method's own settings
                 resolved["budget_overrides"] = dict(value)
         elif key == "methods":
-            chosen = _as_list(value, str, "command line", "--methods")
+            chosen = as_list(value, str, "command line", "--methods")
             known = resolved.get("methods") or {}
             resolved["methods"] = {m: known.get(m, {}) for m in chosen}
         else:
@@ -205,7 +206,7 @@ def similarity_measures(value: Any, where: str) -> list[str]:
         return [n for n in reg.names() if reg.get(n).cheap]
     if value == "all":
         return reg.names()
-    names = _as_list(value, str, where, "similarity")
+    names = as_list(value, str, where, "similarity")
     for n in names:
         reg.get(n)
     return names
@@ -240,7 +241,7 @@ def expand(resolved: dict[str, Any], registry: TaskRegistry, where: str = "suite
     """
     methods = discover_methods()
     similarity_measures(resolved.get("similarity"), where)  # checked before anything runs
-    targets = _as_list(resolved["targets"], str, where, "targets")
+    targets = as_list(resolved["targets"], str, where, "targets")
     source_sets = parse_sources(resolved["sources"], where)
     for name in targets + [s for ss in source_sets for s in ss]:
         registry.get(name)
@@ -263,7 +264,7 @@ def expand(resolved: dict[str, Any], registry: TaskRegistry, where: str = "suite
         own_budget = settings.pop("budget", None)
         only = settings.pop("targets", None)
         if only is not None:
-            only = _as_list(only, str, f"{where}: method '{variant}'", "targets")
+            only = as_list(only, str, f"{where}: method '{variant}'", "targets")
             outside = [x for x in only if x not in targets]
             if outside:
                 raise ConfigError(f"{where}: method '{variant}': field 'targets': {outside} are not among the "
@@ -294,11 +295,11 @@ def expand(resolved: dict[str, Any], registry: TaskRegistry, where: str = "suite
                               f"Presets: {', '.join(BACKBONES.names())}; or a Hub name / local path")  # fmt: skip
         modality[bb.name] = resolve_modality(bb)
         weights_path(bb)  # a registered module's weights: missing is an error now, not per run
-    fractions = _as_list(resolved["fractions"], float, where, "fractions")
+    fractions = as_list(resolved["fractions"], float, where, "fractions")
     for f in fractions:
         if not 0 < f <= 1:
             raise ConfigError(f"{where}: field 'fractions': {f} is not in (0, 1]")
-    seeds = _as_list(resolved["seeds"], int, where, "seeds")
+    seeds = as_list(resolved["seeds"], int, where, "seeds")
     repeated = sorted({s for s in seeds if seeds.count(s) > 1})
     if repeated:
         raise ConfigError(

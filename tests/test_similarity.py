@@ -320,3 +320,14 @@ def test_recommend_shows_a_failed_source_as_failed_and_never_recommends_it():
     assert "not applicable: regression target" in table and "nan" not in table.lower()
     all_failed = ranked.assign(status="failed", score=math.nan)
     assert ranked_table(all_failed)[1] is None
+
+
+def test_the_tasks_of_a_suite_run_with_targets_on_the_command_line_are_names():
+    """`transferbench run --suite quick --targets synth_text_near ...` (README) stores the
+    string in config.yaml; the similarity step read it character by character ("unknown task
+    's'") and the run ended without its leaderboard."""
+    from harness.similarity.command import suite_tasks
+
+    config = {"sources": ["none", "synth_text_anchor"], "targets": "synth_text_near,synth_text_far"}
+    assert suite_tasks(config, "config.yaml") == ["synth_text_anchor", "synth_text_near", "synth_text_far"]
+    assert suite_tasks({"sources": "none", "targets": ["a", "b"]}, "c") == ["a", "b"]

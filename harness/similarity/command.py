@@ -84,7 +84,7 @@ def cmd_similarity(args: argparse.Namespace) -> int:
     from harness.similarity.registry import discover_measures
     from harness.similarity.truth import known_relatedness
     from harness.spec import Budget
-    from harness.suites import DEFAULT_BACKBONES, parse_sources
+    from harness.suites import DEFAULT_BACKBONES
     from harness.taskregistry import TaskRegistry
 
     if args.data_dir:
@@ -98,8 +98,7 @@ def cmd_similarity(args: argparse.Namespace) -> int:
     config = _suite_config(results) if results else {}
     tasks = [t.strip() for t in (args.tasks or "").split(",") if t.strip()]
     if not tasks and config:
-        sources = [s for ss in parse_sources(config.get("sources", []), "suite") for s in ss]
-        tasks = list(dict.fromkeys([*sources, *config.get("targets", [])]))
+        tasks = suite_tasks(config, f"{results}/config.yaml")
     if len(tasks) < 2:
         raise ConfigError(
             "--tasks: name at least two tasks (or give --results of a transfer suite)"
@@ -201,6 +200,16 @@ def cmd_similarity(args: argparse.Namespace) -> int:
             written += write_when_to_transfer(records, frames, correlation, out)
     print(f"wrote {len(written)} file(s)")
     return 0
+
+
+def suite_tasks(config: dict[str, Any], where: str) -> list[str]:
+    """A suite's sources and targets, in order, once each. A suite run with `--targets a,b`
+    keeps that string in its config.yaml: it is a list of names, never the string's characters."""
+    from harness.suites import as_list, parse_sources
+
+    sources = [s for ss in parse_sources(config.get("sources", []), where) for s in ss]
+    targets = as_list(config["targets"], str, where, "targets") if config.get("targets") else []
+    return list(dict.fromkeys([*sources, *targets]))
 
 
 def _families(targets: Any, registry: Any) -> dict[str, list[str]]:
