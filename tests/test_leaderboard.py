@@ -357,3 +357,19 @@ def test_a_backbone_given_as_a_path_names_its_gain_matrix_file(tmp_path):
     assert written.exists() and pd.read_csv(written, index_col=0).loc["synth_text_anchor"].iloc[
         0
     ] == pytest.approx(0.2)
+
+
+def test_pictures_of_two_fractions_get_two_files(tmp_path):
+    """The gain matrices of fractions 0.05 and 0.5 were both written to `...__f0.png` (the name
+    cut at the dot), so the f0.05 picture showed the f0.5 numbers."""
+    import pandas as pd
+
+    from harness.analysis.plots import draw_hinton
+
+    a = pd.DataFrame([[0.1, -0.2]], index=["s"], columns=["t1", "t2"])
+    first = draw_hinton(a, tmp_path / "gain_bb__finetune__f0.05", title="f0.05")
+    second = draw_hinton(-a, tmp_path / "gain_bb__finetune__f0.5", title="f0.5")
+    assert [p.name for p in first] == ["gain_bb__finetune__f0.05.png", "gain_bb__finetune__f0.05.svg"]
+    assert [p.name for p in second] == ["gain_bb__finetune__f0.5.png", "gain_bb__finetune__f0.5.svg"]
+    assert first[0].read_bytes() != second[0].read_bytes()
+    assert draw_hinton(a, tmp_path / "named.png")[0].name == "named.png"

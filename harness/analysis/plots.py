@@ -22,9 +22,12 @@ def _pyplot():
 
 
 def _save(fig, path: Path) -> list[Path]:
+    """`path` + .png and .svg. The suffix is appended, never substituted: a name ending in a
+    value such as `f0.05` keeps it (with_suffix made `f0.05` and `f0.5` both `f0.png`)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    out = [path.with_suffix(".png"), path.with_suffix(".svg")]
+    stem = path.name[: -len(path.suffix)] if path.suffix in (".png", ".svg") else path.name
+    out = [path.with_name(stem + ".png"), path.with_name(stem + ".svg")]
     fig.savefig(out[0], dpi=150, bbox_inches="tight")
     fig.savefig(out[1], bbox_inches="tight")
     _pyplot().close(fig)
