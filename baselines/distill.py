@@ -13,6 +13,7 @@ fine-tuning), so the leaderboard shows how much of the ensemble's gain the stude
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -46,8 +47,10 @@ class DistillConfig(MultiTaskConfig):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        if not self.kd_temperature > 0:
-            raise ConfigError(f"kd_temperature must be > 0, got {self.kd_temperature}")
+        if not (math.isfinite(self.kd_temperature) and self.kd_temperature > 0):
+            raise ConfigError(
+                f"kd_temperature must be a finite number > 0, got {self.kd_temperature}"
+            )
         if self.teachers < 1:
             raise ConfigError(f"teachers must be >= 1, got {self.teachers}")
         if not self.finetune:

@@ -228,11 +228,27 @@ def test_a_variant_may_run_on_some_targets_only():
         ({"task_set": TASK_SET, "max_train_samples_per_task": [NEAR]}, "mapping task -> rows"),
         (
             {"task_set": TASK_SET, "methods": {"m": {"method": "mtdnn", "temperature": 0}}},
-            "temperature must be > 0",
+            "temperature must be a finite number > 0",
         ),
         (
             {"task_set": TASK_SET, "methods": {"d": {"method": "distill", "kd_temperature": -1}}},
-            "kd_temperature must be > 0",
+            "kd_temperature must be a finite number > 0",
+        ),
+        (  # .inf in YAML: accepted before, and the records then held non-JSON `Infinity`
+            {
+                "task_set": TASK_SET,
+                "methods": {"d": {"method": "distill", "kd_temperature": float("inf")}},
+            },
+            "kd_temperature must be a finite number > 0",
+        ),
+        (
+            {
+                "task_set": TASK_SET,
+                "methods": {
+                    "m": {"method": "mtdnn", "schedule": "temperature", "temperature": float("inf")}
+                },
+            },
+            "temperature must be a finite number > 0",
         ),
         (
             {"task_set": TASK_SET, "methods": {"d": {"method": "distill", "finetune": False}}},
