@@ -299,6 +299,16 @@ def expand(resolved: dict[str, Any], registry: TaskRegistry, where: str = "suite
     for f in fractions:
         if not 0 < f <= 1:
             raise ConfigError(f"{where}: field 'fractions': {f} is not in (0, 1]")
+    raw_seeds = resolved["seeds"]
+    if isinstance(raw_seeds, str):
+        raw_seeds = [v.strip() for v in raw_seeds.split(",") if v.strip()]
+    for s in raw_seeds if isinstance(raw_seeds, list) else []:
+        whole = isinstance(s, int) and not isinstance(s, bool)
+        if isinstance(s, str):
+            whole = s.lstrip("-").isdigit()
+        if not whole or int(s) < 0:
+            raise ConfigError(f"{where}: field 'seeds': {s!r} is not a whole number >= 0 "
+                              "(a seed is not rounded)")  # fmt: skip
     seeds = as_list(resolved["seeds"], int, where, "seeds")
     repeated = sorted({s for s in seeds if seeds.count(s) > 1})
     if repeated:

@@ -126,6 +126,8 @@ FLAG_CASES = [
     (["--seeds", "1.5"], ["seeds", "1.5"]),
     (["--seeds", "0,0"], ["seeds", "duplicate"]),
     (["--seeds", ","], ["seeds"]),
+    (["--seeds", "-1"], ["seeds", "-1"]),
+    (["--seed", "-1"], ["seeds", "-1"]),
     (["--fractions", "0"], ["fractions"]),
     (["--fractions", "1.5"], ["fractions", "1.5"]),
     (["--fractions", "half"], ["fractions", "half"]),
@@ -186,6 +188,8 @@ SUITE_CASES = [
     ("backbones.0.pooling", "bogus", ["bad.yaml", "pooling", "bogus"]),
     ("backbones", [3], ["bad.yaml", "backbones"]),
     ("seeds", [0, 0], ["bad.yaml", "seeds", "duplicate"]),
+    ("seeds", [0.5], ["bad.yaml", "seeds", "0.5", "not rounded"]),  # once run as seed 0
+    ("seeds", [-2], ["bad.yaml", "seeds", "-2"]),
     ("fractions", [0], ["bad.yaml", "fractions"]),
     ("targets", 7, ["bad.yaml", "targets"]),
     ("epochs", 3, ["bad.yaml", "epochs"]),  # an unknown top-level field
