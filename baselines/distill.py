@@ -51,6 +51,16 @@ class DistillConfig(MultiTaskConfig):
             raise ConfigError(
                 f"kd_temperature must be a finite number > 0, got {self.kd_temperature}"
             )
+        if not isinstance(self.distill_tasks, list) or not all(
+            isinstance(t, str) for t in self.distill_tasks
+        ):
+            raise ConfigError(
+                f"distill_tasks must be a list of task names, got {self.distill_tasks!r}"
+            )
+        if not isinstance(self.teacher_settings, dict):
+            raise ConfigError(
+                f"teacher_settings must be a mapping of the teacher method's settings, got {self.teacher_settings!r}"
+            )
         if self.teachers < 1:
             raise ConfigError(f"teachers must be >= 1, got {self.teachers}")
         if not self.finetune:

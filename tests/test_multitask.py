@@ -234,6 +234,20 @@ def test_a_variant_may_run_on_some_targets_only():
             {"task_set": TASK_SET, "methods": {"d": {"method": "distill", "kd_temperature": -1}}},
             "kd_temperature must be a finite number > 0",
         ),
+        (  # a string was split into characters: "not in the task set: ['s', 'y', ...]"
+            {
+                "task_set": TASK_SET,
+                "methods": {"d": {"method": "distill", "distill_tasks": "synth_text_anchor"}},
+            },
+            "distill_tasks must be a list of task names",
+        ),
+        (  # a list ended in a TypeError traceback from the preparation phase
+            {
+                "task_set": TASK_SET,
+                "methods": {"d": {"method": "distill", "teacher_settings": [1]}},
+            },
+            "teacher_settings must be a mapping",
+        ),
         (  # .inf in YAML: accepted before, and the records then held non-JSON `Infinity`
             {
                 "task_set": TASK_SET,
