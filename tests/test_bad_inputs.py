@@ -706,3 +706,21 @@ def test_validate_an_include_cycle(tmp_path, run_main):
     proc = run_main("validate", tmp_path / "a.yaml")
     assert_no_traceback(proc)
     assert proc.returncode == 1 and "cycle" in proc.stderr, _show(proc)
+
+
+@pytest.mark.parametrize("rows", ["0", "1", "-5"])
+def test_similarity_with_too_few_rows_is_an_error_not_a_folder_of_nan(rows, tmp_path, run_main):
+    out = tmp_path / "sim"
+    proc = run_main(
+        "similarity",
+        "--tasks",
+        "synth_text_near,synth_text_far",
+        "--max_rows",
+        rows,
+        "--output_dir",
+        out,
+        "--cache_dir",
+        tmp_path / "cache",
+    )
+    assert_user_error(proc, "--max_rows")
+    assert not out.exists() or not any(out.rglob("*.csv"))

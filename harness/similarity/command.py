@@ -120,9 +120,15 @@ def cmd_similarity(args: argparse.Namespace) -> int:
     runner = SuiteRunner(
         out / ".runner", data_dir=args.data_dir, cache_dir=args.cache_dir, registry=registry
     )
-    caps = {
+    caps: dict[str, Any] = {
         k: int(config[k]) for k in CAPS if config.get(k)
     }  # the suite's, so its caches are reused
+    if config.get("max_train_samples_per_task"):
+        caps["max_train_samples_per_task"] = {
+            str(k): int(v) for k, v in sorted(config["max_train_samples_per_task"].items())
+        }
+    if args.max_rows is not None and args.max_rows < 2:
+        raise ConfigError(f"--max_rows: expected a whole number >= 2, got {args.max_rows}")
     if getattr(args, "max_train_samples", None):
         if args.max_train_samples < 1:
             raise ConfigError(
