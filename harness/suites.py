@@ -389,6 +389,25 @@ def expand(resolved: dict[str, Any], registry: TaskRegistry, where: str = "suite
                                                  **caps))  # fmt: skip
     if not specs:
         raise ConfigError(
-            f"{where}: the grid is empty: no backbone matches the targets' modalities"
+            f"{where}: the grid is empty: {_why_empty(targets, backbones, modality, source_sets, registry)}"
         )
     return specs
+
+
+def _why_empty(targets: list[str], backbones: list[Any], modality: dict[str, str], source_sets: list[list[str]],
+               registry: TaskRegistry) -> str:  # fmt: skip
+    """What left a suite with no runs, in words."""
+    reasons = []
+    for target in targets:
+        card = registry.get(target)
+        if not any(modality[b.name] == card.modality for b in backbones):
+            reasons.append(f"no backbone reads target '{target}' ({card.modality})")
+            continue
+        for ss in source_sets:
+            for s in ss:
+                if s == target:
+                    reasons.append(f"target '{target}' is its own source")
+                elif registry.get(s).modality != card.modality:
+                    reasons.append(f"source '{s}' ({registry.get(s).modality}) cannot feed target "
+                                   f"'{target}' ({card.modality})")  # fmt: skip
+    return "; ".join(dict.fromkeys(reasons)) or "no method, target and source combine into a run"

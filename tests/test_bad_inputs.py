@@ -724,3 +724,27 @@ def test_similarity_with_too_few_rows_is_an_error_not_a_folder_of_nan(rows, tmp_
     )
     assert_user_error(proc, "--max_rows")
     assert not out.exists() or not any(out.rglob("*.csv"))
+
+
+@pytest.mark.parametrize(
+    ("kw", "named"),
+    [
+        (
+            {"sources": ["synth_image_anchor"], "methods": {"finetune": {}}},
+            ["synth_image_anchor", "image", "synth_text_near", "text"],
+        ),
+        (
+            {"sources": ["synth_text_near"], "methods": {"finetune": {}}},
+            ["synth_text_near", "its own source"],
+        ),
+    ],
+)
+def test_an_empty_grid_says_what_is_actually_wrong(kw, named):
+    """It said "no backbone matches the targets' modalities" for both."""
+    from suitekit import suite
+
+    from harness.errors import ConfigError
+
+    with pytest.raises(ConfigError) as err:
+        suite(**kw)
+    assert all(n in str(err.value) for n in named) and "no backbone" not in str(err.value)
