@@ -61,6 +61,22 @@ def test_label_offset_counts_positions_from_it(tmp_path):
     ]
 
 
+def test_labels_from_one_with_dropped_unknowns_are_an_error_not_a_shifted_score(tmp_path):
+    """Labels 1..K, no label_offset, drop_unknown_labels: class K's rows were dropped as out of
+    range, every other class shifted by one, and the task scored 0.81 on wrong labels."""
+    with pytest.raises(DataError) as info:
+        _load(tmp_path, NUMBERED, NUMBERED[:3], label_names=["World", "Sports", "Business", "Tech"],
+              drop_unknown_labels=True)  # fmt: skip
+    msg = str(info.value)
+    assert "['World']" in msg and "no training row" in msg and "label_offset: 1" in msg
+
+
+def test_a_class_without_training_rows_is_an_error(tmp_path):
+    one_class = [f"s{i},pos" for i in range(6)]
+    with pytest.raises(DataError, match=r"\['neg'\] have no training row"):
+        _load(tmp_path, one_class, ["t,pos", "u,neg"], label_names=["neg", "pos"])
+
+
 def test_positions_from_one_without_an_offset_fail_at_the_top_value_with_the_fix(tmp_path):
     with pytest.raises(
         DataError, match=r"row 3: label 4 .*outside the positions 0..3.*label_offset: 1"
@@ -239,8 +255,8 @@ def test_unknown_layout_and_option_are_card_errors(tmp_path):
 def _parallel(tmp_path, labels: str):
     data = tmp_path / "data"
     (data / "toy").mkdir(parents=True, exist_ok=True)
-    (data / "toy" / "s1.dev").write_text("a man sleeps\na dog runs\nit rains\n")
-    (data / "toy" / "s2.dev").write_text("a person rests\na cat sits\nit is dry\n")
+    (data / "toy" / "s1.dev").write_text("a man sleeps\na dog runs\nit rains\nhe cooks\n")
+    (data / "toy" / "s2.dev").write_text("a person rests\na cat sits\nit is dry\nhe eats\n")
     (data / "toy" / "labels.dev").write_text(labels)
     c = base_card(inputs={"text": "premise", "text_pair": "hypothesis"},
                   label_names=["entailment", "neutral", "contradiction"], drop_unknown_labels=True,
@@ -251,8 +267,8 @@ def _parallel(tmp_path, labels: str):
 
 
 def test_parallel_files_are_joined_as_columns_and_no_gold_rows_dropped(tmp_path):
-    td = _parallel(tmp_path, "entailment\n-\ncontradiction\n")
-    assert td.test["premise"] == ["a man sleeps", "it rains"] and td.test["labels"] == [0, 2]
+    td = _parallel(tmp_path, "entailment\n-\ncontradiction\nneutral\n")
+    assert td.test["premise"] == ["a man sleeps", "it rains", "he cooks"] and td.test["labels"] == [0, 2, 1]
     assert td.dropped == {"dev": {"-": 1}}
 
 

@@ -386,6 +386,11 @@ def load_task(
         if counts:
             dropped[split] = dict(counts)
         used.add(raw.source)
+    classless = None
+    if card.problem == "classification" and "train" in loaded:
+        classless = _classes_without_training_rows(
+            card, loaded["train"], dropped.get(card.splits.get("train"), {})
+        )
     if card.resplit:
         parts = resplit(card, loaded["train"])
         for role, ds in parts.items():
@@ -394,6 +399,8 @@ def load_task(
     if "validation" in need and "validation" not in loaded:
         loaded["train"], loaded["validation"] = holdout(card, loaded["train"])
         fingerprints["validation"] = fingerprints["train"] + "-holdout"
+    if classless:
+        raise DataError(classless)
     empty = datasets.Dataset.from_dict({})
     return TaskData(
         card=card,
@@ -404,6 +411,25 @@ def load_task(
         fingerprints=fingerprints,
         dropped=dropped,
     )
+
+
+def _classes_without_training_rows(
+    card: TaskCard, train: datasets.Dataset, dropped: dict[str, int]
+) -> str | None:
+    """The error when a class of the card has no training row: a model cannot learn it, and
+    the usual cause is labels counted from 1 read as positions from 0 (class K's rows dropped
+    as out of range, every other class shifted by one)."""
+    present = set(train["labels"])
+    missing = [name for i, name in enumerate(card.label_names) if i not in present]
+    if not missing:
+        return None
+    k = len(card.label_names)
+    hint = ""
+    if card.label_offset is None and dropped and set(dropped) == {str(k)}:
+        hint = (f" The rows dropped as out of range all have label {k}, the end of 1..{k}: the labels count "
+                f"from 1; set label_offset: 1.")  # fmt: skip
+    return (f"task '{card.name}': class(es) {missing} have no training row (of {len(train)}); a model "
+            f"cannot learn them.{hint} Check label_names, label_map and label_offset.")  # fmt: skip
 
 
 def resplit(card: TaskCard, ds: datasets.Dataset) -> dict[str, datasets.Dataset]:
