@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import logging
 import os
 import platform
 import subprocess
@@ -27,6 +28,8 @@ from typing import Any
 
 from harness import __version__
 from harness.errors import DataError
+
+logger = logging.getLogger(__name__)
 
 SCHEMA_VERSION = 1
 RUNS_DIR = "runs"
@@ -115,16 +118,47 @@ def find_records(results: Path) -> list[Path]:
 
 
 def load_records(results: Path, strict: bool = True) -> tuple[list[dict[str, Any]], list[str]]:
-    """All records under `results`; corrupt files raise (strict) or are reported and skipped."""
+    """All records under `results`, each run once: a record is keyed by the id inside it, so a
+    copy under another file name is not a second seed, and a file whose name is not its id is
+    named in a warning. Corrupt files raise (strict) or are reported and skipped."""
     records, problems = [], []
+    seen: dict[str, Path] = {}
     for path in find_records(results):
         try:
-            records.append(read_record(path))
+            record = read_record(path)
         except DataError as exc:
             if strict:
                 raise
             problems.append(str(exc))
+            continue
+        run_id = str(record["run_id"])
+        if path.stem != run_id:
+            logger.warning("%s: the record inside is run %s; its file name should be %s.json", path, run_id,
+                           run_id)  # fmt: skip
+        if run_id in seen:
+            logger.warning(
+                "%s: run %s is already recorded in %s: counted once", path, run_id, seen[run_id]
+            )
+            continue
+        seen[run_id] = path
+        records.append(record)
     return records, problems
+
+
+def recorded_statuses(output_dir: Path) -> dict[str, str]:
+    """The status of every readable record in `output_dir`'s runs folder, by the id inside it
+    (a record renamed away from its id is still that run's)."""
+    folder = Path(output_dir) / RUNS_DIR
+    out: dict[str, str] = {}
+    for path in sorted(folder.glob("*.json")) if folder.is_dir() else []:
+        if path.name.startswith("."):
+            continue
+        try:
+            record = read_record(path)
+        except DataError:
+            continue
+        out.setdefault(str(record["run_id"]), record["status"])
+    return out
 
 
 def existing_status(output_dir: Path, run_id: str) -> str | None:

@@ -29,7 +29,7 @@ from harness.hostmemory import release_free_memory, tune_allocator
 from harness.methods import get_method
 from harness.plugins import method_source
 from harness.preprocess import InputPipeline, build_pipeline
-from harness.records import SCHEMA_VERSION, existing_status, now, provenance, write_record
+from harness.records import SCHEMA_VERSION, now, provenance, recorded_statuses, write_record
 from harness.spec import Budget, RunSpec
 from harness.splits import TaskStore
 from harness.taskregistry import TaskRegistry
@@ -161,8 +161,9 @@ class SuiteRunner:
         for spec in specs:  # the tokenizer of a preset is trained on every task its backbone sees
             self.register_corpus(spec.backbone, [spec.target, *spec.sources, *spec.task_set])
         todo = []
+        recorded = recorded_statuses(self.output_dir)
         for spec in specs:
-            status = existing_status(self.output_dir, spec.id)
+            status = recorded.get(spec.id)
             if status == "ok" or (status == "failed" and not self.rerun_failed):
                 outcome.skipped.append(spec.id)
                 if status == "failed":

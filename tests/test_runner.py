@@ -126,6 +126,27 @@ def test_resume_skips_recorded_runs(tmp_path, cache_dir):
         assert (tmp_path / "runs" / name).stat().st_mtime_ns == m  # finished runs untouched
 
 
+def test_a_record_is_its_run_whatever_its_file_name(tmp_path, cache_dir, caplog):
+    """A copy of a record under another name made a group "3 seeds" (2 real); a record renamed
+    away from its id was not recognised, trained again, and counted twice."""
+    import shutil
+
+    from harness.records import load_records
+
+    specs = suite(seeds=[0, 1], budget={**BUDGET, "num_train_epochs": 1})
+    _, first, records = run(specs, tmp_path, cache_dir)
+    a, b = sorted(records)
+    runs = tmp_path / "runs"
+    shutil.copy(runs / f"{a}.json", runs / "copy-of-a.json")
+    (runs / f"{b}.json").rename(runs / "renamed-b.json")
+    with caplog.at_level("WARNING"):
+        loaded, problems = load_records(tmp_path)
+    assert sorted(r["run_id"] for r in loaded) == [a, b] and not problems
+    assert "counted once" in caplog.text and "renamed-b.json" in caplog.text
+    _, second, _ = run(specs, tmp_path, cache_dir)
+    assert not second.ran and sorted(second.skipped) == [a, b]
+
+
 def test_failed_run_is_recorded_and_suite_goes_on(tmp_path, cache_dir):
     specs = suite(methods={"bad": {"method": "finetune", "freeze_first_n": 99}, "scratch": {}},
                   budget={**BUDGET, "num_train_epochs": 1})  # fmt: skip
