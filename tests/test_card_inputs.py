@@ -71,6 +71,15 @@ def test_labels_from_one_with_dropped_unknowns_are_an_error_not_a_shifted_score(
     assert "['World']" in msg and "no training row" in msg and "label_offset: 1" in msg
 
 
+def test_a_label_error_lists_every_bad_value_with_its_count_at_once(tmp_path):
+    rows = [f"s{i},pos" for i in range(4)] + ["a,neg", "b,POS", "c,POS", "d,?", "e,POS"]
+    with pytest.raises(DataError) as info:
+        _load(tmp_path, rows, ["t,pos", "u,neg"], label_names=["neg", "pos"])
+    msg = str(info.value)
+    assert "2 distinct label value(s)" in msg and "row 5: label 'POS'" in msg and "[3 rows]" in msg
+    assert "row 7: label '?'" in msg
+
+
 def test_a_class_without_training_rows_is_an_error(tmp_path):
     one_class = [f"s{i},pos" for i in range(6)]
     with pytest.raises(DataError, match=r"\['neg'\] have no training row"):

@@ -302,6 +302,7 @@ def label_positions(
     index = {n: i for i, n in enumerate(names)}
     numeric_names = all(_whole_number(n) is not None for n in names)
     out, keep, dropped = [], [], Counter()
+    bad: dict[str, list] = {}  # value -> [first row, why, count]: every bad value, reported at once
     for row, value in enumerate(labels):
         text = _label_text(value) if value is not None else None
         pos, why = None, ""
@@ -336,10 +337,16 @@ def label_positions(
             if card.drop_unknown_labels:
                 dropped[str(value)] += 1
                 continue
-            raise DataError(f"{context}: row {row}: label {value!r} is not in the label set {names} ({why}). Fix "
-                            f"the data, map it with label_map, or set drop_unknown_labels: true to drop such rows")  # fmt: skip
+            entry = bad.setdefault(repr(value), [row, why, 0])
+            entry[2] += 1
+            continue
         out.append(pos)
         keep.append(row)
+    if bad:
+        listed = "; ".join(f"row {r}: label {v} is not in the label set {names} ({why})"
+                           f"{f' [{n} rows]' if n > 1 else ''}" for v, (r, why, n) in bad.items())  # fmt: skip
+        raise DataError(f"{context}: {len(bad)} distinct label value(s) outside the label set: {listed}. Fix the "
+                        f"data, map them with label_map, or set drop_unknown_labels: true to drop such rows")  # fmt: skip
     return out, (keep if dropped else None), dropped
 
 
