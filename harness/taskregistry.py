@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -65,8 +66,13 @@ def load_cards(paths: Iterable[Path]) -> tuple[dict[str, TaskCard], list[str]]:
 class TaskRegistry:
     """The tasks a command can see: built-in cards plus any `--include_path` folders."""
 
-    def __init__(self, include_paths: Iterable[str | Path] = ()):
-        self.paths = [builtin_tasks_dir(), *[Path(p) for p in include_paths]]
+    def __init__(self, include_paths: Iterable[str | Path] | str = ()):
+        """`include_paths`: folders, each of which may itself be an os.pathsep-separated list
+        (`--include_path a:b`, as `--data_dir` takes)."""
+        if isinstance(include_paths, (str, Path)):
+            include_paths = [include_paths]
+        folders = [Path(part) for p in include_paths for part in str(p).split(os.pathsep) if part]
+        self.paths = [builtin_tasks_dir(), *folders]
         self.cards, problems = load_cards(self.paths)
         if problems:
             raise CardErrors(problems)

@@ -274,3 +274,26 @@ def test_card_files_skip_suites_and_generators(tmp_path):
     assert card_files(tmp_path / "a.yaml") == [tmp_path / "a.yaml"]
     # the built-in folder: suites are not cards
     assert not any("suites" in p.parts for p in card_files(builtin_tasks_dir()))
+
+
+def test_include_path_takes_several_folders_as_data_dir_does(tmp_path):
+    """`--include_path a:b` failed while `--data_dir` takes ':'."""
+    import os
+
+    from harness.taskregistry import TaskRegistry
+
+    first, second = tmp_path / "a", tmp_path / "b"
+    for folder, name in ((first, "extra_one"), (second, "extra_two")):
+        folder.mkdir()
+        (folder / f"{name}.yaml").write_text(
+            f"include: {_builtin_card_path('synth_text_near')}\nname: {name}\n"
+        )
+    reg = TaskRegistry([f"{first}{os.pathsep}{second}"])
+    assert {"extra_one", "extra_two"} <= set(reg.names())
+    assert "extra_one" in TaskRegistry(str(first)).names()
+
+
+def _builtin_card_path(name):
+    from harness.taskregistry import builtin_tasks_dir
+
+    return next(builtin_tasks_dir().rglob(f"{name}.yaml"))
