@@ -748,3 +748,21 @@ def test_an_empty_grid_says_what_is_actually_wrong(kw, named):
     with pytest.raises(ConfigError) as err:
         suite(**kw)
     assert all(n in str(err.value) for n in named) and "no backbone" not in str(err.value)
+
+
+def test_a_leaderboard_into_a_folder_it_may_not_write_is_an_error_not_a_traceback(
+    results, run_main, monkeypatch
+):
+    """As root, chmod does not stop a write, so the refusal the file system gives a user is
+    made here: it ended in a PermissionError traceback."""
+    real = Path.write_text
+
+    def refuse(self, *a, **k):
+        if self.parent == results or results in self.parents:
+            raise PermissionError(13, "Permission denied", str(self))
+        return real(self, *a, **k)
+
+    monkeypatch.setattr(Path, "write_text", refuse)
+    proc = run_main("leaderboard", "--results", results)
+    assert_user_error(proc, str(results))
+    assert "permission denied" in proc.stderr and "Traceback" not in proc.stderr
