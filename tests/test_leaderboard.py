@@ -369,7 +369,41 @@ def test_pictures_of_two_fractions_get_two_files(tmp_path):
     a = pd.DataFrame([[0.1, -0.2]], index=["s"], columns=["t1", "t2"])
     first = draw_hinton(a, tmp_path / "gain_bb__finetune__f0.05", title="f0.05")
     second = draw_hinton(-a, tmp_path / "gain_bb__finetune__f0.5", title="f0.5")
-    assert [p.name for p in first] == ["gain_bb__finetune__f0.05.png", "gain_bb__finetune__f0.05.svg"]
-    assert [p.name for p in second] == ["gain_bb__finetune__f0.5.png", "gain_bb__finetune__f0.5.svg"]
+    assert [p.name for p in first] == [
+        "gain_bb__finetune__f0.05.png",
+        "gain_bb__finetune__f0.05.svg",
+    ]
+    assert [p.name for p in second] == [
+        "gain_bb__finetune__f0.5.png",
+        "gain_bb__finetune__f0.5.svg",
+    ]
     assert first[0].read_bytes() != second[0].read_bytes()
     assert draw_hinton(a, tmp_path / "named.png")[0].name == "named.png"
+
+
+def test_paired_differences_against_finetune_by_hand():
+    """mtdnn − finetune on the same target, fraction and seed: (+0.10, +0.04, +0.07) → mean
+    +0.07, t interval 0.07 ± t(0.975, 2)·sd/√3 with sd 0.03: ±0.07452."""
+    import pandas as pd
+    from scipy import stats
+
+    from harness.analysis.gains import paired_differences
+
+    rows = []
+    for seed, (ft, mt) in enumerate([(0.50, 0.60), (0.56, 0.60), (0.53, 0.60)]):
+        for method, score, task_set in (("finetune", ft, ""), ("mtdnn", mt, "a+b")):
+            rows.append({"backbone": "bb", "variant": method, "method": method, "sources": "none" if not task_set
+                         else "{a,b}", "target": "rte", "fraction": 1.0, "seed": seed, "limit": None,
+                         "score": score, "metric": "accuracy", "direction": "max", "task_set": task_set,
+                         "setting": method})  # fmt: skip
+        rows.append({**rows[-1], "target": "cb", "seed": seed})  # no finetune on cb: not paired
+    out = paired_differences(pd.DataFrame(rows))
+    assert len(out) == 1
+    (row,) = out.to_dict("records")
+    half = stats.t.ppf(0.975, 2) * 0.03 / 3**0.5
+    assert row["method"] == "mtdnn" and row["seeds"] == 3 and row["target"] == "rte"
+    assert row["Δ vs finetune"] == pytest.approx(0.07)
+    assert (row["ci_low"], row["ci_high"]) == (
+        pytest.approx(0.07 - half),
+        pytest.approx(0.07 + half),
+    )

@@ -250,6 +250,32 @@ def _left_out(near: pd.DataFrame, keys: list[str], row: tuple, min_reference: fl
     )
 
 
+def paired_differences(df: pd.DataFrame, reference: str = "finetune") -> pd.DataFrame:
+    """Every setting against single-task `reference` (no source, no task set) of the same
+    backbone, target, fraction, limit and seed: the difference sign·(M − M_ref) per seed, its
+    mean, a 95 % interval of the mean over seeds (t below 10 seeds) and the seeds it pairs.
+    Pairing by seed removes what a seed does to both (the same training rows at a fraction)."""
+    ref_mask = (df["method"] == reference) & (df["sources"] == "none") & (df["task_set"] == "")
+    ref = df[ref_mask]
+    if ref.empty or len(ref) == len(df):
+        return pd.DataFrame()
+    keys = ["backbone", "target", "fraction", "limit_key", "seed"]
+    ref = ref.assign(limit_key=ref["limit"].fillna(-1)).groupby(keys)["score"].mean()
+    other = df[~ref_mask].assign(limit_key=df["limit"].fillna(-1))
+    st = ref.reindex(pd.MultiIndex.from_frame(other[keys])).to_numpy()
+    sign = other["direction"].map({"max": 1.0, "min": -1.0}).fillna(1.0).to_numpy()
+    other = other.assign(diff=sign * (other["score"].to_numpy() - st)).dropna(subset=["diff"])
+    rows = []
+    for (bb, variant, sources, target, fraction, _), g in other.groupby(
+        ["backbone", "variant", "sources", "target", "fraction", "setting"], sort=True
+    ):
+        iv = mean_interval(g["diff"].to_numpy())
+        rows.append({"backbone": bb, "method": variant, "source": sources, "target": target,
+                     "fraction": fraction, "metric": g["metric"].iloc[0], f"Δ vs {reference}": g["diff"].mean(),
+                     "ci_low": iv.low, "ci_high": iv.high, "seeds": int(g["seed"].nunique())})  # fmt: skip
+    return pd.DataFrame(rows)
+
+
 def distillation(records: list[dict[str, Any]]) -> pd.DataFrame:
     """Per distilled target: the teachers' mean score, the ensemble's, the multi-task student's
     and the fine-tuned student's, and how much of the ensemble's gain over a single teacher

@@ -18,6 +18,7 @@ from harness.analysis.gains import (
     distillation,
     gain_matrices,
     glue_average,
+    paired_differences,
     records_frame,
 )
 from harness.records import load_records
@@ -30,6 +31,21 @@ DELTA_M_NOTE = (
     "`tasks_in_mean` of `tasks` are averaged, and `left_out` gives each left-out target's "
     "absolute difference M_mt − M_st (signed so positive is better, mean over seeds)."
 )
+
+
+PAIRED_TITLE = ("Paired against single-task fine-tuning (same target, fraction and seed): the mean "
+                "difference, positive is better, with its 95 % interval over seeds")  # fmt: skip
+
+
+def paired_table(paired: pd.DataFrame) -> pd.DataFrame:
+    """`paired_differences` as printed: the difference with its interval in one column."""
+    if paired.empty:
+        return paired
+    col = next(c for c in paired.columns if c.startswith("Δ vs "))
+    out = paired.drop(columns=["ci_low", "ci_high", col])
+    out.insert(5, col, [f"{d:+.4f}" + ("" if pd.isna(lo) else f" [{lo:+.4f}, {hi:+.4f}]")
+                        for d, lo, hi in zip(paired[col], paired["ci_low"], paired["ci_high"])])  # fmt: skip
+    return out
 
 
 def _fmt_gain(x: float) -> str:
@@ -119,7 +135,10 @@ def build(
     matrices = gain_matrices(agg)
     dm = delta_m(df)
     kd = distillation(records)
+    paired = paired_table(paired_differences(df))
     text = render(table, fmt)
+    if not paired.empty:
+        text += "\n\n" + PAIRED_TITLE + "\n" + render(paired, fmt)
     if not glue.empty:
         text += "\n\nGLUE average\n" + render(glue, fmt)
     if not dm.empty:
@@ -138,6 +157,8 @@ def build(
             (out_dir / "delta_m.csv").write_text(render(dm, "csv"))
         if not kd.empty:
             (out_dir / "distillation.csv").write_text(render(kd, "csv"))
+        if not paired.empty:
+            (out_dir / "paired_vs_finetune.csv").write_text(render(paired, "csv"))
         md = []
         for name, m in matrices.items():
             m.to_csv(out_dir / f"gain_matrix__{name}.csv".replace("/", "_"))  # a backbone path
@@ -150,6 +171,7 @@ def build(
         "matrices": matrices,
         "delta_m": dm,
         "distillation": kd,
+        "paired": paired,
         "failed": _failed(records),
     }
 
