@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from tqdm.auto import tqdm
 
 from harness.analysis.floor import constant_baseline
 from harness.backbones import BackboneSpec
@@ -29,6 +28,7 @@ from harness.hostmemory import release_free_memory, tune_allocator
 from harness.methods import get_method
 from harness.plugins import method_source
 from harness.preprocess import InputPipeline, build_pipeline
+from harness.progress import bar, interactive, quiet_libraries, step_line
 from harness.records import SCHEMA_VERSION, now, provenance, recorded_statuses, write_record
 from harness.spec import Budget, RunSpec
 from harness.splits import TaskStore
@@ -158,6 +158,7 @@ class SuiteRunner:
     def run(self, specs: list[RunSpec]) -> SuiteOutcome:
         acc = self.accelerator
         outcome = SuiteOutcome()
+        quiet_libraries()
         for spec in specs:  # the tokenizer of a preset is trained on every task its backbone sees
             self.register_corpus(spec.backbone, [spec.target, *spec.sources, *spec.task_set])
         todo = []
@@ -177,9 +178,18 @@ class SuiteRunner:
         started = time.perf_counter()
         self._prepare_failed = self.prepare(todo)
         outcome.prepare_seconds = round(time.perf_counter() - started, 3)
-        for spec in tqdm(todo, desc="runs", disable=not acc.is_local_main_process):
+        log = not interactive() and acc.is_local_main_process
+        for i, spec in enumerate(bar(todo, desc="runs", show=acc.is_local_main_process), 1):
+            t0 = time.perf_counter()
             record = self.run_one(spec)
             (outcome.ran if record["status"] == "ok" else outcome.failed).append(spec.id)
+            if log:
+                result = (f"{record['primary_metric']} {record['primary_score']:.4f}" if record["status"] == "ok"
+                          else f"FAILED: {record.get('error', '')}")  # fmt: skip
+                print(
+                    step_line(i, len(todo), spec.describe(), time.perf_counter() - t0, result),
+                    flush=True,
+                )
             acc.wait_for_everyone()
         outcome.cache_counts = self.cache.counts
         return outcome
@@ -197,7 +207,10 @@ class SuiteRunner:
         share is trained once before the first run. Returns the failures by run id (the runs
         record them); a failed entry is not trained again for the next spec that needs it."""
         failed: dict[str, BaseException] = {}
-        for spec in tqdm(specs, desc="prepare", disable=not self.accelerator.is_local_main_process):
+        main = self.accelerator.is_local_main_process
+        log = not interactive() and main
+        for i, spec in enumerate(bar(specs, desc="prepare", show=main), 1):
+            t0 = time.perf_counter()
             try:
                 method = get_method(spec.method).from_settings(
                     spec.method_config, f"method '{spec.variant}'"
@@ -207,6 +220,12 @@ class SuiteRunner:
                 raise
             except RUN_ERRORS as exc:
                 failed[spec.id] = exc
+            seconds = time.perf_counter() - t0
+            if log and (
+                seconds >= 1 or spec.id in failed
+            ):  # what was shared and already made is silent
+                what = "failed: " + str(failed[spec.id]) if spec.id in failed else "prepared"
+                print(step_line(i, len(specs), spec.describe(), seconds, what), flush=True)
         return failed
 
     def run_one(self, spec: RunSpec) -> dict[str, Any]:

@@ -37,12 +37,12 @@ from typing import Any
 import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset, Sampler
-from tqdm.auto import tqdm
 
 from harness.cards import TaskCard
 from harness.heads import loss_for, predictions_from, task_head
 from harness.hostmemory import onednn_enabled, onednn_pays
 from harness.metrics import compute_metrics
+from harness.progress import bar as progress_bar
 from harness.spec import Budget
 
 logger = logging.getLogger(__name__)
@@ -483,7 +483,7 @@ def _fit(model, opt, scheduler, loaders: dict[str, dict[str, Any]], tasks: dict[
     examples = dict.fromkeys(tasks, 0)
     train_seconds = 0.0
     per_round = budget.per_device_train_batch_size * accelerator.num_processes
-    bar = tqdm(total=total, desc=desc, leave=False, disable=not accelerator.is_local_main_process)
+    bar = progress_bar(total=total, desc=desc, leave=False, show=accelerator.is_local_main_process)
     for epoch in range(1, epochs + 1):
         model.train()
         t0 = time.perf_counter()

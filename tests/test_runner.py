@@ -325,3 +325,19 @@ def test_killed_suite_resumes_without_redoing_or_corrupting(tmp_path):
     assert not list((out / "runs").glob(".*.tmp"))
     for name, mtime in done_before.items():
         assert (out / "runs" / name).stat().st_mtime_ns == mtime
+
+
+def test_outside_a_terminal_progress_is_a_line_per_run(tmp_path, cache_dir, capsys):
+    """In a log (CI, a nightly) the bars' frames made 212 KB of the quick suite's output; now
+    a line per run with its score and time, and no carriage-return frames."""
+    from harness.progress import interactive
+
+    assert not interactive()  # pytest captures stderr: not a terminal
+    specs = suite(seeds=[0, 1], budget={**BUDGET, "num_train_epochs": 1})
+    capsys.readouterr()
+    run(specs, tmp_path, cache_dir)
+    out = capsys.readouterr()
+    lines = [line for line in out.out.splitlines() if line.startswith("[")]
+    assert len(lines) == 2 and lines[0].startswith("[1/2] scratch | none -> synth_text_near")
+    assert "accuracy" in lines[0] and lines[0].endswith(" s)")
+    assert "\r" not in out.err and "\r" not in out.out
