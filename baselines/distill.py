@@ -215,7 +215,7 @@ class Distill(Method):
 
         # the teachers train on the task's rows in the student's phase (`RunContext.for_task`)
         rows = ctx.rows_key() if task in ctx.spec.fraction_tasks else None
-        parts = ["soft_targets", TRAINING_VERSION, task, card.content_hash, ctx.pipeline.identity, ctx.spec.backbone,
+        parts = ["soft_targets", TRAINING_VERSION, task, card.content_hash, ctx.task_fingerprints(task), ctx.pipeline.identity, ctx.spec.backbone,
                  cfg.teacher_method, settings, cfg.teachers, cfg.kd_temperature, ctx.spec.source_budget,
                  ctx.spec.limit, ctx.spec.source_seed, ctx.splits.caps, rows]  # fmt: skip
         return ctx.cache.get_or_compute("soft_targets", parts, compute, load, name=task)

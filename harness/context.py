@@ -93,11 +93,17 @@ class RunContext:
         the set, the fraction and seed that pick their rows."""
         names = sorted(self.spec.task_set)
         versions = [self.store.registry.get(n).content_hash for n in names]
-        key = ["task_set", TRAINING_VERSION, names, versions, self.pipeline.identity, self.spec.backbone, recipe,
+        data = [self.store.data(n).fingerprints for n in names]  # the rows read, not only the cards
+        key = ["task_set", TRAINING_VERSION, names, versions, data, self.pipeline.identity, self.spec.backbone, recipe,
                self.spec.source_budget, self.spec.source_seed, self.spec.limit, self.splits.caps]  # fmt: skip
         if self.spec.fraction_tasks:
             key.append(self.rows_key())
         return key
+
+    def task_fingerprints(self, name: str) -> dict[str, str]:
+        """The fingerprints of the data a task's splits were read from (files, generator output,
+        Hub rows): cache keys carry them, so changed data is never served from the cache."""
+        return dict(self.store.data(name).fingerprints)
 
     def rows_key(self) -> dict[str, Any]:
         """What picks the task-set rows of the suite's targets (`RunSpec.fraction_tasks`)."""

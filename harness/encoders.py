@@ -55,7 +55,8 @@ class Encoders:
         """What a source-trained encoder depends on: the pipeline, the sources in order and their
         versions, the source budget and seed, `--limit` and the sample caps."""
         versions = [self.splits.store.registry.get(s).content_hash for s in self.spec.sources]
-        return ["source-v2", TRAINING_VERSION, self.pipeline.identity, list(self.spec.sources), versions, self.spec.source_budget,
+        data = [self.splits.store.data(s).fingerprints for s in self.spec.sources]  # the rows read
+        return ["source-v2", TRAINING_VERSION, data, self.pipeline.identity, list(self.spec.sources), versions, self.spec.source_budget,
                 self.spec.source_seed, self.spec.limit, self.splits.caps]  # fmt: skip
 
     def source(self) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:

@@ -148,8 +148,13 @@ def load_records(results: Path, strict: bool = True) -> tuple[list[dict[str, Any
 def recorded_statuses(output_dir: Path) -> dict[str, str]:
     """The status of every readable record in `output_dir`'s runs folder, by the id inside it
     (a record renamed away from its id is still that run's)."""
+    return {run_id: r["status"] for run_id, r in recorded_runs(output_dir).items()}
+
+
+def recorded_runs(output_dir: Path) -> dict[str, dict[str, Any]]:
+    """Every readable record in `output_dir`'s runs folder, by the id inside it."""
     folder = Path(output_dir) / RUNS_DIR
-    out: dict[str, str] = {}
+    out: dict[str, dict[str, Any]] = {}
     for path in sorted(folder.glob("*.json")) if folder.is_dir() else []:
         if path.name.startswith("."):
             continue
@@ -157,8 +162,13 @@ def recorded_statuses(output_dir: Path) -> dict[str, str]:
             record = read_record(path)
         except DataError:
             continue
-        out.setdefault(str(record["run_id"]), record["status"])
+        out.setdefault(str(record["run_id"]), record)
     return out
+
+
+def recorded_fingerprints(record: dict[str, Any]) -> dict[str, Any] | None:
+    """The dataset fingerprints a record was made from (None: an older record without them)."""
+    return (record.get("provenance") or {}).get("dataset_fingerprints") or None
 
 
 def existing_status(output_dir: Path, run_id: str) -> str | None:

@@ -29,7 +29,14 @@ from harness.methods import get_method
 from harness.plugins import method_source
 from harness.preprocess import InputPipeline, build_pipeline
 from harness.progress import bar, interactive, quiet_libraries, step_line
-from harness.records import SCHEMA_VERSION, now, provenance, recorded_statuses, write_record
+from harness.records import (
+    SCHEMA_VERSION,
+    now,
+    provenance,
+    recorded_fingerprints,
+    recorded_runs,
+    write_record,
+)
 from harness.spec import Budget, RunSpec
 from harness.splits import TaskStore
 from harness.taskregistry import TaskRegistry
@@ -162,9 +169,11 @@ class SuiteRunner:
         for spec in specs:  # the tokenizer of a preset is trained on every task its backbone sees
             self.register_corpus(spec.backbone, [spec.target, *spec.sources, *spec.task_set])
         todo = []
-        recorded = recorded_statuses(self.output_dir)
+        recorded = recorded_runs(self.output_dir)
         for spec in specs:
-            status = recorded.get(spec.id)
+            status = recorded[spec.id]["status"] if spec.id in recorded else None
+            if status is not None and self.data_changed(spec, recorded[spec.id]):
+                status = None  # recorded from other data: not already recorded
             if status == "ok" or (status == "failed" and not self.rerun_failed):
                 outcome.skipped.append(spec.id)
                 if status == "failed":
@@ -193,6 +202,25 @@ class SuiteRunner:
             acc.wait_for_everyone()
         outcome.cache_counts = self.cache.counts
         return outcome
+
+    def data_changed(self, spec: RunSpec, record: dict[str, Any]) -> bool:
+        """Whether the data a record was made from differs from what its tasks read today
+        (an edited file, a regenerated dataset, a changed Hub folder): said, and then rerun."""
+        then = recorded_fingerprints(record)
+        if not then:
+            return False
+        changed = []
+        for name in dict.fromkeys([spec.target, *spec.sources, *spec.task_set]):
+            try:
+                now_fp = self.store.data(name).fingerprints
+            except RUN_ERRORS:  # the run itself will report what is wrong with the data
+                return True
+            if name in then and then[name] != now_fp:
+                changed.append(name)
+        if changed:
+            self.accelerator.print(f"run {spec.id} ({spec.describe()}): the data of {', '.join(changed)} changed "
+                                   "since it was recorded: running it again")  # fmt: skip
+        return bool(changed)
 
     def context(self, spec: RunSpec) -> RunContext:
         """The run context of a spec (its target's data loaded and encoded)."""

@@ -59,6 +59,20 @@ def _hash(obj: Any) -> str:
     return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
+def content_fingerprint(ds: datasets.Dataset) -> str:
+    """A hash of a dataset's rows as read (its Arrow data, column names and types included), so
+    data that changed under the same card, generator arguments or Hub path gets a new one."""
+    import pyarrow as pa
+
+    if getattr(ds, "_indices", None) is not None:
+        ds = ds.flatten_indices()
+    table = ds.data.table if hasattr(ds.data, "table") else ds.data
+    sink = pa.BufferOutputStream()
+    with pa.ipc.new_stream(sink, table.schema) as writer:
+        writer.write_table(table)
+    return hashlib.sha256(sink.getvalue().to_pybytes()).hexdigest()[:16]
+
+
 def _file_fingerprint(paths: list[Path]) -> str:
     return _hash([(p.name, p.stat().st_size, p.stat().st_mtime_ns) for p in paths])
 
@@ -87,7 +101,11 @@ def _load_generator(card: TaskCard, split: str) -> tuple[datasets.Dataset, str]:
         raise ConfigError(
             f"{card.path}: field 'splits': generator makes splits {sorted(splits)}, not '{split}'"
         )
-    return splits[split], _hash([spec["function"], kwargs, split])
+    # what the generator produced, not only how it was called: a generator that reads a folder
+    # (a save_to_disk copy, say) gives new data under the same arguments
+    return splits[split], _hash(
+        [spec["function"], kwargs, split, content_fingerprint(splits[split])]
+    )
 
 
 def _resolve_function(ref: str, card: TaskCard):
@@ -168,7 +186,8 @@ def _load_hub(card: TaskCard, split: str) -> tuple[datasets.Dataset, str]:
     if hub.get("revision"):
         kwargs["revision"] = hub["revision"]
     ds = datasets.load_dataset(**kwargs)
-    return ds, _hash([hub, split])
+    # a local `hub:` folder can change under the same path: the rows read decide
+    return ds, _hash([hub, split, content_fingerprint(ds)])
 
 
 def load_raw_split(

@@ -1,0 +1,93 @@
+"""Data that changed under a card is never served from the cache nor taken as already recorded.
+
+Found by an outside check: with a local `hub:` folder or a `generator` card, every test label
+was flipped; `inspect` showed the new labels, but `run` reused the cached encoded splits and
+reported the same score, and the record was skipped as already recorded."""
+
+from __future__ import annotations
+
+import datasets
+import pytest
+import yaml
+from test_cards import base_card
+
+SUITE = {
+    "name": "changed",
+    "backbones": [{"name": "bert-tiny", "max_length": 16, "vocab_size": 200}],
+    "sources": ["none"],
+    "methods": {"finetune": {}},
+    "fractions": [1.0],
+    "seeds": [0],
+    "budget": {"num_train_epochs": 4, "per_device_train_batch_size": 16, "learning_rate": 3e-3},
+}
+GEN = """
+import datasets
+
+def make(path):
+    saved = datasets.load_from_disk(path)
+    return {"train": saved["train"], "test": saved["test"]}
+"""
+
+
+def _save(folder, flip_test: bool) -> None:
+    def rows(n, flip):
+        words = [("good fine nice great", 1), ("bad awful poor worse", 0)]
+        out = {"sentence": [], "label": []}
+        for i in range(n):
+            text, label = words[i % 2]
+            out["sentence"].append(f"{text} {i % 7}")
+            out["label"].append(1 - label if flip else label)
+        return datasets.Dataset.from_dict(out, features=datasets.Features(
+            {"sentence": datasets.Value("string"), "label": datasets.ClassLabel(names=["neg", "pos"])}))  # fmt: skip
+
+    dd = datasets.DatasetDict({"train": rows(64, False), "test": rows(40, flip_test)})
+    if folder.exists():
+        import shutil
+
+        shutil.rmtree(folder)
+    dd.save_to_disk(str(folder))
+
+
+def _hub_folder(folder, flip_test: bool) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    tmp = folder.parent / (folder.name + "-dd")
+    _save(tmp, flip_test)
+    d = datasets.load_from_disk(str(tmp))
+    for split in ("train", "test"):
+        d[split].to_parquet(str(folder / f"{split}.parquet"))
+
+
+@pytest.mark.parametrize("kind", ["generator", "hub"])
+def test_flipped_labels_behind_a_card_give_a_new_score(kind, tmp_path, run_main):
+    cards = tmp_path / "cards"
+    cards.mkdir()
+    data = tmp_path / "saved"
+    card = base_card(name="flippable")
+    if kind == "generator":
+        (cards / "gen.py").write_text(GEN)
+        card["data"] = {"generator": {"function": "gen.py:make", "kwargs": {"path": str(data)}}}
+        make = _save
+    else:
+        card["data"] = {"hub": {"path": str(data)}}
+        make = _hub_folder
+    (cards / "flippable.yaml").write_text(yaml.safe_dump(card))
+    (tmp_path / "suite.yaml").write_text(yaml.safe_dump({**SUITE, "targets": ["flippable"]}))
+    argv = ["run", "--config", tmp_path / "suite.yaml", "--include_path", cards, "--output_dir",
+            tmp_path / "out", "--cache_dir", tmp_path / "cache"]  # fmt: skip
+
+    def score():
+        from harness.records import load_records
+
+        (record,) = load_records(tmp_path / "out")[0]
+        return record["primary_score"]
+
+    make(data, flip_test=False)
+    first = run_main(*argv)
+    assert first.returncode == 0, first.stderr[-2000:]
+    before = score()
+    assert before > 0.8  # the words decide the label: it learns
+    make(data, flip_test=True)
+    again = run_main(*argv)
+    assert again.returncode == 0, again.stderr[-2000:]
+    assert "changed since it was recorded" in again.stdout
+    assert score() == pytest.approx(1 - before)  # every test label flipped: the new labels scored

@@ -1,0 +1,217 @@
+"""Every command of the README's Commands block runs. A printed template (`[--tag ...]`,
+`a|b`, `...`, `T`) is run in each of its forms with stand-ins for its placeholders; a command
+that would train for long runs with `--dry_run`, or with `--limit` where what fails comes after
+the training (the similarity step of a suite run with `--targets`, which once read the string's
+characters). A command added to the README without an entry here fails the first test."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+DATA = "../shared/data"
+
+
+def readme_commands() -> list[str]:
+    """The Commands block's commands, continuation lines joined, comments dropped."""
+    text = (REPO / "README.md").read_text(encoding="utf-8")
+    block = text.split("## Commands", 1)[1].split("```bash", 1)[1].split("```", 1)[0]
+    joined = re.sub(r"\\\n\s*", "", block)
+    out = []
+    for line in joined.splitlines():
+        line = line.split("  #", 1)[0].strip()
+        if line.startswith("transferbench"):
+            out.append(line)
+    return out
+
+
+def forms(tmp: Path) -> dict[str, list[list[str]]]:
+    """Each printed command, as the argument lists it stands for (stand-ins under `tmp`)."""
+    quick = str(tmp / "quick")
+    lim = ["--limit", "32", "--cache_dir", str(tmp / "cache")]
+    dry = ["--dry_run"]
+    cards = tmp / "my_cards"
+    mine = tmp / "my_suite.yaml"
+    return {
+        "transferbench list tasks [--tag glue|vision|synthetic|text|image] [--include_path DIR]": [
+            ["list", "tasks"],
+            *[
+                ["list", "tasks", "--tag", t]
+                for t in ("glue", "vision", "synthetic", "text", "image")
+            ],
+            ["list", "tasks", "--include_path", str(cards)],
+        ],
+        "transferbench list suites | methods | backbones | metrics": [
+            ["list", k] for k in ("suites", "methods", "backbones", "metrics")
+        ],
+        "transferbench validate tasks/ my_cards/": [["validate", "tasks/", str(cards)]],
+        f"transferbench inspect rte --data_dir {DATA}": [["inspect", "rte", "--data_dir", DATA]],
+        "transferbench run": [["run", *dry]],
+        "transferbench run --suite quick --targets synth_text_near --methods finetune --seeds 0,1,2": [
+            [
+                "run",
+                "--suite",
+                "quick",
+                "--targets",
+                "synth_text_near",
+                "--methods",
+                "finetune",
+                "--seeds",
+                "0,1,2",
+                "--output_dir",
+                quick,
+                *lim,
+            ]  # fmt: skip
+        ],
+        "transferbench run --config my_suite.yaml --output_dir results/mine": [
+            ["run", "--config", str(mine), "--output_dir", str(tmp / "mine"), *dry]
+        ],
+        f"transferbench run --targets rte,mrpc --backbone {DATA}/models/all-MiniLM-L6-v2 --methods "
+        f"feature_extraction,finetune --fractions 0.1,1.0 --seeds 0,1 --data_dir {DATA} "
+        "--num_train_epochs 3 --learning_rate 3e-5": [
+            [
+                "run",
+                "--targets",
+                "rte,mrpc",
+                "--backbone",
+                f"{DATA}/models/all-MiniLM-L6-v2",
+                "--methods",
+                "feature_extraction,finetune",
+                "--fractions",
+                "0.1,1.0",
+                "--seeds",
+                "0,1",
+                "--data_dir",
+                DATA,
+                "--num_train_epochs",
+                "3",
+                "--learning_rate",
+                "3e-5",
+                *dry,
+            ]  # fmt: skip
+        ],
+        "transferbench run ... --limit 64": [["run", "--limit", "64", *dry]],
+        f"transferbench run --suite glue-mtdnn-local --data_dir {DATA}": [
+            ["run", "--suite", "glue-mtdnn-local", "--data_dir", DATA, *dry]
+        ],
+        f"transferbench run --suite nli-multitask --data_dir {DATA}": [
+            ["run", "--suite", "nli-multitask", "--data_dir", DATA, *dry]
+        ],
+        "transferbench run --suite glue-mtdnn": [["run", "--suite", "glue-mtdnn", *dry]],
+        "transferbench run ... --dry_run": [["run", *dry]],
+        f"transferbench run --suite text-transfer --data_dir {DATA}": [
+            ["run", "--suite", "text-transfer", "--data_dir", DATA, *dry]
+        ],
+        f"transferbench run --suite vision-transfer --data_dir {DATA}": [
+            ["run", "--suite", "vision-transfer", "--data_dir", DATA, *dry]
+        ],
+        "transferbench run ... --gradient_checkpointing": [
+            ["run", "--gradient_checkpointing", *dry]
+        ],
+        "transferbench run --suite quick --include examples/methods/l2sp.py --methods l2sp,finetune": [
+            [
+                "run",
+                "--suite",
+                "quick",
+                "--include",
+                "examples/methods/l2sp.py",
+                "--methods",
+                "l2sp,finetune",
+                *dry,
+            ]
+        ],
+        "transferbench run --suite quick --shard 0/4": [
+            ["run", "--suite", "quick", "--shard", "0/4", *dry]
+        ],
+        "transferbench run --suite quick --executor ray": [
+            ["run", "--suite", "quick", "--executor", "ray", *dry]
+        ],
+        "transferbench leaderboard --results results/quick --format md|latex|html|csv": [
+            ["leaderboard", "--results", quick, "--format", f]
+            for f in ("md", "latex", "html", "csv")
+        ],
+        "transferbench list measures": [["list", "measures"]],
+        "transferbench similarity --tasks a,b,c [--measures logme,frechet] [--backbone B]": [
+            [
+                "similarity",
+                "--tasks",
+                "synth_text_near,synth_text_far,synth_text_anchor",
+                "--measures",
+                "frechet",
+                "--max_rows",
+                "64",
+                "--output_dir",
+                str(tmp / "sim"),
+                "--cache_dir",
+                str(tmp / "cache"),
+            ],
+            [
+                "similarity",
+                "--tasks",
+                "synth_text_near,synth_text_far",
+                "--measures",
+                "frechet",
+                "--backbone",
+                "bert-tiny",
+                "--max_rows",
+                "64",
+                "--output_dir",
+                str(tmp / "sim2"),
+                "--cache_dir",
+                str(tmp / "cache"),
+            ],
+        ],  # fmt: skip
+        "transferbench run --suite similarity": [["run", "--suite", "similarity", *dry]],
+        "transferbench recommend --target T --results results/similarity": [
+            [
+                "recommend",
+                "--target",
+                "synth_text_near",
+                "--results",
+                quick,
+                "--max_rows",
+                "64",
+                "--cache_dir",
+                str(tmp / "cache"),
+            ]  # fmt: skip
+        ],
+        "transferbench report --results results/similarity": [["report", "--results", quick]],
+    }
+
+
+def test_every_readme_command_has_its_runnable_forms_here(tmp_path):
+    known = forms(tmp_path)
+    printed = readme_commands()
+    assert len(printed) >= 20
+    missing = [c for c in printed if c not in known]
+    assert not missing, (
+        f"README commands without a form in tests/test_readme_commands.py: {missing}"
+    )
+
+
+@pytest.mark.realdata
+def test_every_readme_command_runs(tmp_path, run_main, monkeypatch):
+    monkeypatch.chdir(REPO)
+    if not (REPO / DATA).is_dir():
+        pytest.skip(f"{DATA} is not beside the checkout")
+    cards = tmp_path / "my_cards"
+    cards.mkdir()
+    card = next((REPO / "tasks").rglob("synth_text_near.yaml"))
+    (cards / "my_task.yaml").write_text(f"include: {card}\nname: my_task\n")
+    shutil.copy(REPO / "tasks" / "suites" / "quick.yaml", tmp_path / "my_suite.yaml")
+    os.environ.setdefault("TRANSFERBENCH_DATA_DIR", str((REPO / DATA).resolve()))
+    known = forms(tmp_path)
+    failures = []
+    for printed in readme_commands():  # in README order: the results a later command reads exist
+        for argv in known[printed]:
+            proc = run_main(*argv)
+            if proc.returncode != 0:
+                failures.append(
+                    f"{printed}\n  as {' '.join(argv)}: exit {proc.returncode}\n{proc.stderr[-800:]}"
+                )
+    assert not failures, "\n\n".join(failures)
