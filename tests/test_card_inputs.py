@@ -277,7 +277,11 @@ def _parallel(tmp_path, labels: str):
 
 def test_parallel_files_are_joined_as_columns_and_no_gold_rows_dropped(tmp_path):
     td = _parallel(tmp_path, "entailment\n-\ncontradiction\nneutral\n")
-    assert td.test["premise"] == ["a man sleeps", "it rains", "he cooks"] and td.test["labels"] == [0, 2, 1]
+    assert td.test["premise"] == ["a man sleeps", "it rains", "he cooks"] and td.test["labels"] == [
+        0,
+        2,
+        1,
+    ]
     assert td.dropped == {"dev": {"-": 1}}
 
 
@@ -371,3 +375,40 @@ def test_real_datasets_train_with_every_method(real_data_dir, tmp_path):
         for t in REAL
     }
     assert all(r["status"] == "ok" for r in records)
+
+
+CLASS_LABEL_GEN = """
+import datasets
+
+def make():
+    features = datasets.Features({"sentence": datasets.Value("string"),
+                                  "label": datasets.ClassLabel(names=["neg", "pos"])})
+    rows = {"sentence": ["awful", "great", "bad", "fine"], "label": [0, 1, 0, 1]}
+    ds = datasets.Dataset.from_dict(rows, features=features)
+    return {"train": ds, "test": ds}
+"""
+
+
+@pytest.mark.parametrize(("names", "expected"), [(["pos", "neg"], None), (["neg", "pos"], None),
+                                                 (["negative", "positive"], "the data names its classes")])  # fmt: skip
+def test_classes_the_data_names_are_mapped_by_name(names, expected, tmp_path):
+    """A `datasets` ClassLabel (neg, pos) under a card listing [pos, neg] swapped every label."""
+    import yaml
+    from test_cards import base_card
+
+    cards = tmp_path / "cards"
+    cards.mkdir()
+    (cards / "gen.py").write_text(CLASS_LABEL_GEN)
+    card = base_card(name="named", label_names=names)
+    card["data"] = {"generator": {"function": "gen.py:make"}}
+    (cards / "named.yaml").write_text(yaml.safe_dump(card))
+    if expected:
+        with pytest.raises(DataError, match=expected) as info:
+            load_task(load_card(cards / "named.yaml"))
+        assert "['neg', 'pos']" in str(info.value) and str(names) in str(info.value)
+        return
+    td = load_task(load_card(cards / "named.yaml"))
+    by_sentence = dict(
+        zip(td.test["sentence"], (td.card.label_names[i] for i in td.test["labels"]))
+    )
+    assert by_sentence == {"awful": "neg", "great": "pos", "bad": "neg", "fine": "pos"}

@@ -263,7 +263,7 @@ def validate_split(
         raise DataError(f"task '{card.name}', split '{split}' ({where}): the split is empty")
     context = f"task '{card.name}', split '{split}' ({where})"
     if card.problem == "classification":
-        out, keep, skipped = label_positions(card, ds[card.label], context)
+        out, keep, skipped = label_positions(card, _labels_by_name(card, ds, context), context)
         target = datasets.ClassLabel(names=list(card.label_names))
     else:
         out, keep, skipped = [], None, Counter()
@@ -287,6 +287,21 @@ def validate_split(
             dropped.update(skipped)
     ds = ds.add_column("labels", out, feature=target)
     return join_inputs(card, ds)
+
+
+def _labels_by_name(card: TaskCard, ds: datasets.Dataset, context: str) -> list:
+    """The label column, as class names where the data names its classes (a `ClassLabel`
+    feature): its integers are positions in the data's own list, which need not be the card's
+    order. A card whose names are not the data's is an error showing both lists."""
+    feature = ds.features.get(card.label)
+    values = ds[card.label]
+    if not isinstance(feature, datasets.ClassLabel) or card.label_map is not None:
+        return values
+    data_names, card_names = list(feature.names), list(card.label_names)
+    if set(data_names) != set(card_names):
+        raise DataError(f"{context}: the data names its classes {data_names}, the card {card_names}: make the "
+                        f"card's label_names the data's names (any order), or map them with label_map")  # fmt: skip
+    return [data_names[v] if isinstance(v, int) and 0 <= v < len(data_names) else v for v in values]
 
 
 def join_inputs(card: TaskCard, ds: datasets.Dataset) -> datasets.Dataset:
