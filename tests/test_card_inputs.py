@@ -412,3 +412,27 @@ def test_classes_the_data_names_are_mapped_by_name(names, expected, tmp_path):
         zip(td.test["sentence"], (td.card.label_names[i] for i in td.test["labels"]))
     )
     assert by_sentence == {"awful": "neg", "great": "pos", "bad": "neg", "fine": "pos"}
+
+
+def test_csv_names_without_a_header_option_keep_the_first_row(tmp_path):
+    """`names:` without `header: null` took the first data row as the header and dropped it
+    (pandas keeps it when `names` is given)."""
+    data = tmp_path / "data"
+    write_csv(
+        data / "toy" / "train.csv", "first,pos", ["second,neg", "third,pos"]
+    )  # no header line
+    write_csv(data / "toy" / "test.csv", "t1,pos", ["t2,neg"])
+    card = base_card()
+    card["data"]["local"][0]["options"] = {"names": ["sentence", "label"]}
+    td = load_task(load_card(write_card(tmp_path / "cards", card)), data)
+    assert (
+        td.train["sentence"][:1] == ["first"]
+        or "first" in td.train["sentence"] + td.validation["sentence"]
+    )
+    assert len(td.train) + len(td.validation) == 3 and len(td.test) == 2
+    card["data"]["local"][0]["options"] = {
+        "names": ["sentence", "label"],
+        "header": 0,
+    }  # a header replaced
+    td = load_task(load_card(write_card(tmp_path / "cards2", card)), data)
+    assert len(td.test) == 1

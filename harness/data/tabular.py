@@ -41,7 +41,9 @@ def read_csv(files: list[Path], spec: dict[str, Any], card: TaskCard) -> dataset
                 pd.read_csv(
                     f,
                     sep=sep,
-                    header=opts.get("header", 0),
+                    # as pandas: `names` means the file has no header row, unless `header` says
+                    # it has one (then the names replace it)
+                    header=opts.get("header", None if opts.get("names") else 0),
                     names=opts.get("names"),
                     encoding="utf-8-sig",
                     keep_default_na=False,
