@@ -91,3 +91,28 @@ def test_flipped_labels_behind_a_card_give_a_new_score(kind, tmp_path, run_main)
     assert again.returncode == 0, again.stderr[-2000:]
     assert "changed since it was recorded" in again.stdout
     assert score() == pytest.approx(1 - before)  # every test label flipped: the new labels scored
+
+
+def test_loading_writes_nothing_under_the_data_folder(tmp_path):
+    """A save_to_disk folder read through a generator got `cache-*.arrow` files from the
+    transforms of loading (dropping rows, flattening), which then broke the `hub:` route."""
+    from harness.cards import load_card
+    from harness.data.loading import load_task
+
+    cards = tmp_path / "cards"
+    cards.mkdir()
+    data = tmp_path / "saved"
+    rows = {
+        "sentence": [f"s{i}" for i in range(30)],
+        "label": ["neg", "pos", "-"] * 10,
+    }  # '-': no gold
+    datasets.DatasetDict({"train": datasets.Dataset.from_dict(rows), "test": datasets.Dataset.from_dict(rows)}
+                         ).save_to_disk(str(data))  # fmt: skip
+    before = sorted(p.relative_to(data) for p in data.rglob("*"))
+    (cards / "gen.py").write_text(GEN)
+    card = base_card(name="saved_task", drop_unknown_labels=True)
+    card["data"] = {"generator": {"function": "gen.py:make", "kwargs": {"path": str(data)}}}
+    (cards / "saved_task.yaml").write_text(yaml.safe_dump(card))
+    td = load_task(load_card(cards / "saved_task.yaml"))
+    assert len(td.test) == 20  # the '-' rows dropped: a select and a flatten ran
+    assert sorted(p.relative_to(data) for p in data.rglob("*")) == before

@@ -399,7 +399,22 @@ def load_task(
 
     When the card names no validation split, a seeded, stratified `validation_fraction` of
     train is held out, the same for every run, so model selection never sees the scored split.
+    Nothing is written under a data folder: `datasets` would put the cache files of its
+    transforms (`cache-*.arrow`) beside a `save_to_disk` copy, which then broke the `hub:`
+    route to that folder; while loading, its caching is off (transforms go to temporary files).
     """
+    was = datasets.is_caching_enabled()
+    datasets.disable_caching()
+    try:
+        return _load_task(card, data_dir, source, roles)
+    finally:
+        if was:
+            datasets.enable_caching()
+
+
+def _load_task(
+    card: TaskCard, data_dir: str | Path | None, source: str, roles: tuple[str, ...]
+) -> TaskData:
     loaded: dict[str, datasets.Dataset] = {}
     fingerprints: dict[str, str] = {}
     dropped: dict[str, dict[str, int]] = {}
