@@ -58,6 +58,9 @@ def load_method_file(path: str | Path) -> list[str]:
         raise ConfigError(
             f"--include {path}: importing it failed: {type(exc).__name__}: {exc}"
         ) from exc
+    except SystemExit as exc:  # a plug-in that exits at import ended transferbench, silently
+        del sys.modules[module_name]
+        raise ConfigError(f"--include {path}: importing it called sys.exit({exc.code!r})") from None
     added = sorted(set(METHODS.names()) - before)
     if not added:
         raise ConfigError(f"--include {path}: the file registers no method (decorate a Method "

@@ -87,6 +87,7 @@ def test_an_installed_entry_point_registers_its_method(tmp_path):
         ("from baselines.finetune import Finetune\nfrom harness.methods import register_method\n\n"
          "@register_method\nclass Clash(Finetune):\n    name = 'finetune'\n", "clash.py", "registered twice"),
         ("", "notes.txt", "expected a Python file"),
+        ("import sys\nsys.exit(0)\n", "exits.py", "sys.exit(0)"),  # once: exit 0 and no output
     ],
 )  # fmt: skip
 def test_a_bad_plugin_file_is_named_without_a_traceback(content, name, expected, tmp_path):
@@ -146,3 +147,35 @@ def test_a_strong_l2sp_pull_keeps_the_encoder_at_the_source(tmp_path):
     assert not outcome.failed
     moved = {r["spec"]["variant"]: r["extra"]["distance_from_source"] for r in records.values()}
     assert moved["strong"] < 0.5 * moved["weak"], moved
+
+
+RAISES = """
+from baselines.finetune import Finetune
+from harness.methods import register_method
+
+@register_method
+class Raises(Finetune):
+    name = "raises"
+    description = "a plug-in whose run fails"
+
+    def run(self, ctx):
+        raise KeyError("a plug-in bug")
+"""
+
+
+def test_a_plugin_method_that_raises_fails_its_run_not_the_suite(tmp_path):
+    """It aborted the whole suite with a traceback: no failed record, the other runs never ran."""
+    import json
+
+    plugin = tmp_path / "raises.py"
+    plugin.write_text(RAISES)
+    config = tmp_path / "suite.yaml"
+    config.write_text(TINY)
+    out = tmp_path / "out"
+    proc = _cli("run", "--config", config, "--include", plugin, "--methods", "raises,finetune",
+                "--output_dir", out, "--cache_dir", tmp_path / "cache")  # fmt: skip
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr, proc.stderr[-2000:]
+    records = [json.loads(p.read_text()) for p in (out / "runs").glob("*.json")]
+    by_method = {r["spec"]["method"]: r for r in records}
+    assert by_method["raises"]["status"] == "failed" and "KeyError" in by_method["raises"]["error"]
+    assert by_method["finetune"]["status"] == "ok"
