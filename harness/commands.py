@@ -325,8 +325,10 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
 
 def cmd_report(args: argparse.Namespace) -> int:
     from harness.analysis.report import write_report
+    from harness.records import load_records
 
     results = results_folder(args.results)
+    load_records(results, strict=True)  # a file in runs/ that is not a record: named, as leaderboard does
     writable_folder(results / "report", "--results' report folder")
     page = write_report(results)
     print(f"report written to {page}")

@@ -434,6 +434,14 @@ def test_leaderboard_names_a_bad_record(polluted, run_main):
     assert good.read_bytes() == good_bytes
 
 
+@pytest.mark.parametrize("polluted", ["int", "invalid_json"], indirect=True)
+def test_report_names_a_bad_record_as_leaderboard_does(polluted, run_main):
+    """`report` wrote its page and exited 0 over a runs folder that `leaderboard` refuses."""
+    results, _, _ = polluted
+    proc = run_main("report", "--results", results)
+    assert_user_error(proc, "x.json")
+
+
 @pytest.mark.parametrize("polluted", BAD_RECORDS, indirect=True)
 def test_leaderboard_skip_corrupt_reports_and_goes_on(polluted, run_main):
     results, good, good_bytes = polluted
