@@ -7,6 +7,7 @@ from __future__ import annotations
 import math
 import re
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -311,6 +312,32 @@ def test_distillation_table():
     # the student keeps (0.84 − 0.81) / (0.85 − 0.81) = 75 % of the ensemble's gain
     assert row_.teachers == 2 and row_.ensemble == 0.85 and row_.student == 0.84
     assert row_.kept == pytest.approx(0.75) and row_.student_finetuned == 0.85
+
+
+def test_distillation_table_keeps_fractions_apart_and_averages_seeds():
+    """Teachers and student are trained per (fraction, seed) when the task is a target in the
+    set; the table pooled them all under the first record's values."""
+    records = []
+    for fraction, seed, (t_mean, ens, student) in [(0.25, 0, (0.50, 0.60, 0.58)), (0.25, 1, (0.52, 0.62, 0.56)),
+                                                   (1.0, 0, (0.70, 0.72, 0.74))]:  # fmt: skip
+        r = rec(0.6, variant="distill", target="synth_text_anchor", task_set=("synth_text_anchor",), seed=seed,
+                fraction=fraction)  # fmt: skip
+        r["extra"] = {"teachers": {"synth_text_anchor": {"teacher_scores": [t_mean, t_mean], "teacher_mean": t_mean,
+                                                         "ensemble": ens, "metric": "accuracy"}},
+                      "multitask": {"tasks": {"synth_text_anchor": {"primary": student}}}}  # fmt: skip
+        records.append(r)
+    table = distillation(records).set_index("fraction")
+    assert list(table.index) == [0.25, 1.0] and list(table["seeds"]) == [2, 1]
+    quarter = table.loc[0.25]
+    assert quarter["teacher_mean"] == pytest.approx(0.51) and quarter["ensemble"] == pytest.approx(
+        0.61
+    )
+    assert quarter["kept"] == pytest.approx((0.57 - 0.51) / (0.61 - 0.51))
+    assert table.loc[1.0, "kept"] == pytest.approx(2.0) and table.loc[1.0, "note"] == ""
+    # an ensemble no better than its teachers has no gain to keep: no ratio of two near-zeros
+    records[2]["extra"]["teachers"]["synth_text_anchor"]["ensemble"] = 0.705
+    row = distillation(records).set_index("fraction").loc[1.0]
+    assert np.isnan(row["kept"]) and "no gain to keep" in row["note"]
 
 
 def test_a_method_with_its_own_learning_rate_is_compared_at_the_same_compute():

@@ -276,10 +276,17 @@ def paired_differences(df: pd.DataFrame, reference: str = "finetune") -> pd.Data
     return pd.DataFrame(rows)
 
 
+KEPT_MIN_GAIN = 0.01  # below this ensemble gain over its teachers, "kept" is a ratio of noise
+
+
 def distillation(records: list[dict[str, Any]]) -> pd.DataFrame:
-    """Per distilled target: the teachers' mean score, the ensemble's, the multi-task student's
-    and the fine-tuned student's, and how much of the ensemble's gain over a single teacher
-    the student keeps: (student − teacher mean) / (ensemble − teacher mean)."""
+    """Per distilled task and fraction: the teachers' mean score, the ensemble's, the multi-task
+    student's and the fine-tuned student's, each the mean over seeds (teachers and student are
+    trained once per fraction and seed when the task is a target in the set, else once), and
+    how much of the ensemble's gain over a single teacher the student keeps:
+    (student − teacher mean) / (ensemble − teacher mean), on those means; left out (with a
+    note) when the ensemble beats its teachers by less than `KEPT_MIN_GAIN`, where the ratio
+    of two near-zero differences would read as "kept 750 %"."""
     rows = []
     for r in records:
         teachers = (r.get("extra") or {}).get("teachers")
@@ -288,22 +295,30 @@ def distillation(records: list[dict[str, Any]]) -> pd.DataFrame:
         s = r["spec"]
         for task, t in teachers.items():
             student = r["extra"]["multitask"]["tasks"].get(task, {}).get("primary")
-            rows.append({"backbone": s["backbone"]["name"], "variant": s["variant"], "task": task, "seed": s["seed"],
-                         "metric": t["metric"], "teachers": len(t["teacher_scores"]), "teacher_mean": t["teacher_mean"],
+            rows.append({"backbone": s["backbone"]["name"], "variant": s["variant"], "task": task,
+                         "fraction": float(s["fraction"]), "seed": s["seed"], "metric": t["metric"],
+                         "teachers": len(t["teacher_scores"]), "teacher_mean": t["teacher_mean"],
                          "ensemble": t["ensemble"], "student": student,
                          "student_finetuned": r["primary_score"] if s["target"] == task else np.nan})  # fmt: skip
     if not rows:
         return pd.DataFrame()
     df = pd.DataFrame(rows)
-    keys = ["backbone", "variant", "task", "metric", "teachers"]
-    out = df.groupby(keys).agg(teacher_mean=("teacher_mean", "first"), ensemble=("ensemble", "first"),
-                               student=("student", "first"), student_finetuned=("student_finetuned", "mean")).reset_index()  # fmt: skip
+    keys = ["backbone", "variant", "task", "fraction", "metric", "teachers"]
+    phase = df.groupby([*keys, "seed"]).agg(teacher_mean=("teacher_mean", "first"), ensemble=("ensemble", "first"),
+                                            student=("student", "first"),
+                                            student_finetuned=("student_finetuned", "mean")).reset_index()  # fmt: skip
+    out = phase.groupby(keys).agg(teacher_mean=("teacher_mean", "mean"), ensemble=("ensemble", "mean"),
+                                  student=("student", "mean"), student_finetuned=("student_finetuned", "mean"),
+                                  seeds=("seed", "nunique")).reset_index()  # fmt: skip
     gap = out["ensemble"] - out["teacher_mean"]
+    enough = gap >= KEPT_MIN_GAIN
     out["kept"] = np.where(
-        gap.abs() > 1e-12,
-        (out["student"] - out["teacher_mean"]) / gap.where(gap.abs() > 1e-12),
-        np.nan,
+        enough, (out["student"] - out["teacher_mean"]) / gap.where(enough), np.nan
     )
+    out["note"] = [
+        "" if ok else f"ensemble gain {g:+.4f} < {KEPT_MIN_GAIN}: no gain to keep"
+        for ok, g in zip(enough, gap)
+    ]
     return out
 
 
