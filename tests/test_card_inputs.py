@@ -81,7 +81,7 @@ def test_a_label_error_lists_every_bad_value_with_its_count_at_once(tmp_path):
 
 
 def test_a_class_without_training_rows_is_an_error(tmp_path):
-    one_class = [f"s{i},pos" for i in range(6)]
+    one_class = [f"s{i},pos" for i in range(12)]  # 6 rows a class would hold both
     with pytest.raises(DataError, match=r"\['neg'\] have no training row"):
         _load(tmp_path, one_class, ["t,pos", "u,neg"], label_names=["neg", "pos"])
 

@@ -192,6 +192,8 @@ def test_task_set_expansion_and_single_task_ids_unchanged():
         "max_train_samples",
         "max_eval_samples",
         "max_test_samples",
+        "fraction_tasks",
+        "max_train_samples_per_task",
     ):  # fields version 1 did not have
         del d[added]
     for key in ("budget", "source_budget"):  # nor the budget's gradient_checkpointing

@@ -24,7 +24,7 @@ def readme_commands() -> list[str]:
     joined = re.sub(r"\\\n\s*", "", block)
     out = []
     for line in joined.splitlines():
-        line = line.split("  #", 1)[0].strip()
+        line = re.split(r"\s#\s", line, maxsplit=1)[0].strip()
         if line.startswith("transferbench"):
             out.append(line)
     return out

@@ -329,5 +329,9 @@ def test_the_tasks_of_a_suite_run_with_targets_on_the_command_line_are_names():
     from harness.similarity.command import suite_tasks
 
     config = {"sources": ["none", "synth_text_anchor"], "targets": "synth_text_near,synth_text_far"}
-    assert suite_tasks(config, "config.yaml") == ["synth_text_anchor", "synth_text_near", "synth_text_far"]
+    assert suite_tasks(config, "config.yaml") == [
+        "synth_text_anchor",
+        "synth_text_near",
+        "synth_text_far",
+    ]
     assert suite_tasks({"sources": "none", "targets": ["a", "b"]}, "c") == ["a", "b"]

@@ -469,6 +469,9 @@ def _load_task(
     )
 
 
+MIN_ROWS_PER_CLASS = 5  # a training split this size that misses a class misses it for a reason
+
+
 def _classes_without_training_rows(
     card: TaskCard, train: datasets.Dataset, dropped: dict[str, int]
 ) -> str | None:
@@ -480,12 +483,16 @@ def _classes_without_training_rows(
     if not missing:
         return None
     k = len(card.label_names)
-    hint = ""
-    if card.label_offset is None and dropped and set(dropped) == {str(k)}:
-        hint = (f" The rows dropped as out of range all have label {k}, the end of 1..{k}: the labels count "
-                f"from 1; set label_offset: 1.")  # fmt: skip
-    return (f"task '{card.name}': class(es) {missing} have no training row (of {len(train)}); a model "
-            f"cannot learn them.{hint} Check label_names, label_map and label_offset.")  # fmt: skip
+    off_by_one = card.label_offset is None and dropped and set(dropped) == {str(k)}
+    hint = (f" The rows dropped as out of range all have label {k}, the end of 1..{k}: the labels count "
+            f"from 1; set label_offset: 1." if off_by_one else "")  # fmt: skip
+    message = (f"task '{card.name}': class(es) {missing} have no training row (of {len(train)}); a model "
+               f"cannot learn them.{hint} Check label_names, label_map and label_offset.")  # fmt: skip
+    if off_by_one or len(train) >= MIN_ROWS_PER_CLASS * k:
+        return message
+    # a split this small may simply not hold every class (a sample, a fixture): said, not fatal
+    logger.warning("%s (the split has fewer than %d rows per class)", message, MIN_ROWS_PER_CLASS)
+    return None
 
 
 def resplit(card: TaskCard, ds: datasets.Dataset) -> dict[str, datasets.Dataset]:
