@@ -33,7 +33,7 @@ def readme_commands() -> list[str]:
 def forms(tmp: Path) -> dict[str, list[list[str]]]:
     """Each printed command, as the argument lists it stands for (stand-ins under `tmp`)."""
     quick = str(tmp / "quick")
-    lim = ["--limit", "32", "--cache_dir", str(tmp / "cache")]
+    lim = ["--limit", "32", "--num_train_epochs", "1", "--cache_dir", str(tmp / "cache")]
     dry = ["--dry_run"]
     cards = tmp / "my_cards"
     mine = tmp / "my_suite.yaml"
