@@ -225,7 +225,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return exc.exit_code
     except PermissionError as exc:  # a read-only output folder, say: the path, not a traceback
-        print(f"error: {exc.filename or exc}: permission denied ({exc.strerror or exc})", file=sys.stderr)
+        print(
+            f"error: {exc.filename or exc}: permission denied ({exc.strerror or exc})",
+            file=sys.stderr,
+        )
         return 2
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

@@ -328,7 +328,9 @@ def cmd_report(args: argparse.Namespace) -> int:
     from harness.records import load_records
 
     results = results_folder(args.results)
-    load_records(results, strict=True)  # a file in runs/ that is not a record: named, as leaderboard does
+    load_records(
+        results, strict=True
+    )  # a file in runs/ that is not a record: named, as leaderboard does
     writable_folder(results / "report", "--results' report folder")
     page = write_report(results)
     print(f"report written to {page}")
