@@ -145,12 +145,6 @@ def load_records(results: Path, strict: bool = True) -> tuple[list[dict[str, Any
     return records, problems
 
 
-def recorded_statuses(output_dir: Path) -> dict[str, str]:
-    """The status of every readable record in `output_dir`'s runs folder, by the id inside it
-    (a record renamed away from its id is still that run's)."""
-    return {run_id: r["status"] for run_id, r in recorded_runs(output_dir).items()}
-
-
 def recorded_runs(output_dir: Path) -> dict[str, dict[str, Any]]:
     """Every readable record in `output_dir`'s runs folder, by the id inside it."""
     folder = Path(output_dir) / RUNS_DIR
