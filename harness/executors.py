@@ -13,7 +13,9 @@
 
 from __future__ import annotations
 
+import os
 import re
+import socket
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,6 +25,8 @@ from harness.errors import ConfigError
 from harness.spec import RunSpec
 
 SHARD = re.compile(r"^\s*(\d+)\s*/\s*(\d+)\s*$")
+RAY_CONNECT_TIMEOUT_S = 5.0  # a Ray head that does not answer a TCP connect in this is unreachable
+RAY_DEFAULT_PORT = 6379  # the GCS port of `ray start --head` (10001 for a ray:// client address)
 
 
 def parse_shard(value: str) -> tuple[int, int]:
@@ -104,6 +108,68 @@ def run_one_remote(spec: dict[str, Any], settings: RunnerSettings) -> dict[str, 
             "cache_counts": dict(runner.cache.counts), "prepare_seconds": outcome.prepare_seconds}  # fmt: skip
 
 
+def ray_endpoint(address: str, flag: str = "--ray_address") -> tuple[str, int] | None:
+    """(host, port) a `--ray_address` connects to, or None for `auto`/`local` (Ray finds or
+    starts the cluster itself). `host:port`, `ray://host:port`, `[v6]:port`; no port: Ray's."""
+    address = address.strip()
+    if address in ("", "auto", "local"):
+        return None
+    client = address.startswith("ray://")
+    rest = address.split("://", 1)[1] if "://" in address else address
+    rest = rest.split("/", 1)[0]
+    if rest.startswith("["):  # [IPv6]:port
+        host, _, tail = rest[1:].partition("]")
+        port = tail[1:] if tail.startswith(":") else tail
+    elif rest.count(":") == 1:
+        host, port = rest.split(":")
+    else:  # no port (or a bare IPv6 address)
+        host, port = rest, ""
+    if not host:
+        raise ConfigError(f"{flag} {address!r}: expected host:port (e.g. 10.0.0.5:6379), "
+                          "ray://host:port or auto")  # fmt: skip
+    try:
+        number = int(port) if port else (10001 if client else RAY_DEFAULT_PORT)
+    except ValueError:
+        number = -1
+    if not 0 < number < 65536:
+        raise ConfigError(f"{flag} {address}: port {port!r} is not a port number (1-65535)")
+    return host, number
+
+
+def check_reachable(address: str, timeout: float = RAY_CONNECT_TIMEOUT_S,
+                    flag: str = "--ray_address") -> None:  # fmt: skip
+    """A ConfigError naming `flag` and the address when nothing answers there within `timeout`
+    seconds (Ray itself would retry for minutes, saying nothing)."""
+    endpoint = ray_endpoint(address, flag)
+    if endpoint is None:
+        return
+    try:
+        with socket.create_connection(endpoint, timeout=timeout):
+            pass
+    except socket.gaierror as exc:
+        raise ConfigError(f"{flag} {address}: cannot resolve host {endpoint[0]!r} "
+                          f"({exc.strerror or exc})") from exc  # fmt: skip
+    except OSError as exc:  # refused, timed out, no route
+        why = "timed out" if isinstance(exc, TimeoutError) else (exc.strerror or str(exc))
+        raise ConfigError(f"{flag} {address}: no Ray cluster answers at {endpoint[0]}:{endpoint[1]} "
+                          f"({why} within {timeout:g} s); start one with `ray start --head` or check "
+                          "the address") from exc  # fmt: skip
+
+
+def check_resources(resources: dict[str, float], cpus_per_run: float, gpus_per_run: float,
+                    where: str) -> None:  # fmt: skip
+    """A ConfigError naming the option when the cluster as a whole has fewer CPUs or GPUs than
+    one run asks for: Ray would queue the tasks forever without a word."""
+    have = ", ".join(f"{k} {v:g}" for k, v in sorted(resources.items())
+                     if k in ("CPU", "GPU") or k.startswith("accelerator_type")) or "none"  # fmt: skip
+    for flag, kind, want in (("--ray_cpus_per_run", "CPU", cpus_per_run),
+                             ("--ray_gpus_per_run", "GPU", gpus_per_run)):  # fmt: skip
+        if want > resources.get(kind, 0.0):
+            raise ConfigError(f"{flag} {want:g}: {where} has {resources.get(kind, 0.0):g} {kind}(s) in all "
+                              f"({have}), so no run could ever be scheduled; ask for at most "
+                              f"{resources.get(kind, 0.0):g} or add nodes with {kind}s")  # fmt: skip
+
+
 def suite_corpus(specs: list[RunSpec]) -> list[tuple[dict[str, Any], list[str]]]:
     corpus: dict[str, tuple[dict[str, Any], set[str]]] = {}
     for s in specs:
@@ -119,39 +185,57 @@ def run_with_ray(
     cpus_per_run: float = 1.0,
     gpus_per_run: float = 0.0,
     num_cpus: int | None = None,
+    runner: Any = None,
 ) -> Any:
-    """Run `specs` as Ray tasks; returns a `SuiteOutcome` (cache counts summed over tasks)."""
+    """Run `specs` as Ray tasks; returns a `SuiteOutcome` (cache counts summed over tasks).
+
+    Runs already recorded are skipped as the local runner skips them (`records.already_recorded`
+    with the runner's `data_changed`: `runner`, or one built here from `settings` when some run
+    has a record). An unreachable `address`, and a cluster with fewer CPUs or GPUs than one run
+    asks for, are ConfigErrors naming the option."""
     try:
         import ray
     except ImportError as exc:
         raise ConfigError("--executor ray needs Ray: pip install 'transferbench[ray]'") from exc
-    from harness.records import existing_status
+    from harness.records import already_recorded
     from harness.runner import SuiteOutcome
 
     if cpus_per_run <= 0 or gpus_per_run < 0:
         raise ConfigError(f"--ray_cpus_per_run must be > 0 and --ray_gpus_per_run >= 0, got "
                           f"{cpus_per_run} and {gpus_per_run}")  # fmt: skip
+    started_here = not ray.is_initialized()
+    if started_here and address:  # before anything slow: seconds, not minutes of Ray retrying
+        check_reachable(address)
+    elif started_here and os.environ.get("RAY_ADDRESS"):  # what ray.init joins without an address
+        check_reachable(os.environ["RAY_ADDRESS"], flag="RAY_ADDRESS (set in the environment)")
+    settings.corpus = suite_corpus(specs)
+
+    def data_changed(spec: RunSpec, record: dict[str, Any]) -> bool:
+        return (runner or _runner_for(settings)).data_changed(spec, record)
+
+    skip = already_recorded(specs, Path(settings.output_dir), settings.rerun_failed, data_changed)
     outcome = SuiteOutcome()
     todo = []
     for spec in specs:
-        status = existing_status(Path(settings.output_dir), spec.id)
-        if status == "ok" or (status == "failed" and not settings.rerun_failed):
+        if spec.id in skip:
             outcome.skipped.append(spec.id)
-            if status == "failed":
+            if skip[spec.id] == "failed":
                 outcome.failed_before.append(spec.id)
         else:
             todo.append(spec)
-    settings.corpus = suite_corpus(specs)
-    started_here = not ray.is_initialized()
     if started_here:
         try:
             ray.init(address=address, num_cpus=num_cpus if not address else None, include_dashboard=False,
                      log_to_driver=False, configure_logging=False)  # fmt: skip
-        except ConnectionError as exc:
+        except (ConnectionError, TimeoutError) as exc:
             raise ConfigError(
                 f"--ray_address {address}: cannot connect to a Ray cluster: {exc}"
             ) from exc
     try:
+        joined = address or (os.environ.get("RAY_ADDRESS") if started_here else None)
+        where = (f"the Ray cluster at {joined}" if joined
+                 else "the local Ray instance" if started_here else "the Ray cluster")  # fmt: skip
+        check_resources(ray.cluster_resources(), cpus_per_run, gpus_per_run, where)
         remote = ray.remote(num_cpus=cpus_per_run, num_gpus=gpus_per_run)(run_one_remote)
         results = ray.get([remote.remote(s.to_dict(), settings) for s in todo])
     finally:

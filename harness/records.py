@@ -12,6 +12,13 @@ Schema (version 1), one key each:
 - `extra`: method-specific measurements; `source_history`: how the source encoder scored
 - `provenance`: transferbench version, git commit, library versions, device, dataset fingerprints, seeds
 - `created`: ISO time the record was written
+- `non_finite`: (only when there were any) the dotted fields whose value was NaN or infinite
+  when the run ended; they are written as `null`, so a record is strict JSON
+
+Records are strict JSON (no `NaN`/`Infinity` tokens): a non-finite result (a metric, a loss
+in the curve, a measurement) is written as `null`, its field kept; a successful run whose
+primary score is not finite is kept as a failed run saying so (there is no score to rank);
+a non-finite setting in the spec is refused (`DataError`), as the spec is the run's identity.
 """
 
 from __future__ import annotations
@@ -19,9 +26,11 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+import math
 import os
 import platform
 import subprocess
+from collections.abc import Callable, Iterable
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -39,8 +48,85 @@ def record_path(output_dir: Path, run_id: str) -> Path:
     return Path(output_dir) / RUNS_DIR / f"{run_id}.json"
 
 
+MAX_JSON_DEPTH = 100  # records nest about 8 levels; far deeper is not a file of ours
+
+
+class JSONTooDeep(ValueError):
+    """JSON nested deeper than `MAX_JSON_DEPTH` (or than Python's parser can go)."""
+
+
+def parse_json(text: str) -> Any:
+    """`json.loads`, refusing JSON nested deeper than `MAX_JSON_DEPTH` levels with
+    `JSONTooDeep` (a ValueError), never a RecursionError: neither the parser nor any code that
+    walks what it read (checksums, validation) runs out of stack. Other malformed text raises
+    `json.JSONDecodeError` as usual."""
+    try:
+        obj = json.loads(text)
+    except RecursionError:
+        raise JSONTooDeep(f"nested deeper than {MAX_JSON_DEPTH} levels "
+                          "(too deep for the JSON parser)") from None  # fmt: skip
+    stack = [(obj, 1)]
+    while stack:
+        value, depth = stack.pop()
+        if isinstance(value, (dict, list)):
+            if depth > MAX_JSON_DEPTH:
+                raise JSONTooDeep(f"nested deeper than {MAX_JSON_DEPTH} levels")
+            items = value.values() if isinstance(value, dict) else value
+            stack.extend((v, depth + 1) for v in items if isinstance(v, (dict, list)))
+    return obj
+
+
+def _non_finite(obj: Any, prefix: str = "") -> Iterable[tuple[str, Any, Any]]:
+    """(dotted path, container, key) of every NaN or infinite float under `obj`."""
+    stack = [(obj, prefix)]
+    while stack:
+        value, where = stack.pop()
+        if isinstance(value, dict):
+            items = [(f"{where}.{k}" if where else str(k), k, v) for k, v in value.items()]
+        elif isinstance(value, list):
+            items = [(f"{where}[{i}]", i, v) for i, v in enumerate(value)]
+        else:
+            continue
+        for path, key, v in items:
+            if isinstance(v, float) and not math.isfinite(v):
+                yield path, value, key
+            elif isinstance(v, (dict, list)):
+                stack.append((v, path))
+
+
+def strict_record(record: dict[str, Any]) -> dict[str, Any]:
+    """A copy of `record` that is strict JSON (see the module's docstring): non-finite values
+    become null (listed in `non_finite`); a successful run whose primary score is not finite
+    becomes a failed one saying so; a non-finite setting in `spec` raises a DataError."""
+    record = json.loads(json.dumps(record, default=str))  # a copy, as plain JSON types
+    where = f"run {record.get('run_id')}"
+    bad_spec = [
+        f"{path} = {container[key]}"
+        for path, container, key in _non_finite(record.get("spec"), "spec")
+    ]
+    if bad_spec:
+        raise DataError(f"{where}: settings must be finite numbers, got {', '.join(sorted(bad_spec))}: "
+                        "the record is not written (correct the suite or method settings)")  # fmt: skip
+    score = record.get("primary_score")
+    if record.get("status") == "ok" and isinstance(score, float) and not math.isfinite(score):
+        metric = record.get("primary_metric", "the primary metric")
+        record["status"] = "failed"
+        record["error"] = (f"primary metric '{metric}' is {score} on the scored split (constant "
+                           "predictions, say): no score to rank")  # fmt: skip
+        logger.warning("%s: %s", where, record["error"])
+    nulled = []
+    for path, container, key in list(_non_finite(record)):
+        container[key] = None
+        nulled.append(path)
+    if nulled:
+        record["non_finite"] = sorted(nulled)
+    return record
+
+
 def write_record(record: dict[str, Any], output_dir: Path) -> Path:
-    """Write atomically (temp file + rename): a reader never sees half a record."""
+    """Write atomically (temp file + rename): a reader never sees half a record. What is
+    written is strict JSON (`strict_record`)."""
+    record = strict_record(record)
     path = record_path(output_dir, record["run_id"])
     path.parent.mkdir(parents=True, exist_ok=True)
     if path.exists():  # a record that does not read is kept aside, never overwritten unseen
@@ -49,7 +135,7 @@ def write_record(record: dict[str, Any], output_dir: Path) -> Path:
         except DataError:
             path.replace(path.with_name(f"{path.name}.corrupt-{dt.datetime.now():%Y%m%d%H%M%S}"))
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(record, indent=2, sort_keys=False, default=str))
+    tmp.write_text(json.dumps(record, indent=2, sort_keys=False, default=str, allow_nan=False))
     os.replace(tmp, path)
     return path
 
@@ -67,8 +153,8 @@ SPEC_KEYS = {
 def read_record(path: Path) -> dict[str, Any]:
     """A record, checked: any file that is not one raises a DataError naming the file and why."""
     try:
-        record = json.loads(Path(path).read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        record = parse_json(Path(path).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError) as exc:  # JSONDecodeError, JSONTooDeep
         raise DataError(f"{path}: corrupt run record: {exc}") from exc
     problem = record_problem(record)
     if problem:
@@ -165,15 +251,22 @@ def recorded_fingerprints(record: dict[str, Any]) -> dict[str, Any] | None:
     return (record.get("provenance") or {}).get("dataset_fingerprints") or None
 
 
-def existing_status(output_dir: Path, run_id: str) -> str | None:
-    """The status of an existing readable record, or None when there is none (or it is corrupt)."""
-    path = record_path(output_dir, run_id)
-    if not path.exists():
-        return None
-    try:
-        return read_record(path)["status"]
-    except DataError:
-        return None
+def already_recorded(specs: Iterable[Any], output_dir: Path, rerun_failed: bool,
+                     data_changed: Callable[[Any, dict[str, Any]], bool]) -> dict[str, str]:  # fmt: skip
+    """The runs of `specs` not to run again, by id, with their recorded status: those with a
+    readable record in `output_dir` that is `ok`, or `failed` unless `rerun_failed`. A record
+    made from other data than the run's tasks hold today (`data_changed(spec, record)`, asked
+    only of records that would be skipped) does not count. Shared by every executor."""
+    recorded = recorded_runs(output_dir)
+    skip: dict[str, str] = {}
+    for spec in specs:
+        record = recorded.get(spec.id)
+        if record is None or (record["status"] == "failed" and rerun_failed):
+            continue
+        if data_changed(spec, record):
+            continue  # recorded from other data: not already recorded
+        skip[spec.id] = record["status"]
+    return skip
 
 
 @cache

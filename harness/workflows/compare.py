@@ -167,6 +167,22 @@ def record_metrics(record: dict[str, Any]) -> dict[str, float]:
     return out
 
 
+def metrics_problem(record: dict[str, Any]) -> str | None:
+    """What is wrong with a successful record's `metrics` (None: nothing). The runner records
+    every metric of the target, the primary one among them; a record without them was not
+    written by a run (edited, or made by hand) and is not compared on its primary score alone."""
+    if record["status"] != "ok":
+        return None
+    metrics, primary = record.get("metrics"), record["primary_metric"]
+    if not isinstance(metrics, dict) or not metrics:
+        shown = "missing" if metrics is None else f"{metrics!r}"[:40]
+        return (f"a successful record without its metrics ('metrics' is {shown}; a run records every "
+                f"metric of its target, '{primary}' among them)")  # fmt: skip
+    if primary not in metrics:
+        return (f"its 'metrics' ({', '.join(map(str, metrics))}) lack its primary metric '{primary}'")  # fmt: skip
+    return None
+
+
 def metric_direction(name: str, record: dict[str, Any]) -> str:
     """`max` or `min`: the card's direction for its primary metric, else the metric's own."""
     from harness.metrics import METRICS
@@ -212,6 +228,9 @@ def load_side(path: str | Path, flag: str) -> Side:
             record = read_record(file)
         except DataError as exc:
             raise DataError(f"{flag}: {exc}") from exc
+        problem = metrics_problem(record)
+        if problem:
+            raise DataError(f"{flag} {path}: {file}: run {record['run_id']}: {problem}")
         key = spec_key(record["spec"])
         old = side.runs.get(key)
         if old is not None:

@@ -38,7 +38,15 @@ import yaml
 
 from harness import __version__
 from harness.errors import ConfigError, DataError, TransferBenchError
-from harness.records import RUNS_DIR, now, read_record, record_problem
+from harness.records import (
+    RUNS_DIR,
+    JSONTooDeep,
+    now,
+    parse_json,
+    read_record,
+    record_problem,
+    strict_record,
+)
 from harness.spec import RunSpec
 from harness.taskregistry import TaskRegistry
 
@@ -137,8 +145,8 @@ def pack(
     for path in sorted((results / RUNS_DIR).glob("*.json")):
         if path.name.startswith("."):
             continue
-        try:
-            records.append(read_record(path))
+        try:  # as a record is written today: strict JSON (an older record may hold NaN)
+            records.append(strict_record(read_record(path)))
         except DataError as exc:
             problems.append(f"corrupt record: {exc}")
     wanted = None
@@ -172,7 +180,12 @@ def write_submission(doc: dict[str, Any], path: Path) -> Path:
     """Write atomically; gzip when the name ends in `.gz`."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    data = json.dumps(doc, indent=1, ensure_ascii=False, default=str).encode("utf-8")
+    try:  # strict JSON, as records are
+        data = json.dumps(doc, indent=1, ensure_ascii=False, default=str, allow_nan=False)
+    except ValueError as exc:
+        raise DataError(f"{path}: not written: the submission holds a value that is not a "
+                        f"finite number ({exc})") from exc  # fmt: skip
+    data = data.encode("utf-8")
     if path.name.endswith(".gz"):
         data = gzip.compress(data, mtime=0)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
@@ -208,7 +221,9 @@ def read_submission(path: Path) -> tuple[dict[str, Any] | None, list[str]]:
             return None, ["truncated file: it ends inside a UTF-8 character"]
         return None, [f"malformed file: not UTF-8 text ({exc})"]
     try:
-        doc = json.loads(text)
+        doc = parse_json(text)
+    except JSONTooDeep as exc:
+        return None, [f"malformed file: {exc}"]
     except json.JSONDecodeError as exc:
         ends_early = exc.pos >= len(text.rstrip()) or exc.msg.startswith("Unterminated string")
         where = "truncated" if text.strip() and ends_early else "malformed"

@@ -28,8 +28,9 @@ def add_command(sub: argparse._SubParsersAction) -> None:
         "validate-submission", help="check a submission file; exit 1 listing every problem"
     )
     p.add_argument("file", help="a submission file (.json or .json.gz)")
-    p.add_argument("--rerun", type=int, default=0, metavar="K",
-                   help="also run K of its runs again (chosen at random) and compare the scores")  # fmt: skip
+    p.add_argument("--rerun", type=int, metavar="K",
+                   help="also run K >= 1 of its runs again (chosen at random; all of them when K is "
+                   "at least their number) and compare the scores")  # fmt: skip
     p.add_argument("--seed", type=int, default=0, help="seed of the choice of runs to rerun")
     p.add_argument(
         "--data_dir", help="local data folder(s) for the reruns (default: $TRANSFERBENCH_DATA_DIR)"
@@ -65,6 +66,9 @@ def cmd_validate_submission(args: argparse.Namespace) -> int:
     from harness.taskregistry import TaskRegistry
     from harness.workflows.submission import load_and_validate, rerun
 
+    if args.rerun is not None and args.rerun < 1:  # before any work: a flag out of range
+        raise ConfigError(f"--rerun {args.rerun}: expected a number of runs >= 1 "
+                          "(leave --rerun out to only validate)")  # fmt: skip
     if args.data_dir:
         os.environ["TRANSFERBENCH_DATA_DIR"] = args.data_dir
     registry = TaskRegistry(args.include_path)
