@@ -24,6 +24,16 @@ source-training noise is not in the ceiling. The measure's τ is against the mea
 seeds, which is less noisy than one replicate, so a measure can exceed the ceiling; far below it,
 the measure, not the gains' noise, is what limits its τ. With one seed there is no ceiling.
 
+Too few pairs to rank: the permutation test shuffles each target's scores among its own
+sources, so over targets with n₁, n₂, … scored sources it has n₁!·n₂!·… orderings and can
+never give p below `min_p` = 1 / that count. When `min_p` ≥ `ALPHA` (0.05) no ranking of those
+pairs, however right, could be told from chance: 2 sources of one target (min p 0.5), 3 (0.17),
+or two targets of 2 each (0.25) all fall short; one target needs at least 4 sources. Such a
+row keeps its numbers in `correlation.csv` (with `min_p` and `rankable` = False beside them)
+but every table shows its statistics as `n/a: 2 pairs` (`too_few_text`), and `recommend` never
+takes its τ as evidence. The noise ceiling has no permutation test; it is shown as `n/a` over
+fewer than `MIN_PAIRS` (4) pairs, the fewest any permutation test here could rank.
+
 `scipy.stats` computes the rank statistics; the resampling is seeded, so reruns agree.
 """
 
@@ -39,6 +49,39 @@ import pandas as pd
 from scipy import stats
 
 STATISTICS = ("kendall_tau", "weighted_tau", "spearman_rho", "per_target_tau", "top1", "top3")
+ALPHA = 0.05  # a row whose permutation test cannot reach p < ALPHA is too few pairs to rank
+MIN_PAIRS = 4  # 4! = 24 orderings: the fewest pairs whose ranking can reach p < ALPHA
+
+
+def min_p(sizes: Any) -> float:
+    """The smallest p the within-target permutation test can give on targets with `sizes`
+    scored sources: 1 / Π nₜ! (1.0 with no pairs)."""
+    orderings = math.prod(math.factorial(int(n)) for n in sizes)
+    return 1.0 / orderings if orderings < 10**300 else 0.0
+
+
+def rankable(p_min: Any) -> bool:
+    """Whether pairs whose permutation test bottoms out at `p_min` can be ranked at all."""
+    return p_min is not None and not pd.isna(p_min) and float(p_min) < ALPHA
+
+
+def too_few_text(pairs: Any, p_min: Any = None) -> str:
+    """What a table shows in place of a statistic over too few pairs: `n/a: 2 pairs`, with the
+    smallest p the permutation test could reach when there are enough pairs but too few per
+    target (`n/a: 4 pairs, min p 0.25`)."""
+    n = 0 if pairs is None or pd.isna(pairs) else int(pairs)
+    text = f"n/a: {n} pair" + ("" if n == 1 else "s")
+    if n >= MIN_PAIRS and p_min is not None and not pd.isna(p_min):
+        text += f", min p {float(p_min):.2g}"
+    return text
+
+
+TOO_FEW_NOTE = (
+    f"n/a: too few source→target pairs to rank: shuffling each target's scores among its own "
+    f"sources gives so few orderings that the permutation test could not reach p < {ALPHA:g} "
+    "whatever the measure did (one target needs at least 4 sources; min p = 1 / Π nₜ! over "
+    "targets with nₜ sources)"
+)
 
 
 @dataclass
@@ -51,9 +94,11 @@ class Correlation:
     p_value: dict[str, float]
     pairs: int
     targets: int
+    min_p: float = math.nan  # the smallest p the permutation test can reach (see `min_p`)
 
     def row(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"pairs": self.pairs, "targets": self.targets}
+        out: dict[str, Any] = {"pairs": self.pairs, "targets": self.targets, "min_p": self.min_p,
+                               "rankable": rankable(self.min_p)}  # fmt: skip
         for s in STATISTICS:
             out[s] = self.value[s]
             out[f"{s}_low"], out[f"{s}_high"] = self.low[s], self.high[s]
@@ -144,7 +189,8 @@ def correlate(runs: pd.DataFrame, scores: pd.DataFrame, n_boot: int = 1000, n_pe
         s: (1 + exceed[s]) / (1 + n_perm) if not math.isnan(value[s]) else math.nan
         for s in STATISTICS
     }
-    return Correlation(value, low, high, p_value, pairs=len(pairs), targets=len(groups))
+    return Correlation(value, low, high, p_value, pairs=len(pairs), targets=len(groups),
+                       min_p=min_p(map(len, groups)))  # fmt: skip
 
 
 CEILING_STATISTICS = ("kendall_tau", "per_target_tau")
@@ -176,11 +222,14 @@ CEILING_CAVEAT = (
 )
 
 
-def ceiling_text(value: float, low: float, high: float, seeds: Any) -> str:
-    """A ceiling as the tables show it: `+0.61 [+0.50, +0.70]`, or why there is none."""
+def ceiling_text(value: float, low: float, high: float, seeds: Any, pairs: Any = None) -> str:
+    """A ceiling as the tables show it: `+0.61 [+0.50, +0.70]`, or why there is none (one seed,
+    or, when `pairs` is given, fewer than `MIN_PAIRS` of them: `n/a: 2 pairs`)."""
     n = 0 if seeds is None or pd.isna(seeds) else int(seeds)
     if n < 2:
         return f"n/a: {n} seed" + ("" if n == 1 else "s")
+    if pairs is not None and not pd.isna(pairs) and int(pairs) < MIN_PAIRS:
+        return too_few_text(pairs)
     if value is None or pd.isna(value):
         return "n/a: no ranking (tied gains or < 2 pairs)"
     return f"{value:+.2f} [{low:+.2f}, {high:+.2f}]"
@@ -189,7 +238,35 @@ def ceiling_text(value: float, low: float, high: float, seeds: Any) -> str:
 def ceiling_columns(table: pd.DataFrame, statistic: str) -> list[str]:
     """A `correlation.csv` table's ceiling of `statistic`, one `ceiling_text` per row."""
     cols = [table[f"ceiling_{statistic}{end}"] for end in ("", "_low", "_high")]
-    return [ceiling_text(v, lo, hi, n) for v, lo, hi, n in zip(*cols, table["ceiling_seeds"])]
+    pairs = table["ceiling_pairs"] if "ceiling_pairs" in table else [None] * len(table)
+    return [ceiling_text(v, lo, hi, n, k) for v, lo, hi, n, k in
+            zip(*cols, table["ceiling_seeds"], pairs)]  # fmt: skip
+
+
+def row_rankable(row: Any) -> bool:
+    """Whether a `correlation.csv` row has enough pairs to rank: its `rankable`, or for a file
+    written before that column, at least `MIN_PAIRS` pairs."""
+    row = dict(row)
+    flag = row.get("rankable")
+    if flag is not None and not pd.isna(flag):
+        return str(flag).strip().lower() in ("true", "1", "1.0")
+    pairs = row.get("pairs")
+    return pairs is not None and not pd.isna(pairs) and int(pairs) >= MIN_PAIRS
+
+
+def statistic_text(row: Any, statistic: str, digits: int = 2) -> str:
+    """One statistic of a `correlation.csv` row as tables show it: `+0.61 [+0.50, +0.70]`, ''
+    where undefined, or `n/a: 2 pairs` where the row has too few pairs to rank (`rankable`)."""
+    row = dict(row)
+    if not row_rankable(row):
+        return too_few_text(row.get("pairs"), row.get("min_p"))
+    v = row.get(statistic)
+    if v is None or pd.isna(v):
+        return ""
+    lo, hi = row.get(f"{statistic}_low"), row.get(f"{statistic}_high")
+    if lo is None or hi is None or pd.isna(lo) or pd.isna(hi):
+        return f"{v:+.{digits}f}"
+    return f"{v:+.{digits}f} [{lo:+.{digits}f}, {hi:+.{digits}f}]"
 
 
 def ceiling_summary(row: Any) -> str:
@@ -205,7 +282,13 @@ def ceiling_summary(row: Any) -> str:
     pairs = row.get("ceiling_pairs")
     pairs = "" if pairs is None or pd.isna(pairs) else f" ({int(pairs)} source→target pairs)"
     shown = {
-        s: ceiling_text(row[f"ceiling_{s}"], row[f"ceiling_{s}_low"], row[f"ceiling_{s}_high"], n)
+        s: ceiling_text(
+            row[f"ceiling_{s}"],
+            row[f"ceiling_{s}_low"],
+            row[f"ceiling_{s}_high"],
+            n,
+            row.get("ceiling_pairs"),
+        )
         for s in CEILING_STATISTICS
     }
     head = "noise ceiling (Kendall τ between seed replicates of the realised gain"
@@ -328,7 +411,8 @@ def correlation_table(
     runs: pd.DataFrame, scores: dict[str, pd.DataFrame], **kw: Any
 ) -> pd.DataFrame:
     """One row per measure (its `correlate` statistics and the noise ceiling of the realised gain
-    on the same pairs), best Kendall τ first."""
+    on the same pairs): the rows with enough pairs to rank (`rankable`) first, best Kendall τ
+    first within each."""
     rows, ceilings = [], {}
     have = set(zip(runs["source"], runs["target"]))
     for name, frame in scores.items():
@@ -339,6 +423,7 @@ def correlation_table(
             ceilings[used] = noise_ceiling(runs, used, n_boot=n_boot, seed=seed)
         rows.append({"measure": name, **correlate(runs, frame, **kw).row(), **ceilings[used].row()})
     table = pd.DataFrame(rows)
-    return table.sort_values("kendall_tau", ascending=False, na_position="last").reset_index(
-        drop=True
-    )
+    if table.empty:
+        return table
+    return table.sort_values(["rankable", "kendall_tau"], ascending=False, na_position="last",
+                             kind="stable").reset_index(drop=True)  # fmt: skip

@@ -22,7 +22,7 @@ def constant_baseline(card: TaskCard, references: Sequence) -> dict[str, Any]:
     refs = list(references)
     if not refs:
         return {"predict": None, "metrics": {}, "primary": math.nan}
-    if card.problem == "classification":
+    if card.has_classes:
         best: dict[str, Any] | None = None
         for c in range(card.num_labels):
             metrics = _metrics(card, [c] * len(refs), refs)

@@ -25,7 +25,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from harness.analysis.intervals import mean_interval
+from harness.analysis.intervals import (
+    FEW_SEEDS,
+    clip_bounds,
+    difference_range,
+    mean_interval,
+    metric_range,
+)
 
 GLUE_TAG = (
     "glue"  # the GLUE average covers targets whose card has this tag (recorded with each run)
@@ -116,7 +122,10 @@ def _seed_stats(scores: pd.Series) -> pd.Series:
 
 def aggregate(df: pd.DataFrame) -> pd.DataFrame:
     """One row per setting: mean, std, seed count and confidence interval over seeds, with
-    gains over scratch and over the same method without a source."""
+    gains over scratch and over the same method without a source. `ci_low` / `ci_high` are cut
+    at the metric's range (`ci_clipped` says where; the bounds before the cut are kept in
+    `ci_low_unclipped` / `ci_high_unclipped`), and `few_seeds` marks an interval over fewer
+    than `FEW_SEEDS` seeds (see `harness.analysis.intervals`)."""
     keys = ["setting", *DISPLAY, "target_key", "base_key", "grid_key"]
     g = df.groupby(keys, sort=True, dropna=False)
     stats = g["score"].apply(_seed_stats).unstack().reset_index()
@@ -128,6 +137,7 @@ def aggregate(df: pd.DataFrame) -> pd.DataFrame:
     agg["n"] = agg["n"].astype(int)
     for col in ("mean", "std", "ci_low", "ci_high"):
         agg[col] = agg[col].astype(float)
+    agg = with_clipped_interval(agg, [metric_range(m) for m in agg["metric"]], agg["n"])
     sign = agg["direction"].map({"max": 1.0, "min": -1.0}).fillna(1.0)
     scratch = agg[agg["method"] == "scratch"].groupby("target_key")["mean"].mean()
     none = agg[agg["sources"] == "none"]
@@ -143,6 +153,24 @@ def aggregate(df: pd.DataFrame) -> pd.DataFrame:
     return agg.sort_values(["backbone", "target", "fraction", "variant", "sources"]).reset_index(
         drop=True
     )
+
+
+def with_clipped_interval(frame: pd.DataFrame, bounds: list[tuple[float, float]],
+                          seeds: Any) -> pd.DataFrame:  # fmt: skip
+    """`frame`'s `ci_low` / `ci_high` cut at each row's `bounds`, the uncut bounds kept in
+    `ci_low_unclipped` / `ci_high_unclipped`, with `ci_clipped` and `few_seeds` (fewer than
+    `FEW_SEEDS` seeds under an interval) beside them."""
+    cut = [clip_bounds(lo, hi, b) for lo, hi, b in zip(frame["ci_low"], frame["ci_high"], bounds)]
+    at = frame.columns.get_loc("ci_high") + 1
+    out = frame.copy()
+    for i, col in enumerate(("ci_low_unclipped", "ci_high_unclipped")):
+        out.insert(at + i, col, frame["ci_low" if i == 0 else "ci_high"].astype(float))
+    out["ci_low"] = [c[0] for c in cut]
+    out["ci_high"] = [c[1] for c in cut]
+    out.insert(at + 2, "ci_clipped", [c[2] for c in cut])
+    has = out["ci_low"].notna()
+    out.insert(at + 3, "few_seeds", has & (pd.Series(list(seeds), index=out.index) < FEW_SEEDS))
+    return out
 
 
 def glue_average(agg: pd.DataFrame) -> pd.DataFrame:
@@ -254,7 +282,8 @@ def paired_differences(df: pd.DataFrame, reference: str = "finetune") -> pd.Data
     """Every setting against single-task `reference` (no source, no task set) of the same
     backbone, target, fraction, limit and seed: the difference sign·(M − M_ref) per seed, its
     mean, a 95 % interval of the mean over seeds (t below 10 seeds) and the seeds it pairs.
-    Pairing by seed removes what a seed does to both (the same training rows at a fraction)."""
+    Pairing by seed removes what a seed does to both (the same training rows at a fraction).
+    The interval is cut at the range a difference of the metric can take (`with_clipped_interval`)."""
     ref_mask = (df["method"] == reference) & (df["sources"] == "none") & (df["task_set"] == "")
     ref = df[ref_mask]
     if ref.empty or len(ref) == len(df):
@@ -273,7 +302,10 @@ def paired_differences(df: pd.DataFrame, reference: str = "finetune") -> pd.Data
         rows.append({"backbone": bb, "method": variant, "source": sources, "target": target,
                      "fraction": fraction, "metric": g["metric"].iloc[0], f"Δ vs {reference}": g["diff"].mean(),
                      "ci_low": iv.low, "ci_high": iv.high, "seeds": int(g["seed"].nunique())})  # fmt: skip
-    return pd.DataFrame(rows)
+    out = pd.DataFrame(rows)
+    if out.empty:
+        return out
+    return with_clipped_interval(out, [difference_range(m) for m in out["metric"]], out["seeds"])
 
 
 KEPT_MIN_GAIN = 0.01  # below this ensemble gain over its teachers, "kept" is a ratio of noise

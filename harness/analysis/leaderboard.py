@@ -5,6 +5,7 @@ How rows are pooled and gains computed is in `harness.analysis.gains`.
 
 from __future__ import annotations
 
+import html
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,7 @@ from harness.analysis.gains import (
     paired_differences,
     records_frame,
 )
+from harness.analysis.intervals import CLIPPED_MARK, FEW_SEEDS_MARK, INTERVAL_NOTE, interval_text
 from harness.records import load_records
 
 FORMATS = ("md", "latex", "html", "csv")
@@ -38,13 +40,17 @@ PAIRED_TITLE = ("Paired against single-task fine-tuning (same target, fraction a
 
 
 def paired_table(paired: pd.DataFrame) -> pd.DataFrame:
-    """`paired_differences` as printed: the difference with its interval in one column."""
+    """`paired_differences` as printed: the difference with its interval in one column (cut at
+    the range of a difference, and marked, as `interval_text` does)."""
     if paired.empty:
         return paired
     col = next(c for c in paired.columns if c.startswith("Δ vs "))
-    out = paired.drop(columns=["ci_low", "ci_high", col])
-    out.insert(5, col, [f"{d:+.4f}" + ("" if pd.isna(lo) else f" [{lo:+.4f}, {hi:+.4f}]")
-                        for d, lo, hi in zip(paired[col], paired["ci_low"], paired["ci_high"])])  # fmt: skip
+    extra = ["ci_low_unclipped", "ci_high_unclipped", "ci_clipped", "few_seeds"]
+    out = paired.drop(columns=["ci_low", "ci_high", col, *[c for c in extra if c in paired]])
+    clipped = paired["ci_clipped"] if "ci_clipped" in paired else [False] * len(paired)
+    out.insert(5, col, [f"{d:+.4f}" + ("" if pd.isna(lo) else " " + interval_text(lo, hi, "t", n, cut, "+.4f"))
+                        for d, lo, hi, n, cut in zip(paired[col], paired["ci_low"], paired["ci_high"],
+                                                     paired["seeds"], clipped)])  # fmt: skip
     return out
 
 
@@ -52,23 +58,32 @@ def _fmt_gain(x: float) -> str:
     return "" if pd.isna(x) else f"{x:+.4f}"
 
 
-def _fmt_ci(lo: float, hi: float, kind: str) -> str:
-    return (
-        "" if kind == "none" else f"[{lo:.4f}, {hi:.4f}]" + (" bs" if kind == "bootstrap" else "")
+def _fmt_ci(lo: float, hi: float, kind: str, n: int = 3, clipped: bool = False) -> str:
+    return interval_text(lo, hi, kind, n, clipped)
+
+
+def interval_footnote(*tables: pd.DataFrame) -> str:
+    """`INTERVAL_NOTE` when a table shows a mark it explains, else ''."""
+    text = " ".join(
+        " ".join(map(str, t.to_numpy().ravel())) for t in tables if t is not None and not t.empty
     )
+    return INTERVAL_NOTE if FEW_SEEDS_MARK in text or CLIPPED_MARK in text else ""
 
 
 def leaderboard_table(agg: pd.DataFrame) -> pd.DataFrame:
     """The long table people read: one row per setting (see `gains`), under a `majority` row
     per target (the floor: the best constant predictor). `score` is mean ± std over
     `seeds`; `95% CI` is the t interval of the mean (a bootstrap one, marked "bs", from 10
-    seeds). A `limit` column appears when any row used `--limit`, and a `setting` column when
-    two rows would otherwise look the same (they differ in budget or method settings)."""
+    seeds), cut at the metric's range and marked ‡ where cut, † when it rests on fewer than 3
+    seeds (`INTERVAL_NOTE`). A `limit` column appears when any row used `--limit`, and a
+    `setting` column when two rows would otherwise look the same (they differ in budget or
+    method settings)."""
     out = pd.DataFrame({
         "backbone": agg["backbone"], "method": agg["variant"], "source": agg["sources"], "target": agg["target"],
         "fraction": agg["fraction"], "metric": agg["metric"],
         "score": [f"{m:.4f} ± {s:.4f}" for m, s in zip(agg["mean"], agg["std"])],
-        "95% CI": [_fmt_ci(lo, hi, k) for lo, hi, k in zip(agg["ci_low"], agg["ci_high"], agg["ci_kind"])],
+        "95% CI": [_fmt_ci(lo, hi, k, n, c) for lo, hi, k, n, c in
+                   zip(agg["ci_low"], agg["ci_high"], agg["ci_kind"], agg["n"], _col(agg, "ci_clipped", False))],
         "seeds": agg["n"],
         "Δ vs scratch": agg["gain_vs_scratch"].map(_fmt_gain), "Δ vs no source": agg["gain_vs_base"].map(_fmt_gain),
         "note": ["negative transfer" + (" (within seed noise)" if noise else "") if neg else ""
@@ -83,6 +98,10 @@ def leaderboard_table(agg: pd.DataFrame) -> pd.DataFrame:
     if out.duplicated(shown).any():
         out.insert(len(shown), "setting", agg["setting"])
     return with_floor_rows(out, agg)
+
+
+def _col(frame: pd.DataFrame, name: str, default: Any) -> Any:
+    return frame[name] if name in frame else [default] * len(frame)
 
 
 def with_floor_rows(out: pd.DataFrame, agg: pd.DataFrame) -> pd.DataFrame:
@@ -137,8 +156,12 @@ def build(
     kd = distillation(records)
     paired = paired_table(paired_differences(df))
     text = render(table, fmt)
+    if interval_footnote(table):
+        text += "\n\n" + interval_footnote(table)
     if not paired.empty:
         text += "\n\n" + PAIRED_TITLE + "\n" + render(paired, fmt)
+        if interval_footnote(paired):
+            text += "\n\n" + interval_footnote(paired)
     if not glue.empty:
         text += "\n\nGLUE average\n" + render(glue, fmt)
     if not dm.empty:
@@ -148,8 +171,13 @@ def build(
     if out_dir is not None:
         out_dir = Path(out_dir)
         out_dir.mkdir(parents=True, exist_ok=True)
-        for f in FORMATS:
-            (out_dir / f"leaderboard.{f}").write_text(render(table, f))
+        for f in FORMATS:  # the csv carries the marks; its footnote is in the other three
+            note = interval_footnote(table) if f != "csv" else ""
+            if note and f == "html":
+                note = f"<p>{html.escape(note)}</p>"
+            (out_dir / f"leaderboard.{f}").write_text(
+                render(table, f) + (f"\n\n{note}\n" if note else "")
+            )
         agg.to_csv(out_dir / "aggregate.csv", index=False)
         if not glue.empty:
             (out_dir / "glue_average.csv").write_text(render(glue, "csv"))

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 from harness import __version__
+from harness.analysis.intervals import FEW_SEEDS, INTERVAL_NOTE, interval_text
 from harness.records import now
 
 if TYPE_CHECKING:
@@ -104,7 +105,8 @@ def _num(x: Any) -> str:
 def _cell(row: pd.Series, column: str, numeric: bool) -> str:
     v = row[column]
     if column == "ci_low":
-        text = f"[{row['ci_low']:.4f}, {row['ci_high']:.4f}]" if row["ci_kind"] != "none" else ""
+        text = interval_text(row["ci_low"], row["ci_high"], row["ci_kind"], int(row["seeds"]),
+                             bool(row.get("ci_clipped", False)))  # fmt: skip
         return f"<td class='num' data-sort='{_num(v) if text else ''}'>{_e(text)}</td>"
     if column == "significant":
         text = ("yes" if v else "no") if not pd.isna(row["p_value"]) else ""
@@ -204,6 +206,9 @@ def write_page(board: Board, path: Path) -> Path:
              "95 % interval, the rank within its condition (target × fraction; 1 = best), the difference to the "
              "best baseline of that condition (positive = better) and whether it is significant over seeds by a "
              "paired t-test (α = 0.05). Click a column header to sort.</p>"]  # fmt: skip
+    if not table.empty and (table.get("ci_clipped", pd.Series(dtype=bool)).any()
+                            or ((table["ci_kind"] != "none") & (table["seeds"] < FEW_SEEDS)).any()):  # fmt: skip
+        parts.append(f"<p class='note interval-note'>{_e(INTERVAL_NOTE)}</p>")
     if not table.empty:
         parts.append(
             "<div class='controls'>"

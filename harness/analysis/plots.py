@@ -1,10 +1,17 @@
 """Pictures of matrices and correlations (matplotlib, Agg backend): Hinton diagrams, clustered
-heatmaps, gain-against-similarity scatters, and a 2-D map and dendrogram of tasks. Every
-figure is written as PNG and SVG; `draw_*` return the paths written."""
+heatmaps, gain-against-similarity scatters, learning curves, and a 2-D map and dendrogram of
+tasks. Every figure is written as PNG and SVG; `draw_*` return the paths written.
+
+Each picture carries the numbers it draws: a JSON text chunk `DATA_KEY` in the PNG (and the
+SVG's description), read back with `read_data`, so a picture can be checked against the table
+it was drawn from without trusting its file name."""
 
 from __future__ import annotations
 
+import json
+import math
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -21,15 +28,45 @@ def _pyplot():
     return plt
 
 
-def _save(fig, path: Path) -> list[Path]:
-    """`path` + .png and .svg. The suffix is appended, never substituted: a name ending in a
-    value such as `f0.05` keeps it (with_suffix made `f0.05` and `f0.5` both `f0.png`)."""
+DATA_KEY = "transferbench:data"  # the PNG text chunk that holds a picture's numbers
+
+
+def _plain(v: Any) -> Any:
+    """A number for JSON: a float, or None for NaN / missing."""
+    try:
+        f = float(v)
+    except (TypeError, ValueError):
+        return None
+    return None if math.isnan(f) else f
+
+
+def matrix_data(matrix: pd.DataFrame) -> dict[str, Any]:
+    """A matrix as a picture's data: its row and column labels and values (None for NaN)."""
+    return {"kind": "matrix", "index": [str(i) for i in matrix.index],
+            "columns": [str(c) for c in matrix.columns],
+            "values": [[_plain(v) for v in row] for row in matrix.to_numpy(float)]}  # fmt: skip
+
+
+def read_data(path: Path) -> dict[str, Any] | None:
+    """The numbers a PNG written by `_save` draws (`DATA_KEY`), or None for another picture."""
+    from PIL import Image
+
+    with Image.open(path) as im:
+        text = getattr(im, "text", {}).get(DATA_KEY)
+    return json.loads(text) if text else None
+
+
+def _save(fig, path: Path, data: dict[str, Any] | None = None) -> list[Path]:
+    """`path` + .png and .svg, with `data` (what the figure draws) in each file's metadata. The
+    suffix is appended, never substituted: a name ending in a value such as `f0.05` keeps it
+    (with_suffix made `f0.05` and `f0.5` both `f0.png`)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     stem = path.name[: -len(path.suffix)] if path.suffix in (".png", ".svg") else path.name
     out = [path.with_name(stem + ".png"), path.with_name(stem + ".svg")]
-    fig.savefig(out[0], dpi=150, bbox_inches="tight")
-    fig.savefig(out[1], bbox_inches="tight")
+    text = json.dumps(data, ensure_ascii=True, allow_nan=False) if data is not None else None
+    fig.savefig(out[0], dpi=150, bbox_inches="tight", metadata={DATA_KEY: text} if text else None)
+    fig.savefig(out[1], bbox_inches="tight", metadata={"Description": text} if text else None)
     _pyplot().close(fig)
     return out
 
@@ -70,7 +107,7 @@ def draw_hinton(matrix: pd.DataFrame, path: Path, title: str = "", max_value: fl
     ax.set_ylabel(str(matrix.index.name or ""))
     ax.set_aspect("equal")
     ax.set_title(title + "\n(area ∝ |value|; blue +, red −)", fontsize=9)
-    return _save(fig, path)
+    return _save(fig, path, {**matrix_data(matrix), "title": title})
 
 
 def draw_heatmap(
@@ -92,7 +129,7 @@ def draw_heatmap(
     ax.set_yticks(range(m.shape[0]), [str(r) for r in m.index], fontsize=8)
     fig.colorbar(im, ax=ax, shrink=0.8)
     ax.set_title(title, fontsize=9)
-    return _save(fig, path)
+    return _save(fig, path, {**matrix_data(m), "title": title})
 
 
 def draw_scatter(x: np.ndarray, y: np.ndarray, labels: list[str], path: Path, xlabel: str, ylabel: str,
@@ -111,7 +148,9 @@ def draw_scatter(x: np.ndarray, y: np.ndarray, labels: list[str], path: Path, xl
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
     ax.set_title(title, fontsize=9)
-    return _save(fig, path)
+    data = {"kind": "scatter", "labels": [str(lab) for lab in labels], "x": [_plain(v) for v in x],
+            "y": [_plain(v) for v in y], "xlabel": xlabel, "ylabel": ylabel, "title": title}  # fmt: skip
+    return _save(fig, path, data)
 
 
 def draw_task_map(distances: pd.DataFrame, path: Path, title: str = "") -> list[Path]:
@@ -138,4 +177,93 @@ def draw_task_map(distances: pd.DataFrame, path: Path, title: str = "") -> list[
                leaf_rotation=90, leaf_font_size=7)  # fmt: skip
     right.set_title("dendrogram (average linkage)", fontsize=9)
     fig.suptitle(title, fontsize=10)
-    return _save(fig, path)
+    return _save(fig, path, {**matrix_data(distances), "title": title})
+
+
+def learning_curve_figure(g: pd.DataFrame, title: str = "") -> tuple[Any, dict[str, Any]]:
+    """Score against the target's data fraction, one line per method and source (and `--limit`
+    when they differ), from `aggregate` rows of one target: the figure and the data it draws.
+    The fraction axis is logarithmic with a tick at each fraction run, labelled as the fraction
+    (`0.05`), never matplotlib's `2×10⁻¹` minor labels; labels that would overlap are turned,
+    then thinned (`thin_tick_labels`)."""
+    from matplotlib.ticker import FixedFormatter, FixedLocator, NullFormatter, NullLocator
+
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(4.8, 3.4))
+    keys = ["variant", "sources"] + (["limit"] if g["limit"].nunique(dropna=False) > 1 else [])
+    lines = []
+    for key, line in g.groupby(keys, dropna=False, sort=True):
+        line = line.sort_values("fraction")
+        label = f"{key[0]} ← {key[1]}" + (
+            f" (limit {key[2]:g})" if len(key) > 2 and pd.notna(key[2]) else ""
+        )
+        ax.errorbar(line["fraction"], line["mean"], yerr=line["std"], marker="o", ms=3, capsize=2,
+                    label=label)  # fmt: skip
+        lines.append({"label": label, "variant": str(key[0]), "sources": str(key[1]),
+                      "x": [_plain(v) for v in line["fraction"]], "y": [_plain(v) for v in line["mean"]],
+                      "yerr": [_plain(v) for v in line["std"]]})  # fmt: skip
+    fractions = sorted(g["fraction"].unique())
+    ax.set_xscale("log")
+    ax.xaxis.set_major_locator(FixedLocator(fractions))
+    ax.xaxis.set_major_formatter(FixedFormatter([f"{f:g}" for f in fractions]))
+    ax.xaxis.set_minor_locator(NullLocator())
+    ax.xaxis.set_minor_formatter(NullFormatter())
+    ax.tick_params(axis="x", labelsize=8)
+    ax.set_xlabel("fraction of the target's training data")
+    ax.set_ylabel(str(g["metric"].iloc[0]))
+    ax.set_title(title, fontsize=9)
+    ax.legend(fontsize=5)
+    thin_tick_labels(fig, ax)
+    return fig, {"kind": "lines", "lines": lines, "title": title}
+
+
+def _label_boxes(fig: Any, ax: Any) -> list[Any]:
+    """The window extents of the x tick labels that show text, after a draw."""
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    return [t.get_window_extent(renderer) for t in ax.get_xticklabels()
+            if t.get_visible() and t.get_text()]  # fmt: skip
+
+
+def _overlaps(boxes: list[Any]) -> bool:
+    return any(a.overlaps(b) for i, a in enumerate(boxes) for b in boxes[i + 1 :])
+
+
+def thin_tick_labels(fig: Any, ax: Any) -> None:
+    """No two x tick labels overlap: turn them 45° when they do, then blank, left to right,
+    every label that still overlaps the last one kept or the last label (the first and the
+    last ticks keep theirs). Works on the axis' `FixedFormatter`, so it holds on every redraw."""
+    from matplotlib.ticker import FixedFormatter
+
+    if not _overlaps(_label_boxes(fig, ax)):
+        return
+    ax.tick_params(axis="x", labelrotation=45)
+    for t in ax.get_xticklabels():
+        t.set_horizontalalignment("right")
+        t.set_rotation_mode("anchor")
+    boxes = _label_boxes(fig, ax)
+    if not _overlaps(boxes):
+        return
+    texts = list(ax.xaxis.get_major_formatter().seq)
+    n = len(boxes)
+    keep_last = n > 1 and not boxes[-1].overlaps(boxes[0])
+    kept = [0]
+    for i in range(1, n - 1 if keep_last else n):
+        if boxes[i].overlaps(boxes[kept[-1]]) or (keep_last and boxes[i].overlaps(boxes[-1])):
+            continue
+        kept.append(i)
+    if keep_last:
+        kept.append(n - 1)
+    ax.xaxis.set_major_formatter(
+        FixedFormatter([t if i in kept else "" for i, t in enumerate(texts)])
+    )
+    for t in ax.get_xticklabels():
+        t.set_horizontalalignment("right")
+        t.set_rotation_mode("anchor")
+    fig.canvas.draw()
+
+
+def draw_learning_curve(g: pd.DataFrame, path: Path, title: str = "") -> list[Path]:
+    """`learning_curve_figure`, saved with its data."""
+    fig, data = learning_curve_figure(g, title)
+    return _save(fig, path, data)

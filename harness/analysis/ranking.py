@@ -3,10 +3,11 @@
 A *condition* is one (backbone settings, target and its card version, fraction, test-sample cap):
 what a score is a score of. An *entry* is what is ranked: a baseline (a built-in method under
 its own name) or a submission's method, each with its source. Per entry and condition: the
-mean primary score over seeds with its 95 % interval (`harness.analysis.intervals`), the rank
-among the entries of that condition (1 = best, ties share the average rank), the difference to
-the best baseline of the condition (signed so positive is better) and whether it is
-significant over seeds by a paired test (`paired_test`).
+mean primary score over seeds with its 95 % interval (`harness.analysis.intervals`: cut at
+the metric's range, `ci_clipped` where it was, the uncut bounds in `ci_*_unclipped`,
+`few_seeds` under 3 seeds), the rank among the entries of that condition (1 = best, ties
+share the average rank), the difference to the best baseline of the condition (signed so
+positive is better) and whether it is significant over seeds by a paired test (`paired_test`).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import pandas as pd
 from scipy import stats
 
 from harness.analysis.gains import _key, _source_label
-from harness.analysis.intervals import mean_interval
+from harness.analysis.intervals import mean_interval, metric_range
 
 BASELINE = "baseline"
 ALPHA = 0.05
@@ -71,8 +72,9 @@ def ranked_table(runs: pd.DataFrame, alpha: float = ALPHA) -> pd.DataFrame:
         sign = 1.0 if part["direction"].iloc[0] == "max" else -1.0
         entries = {}
         for entry, g in part.groupby("entry", sort=False):
-            ci = mean_interval(g["score"].to_numpy())
-            entries[entry] = {"g": g, "mean": float(g["score"].mean()), "ci": ci,
+            raw = mean_interval(g["score"].to_numpy())
+            ci = raw.clip(metric_range(g["metric"].iloc[0]))  # the uncut bounds stay in *_unclipped
+            entries[entry] = {"g": g, "mean": float(g["score"].mean()), "ci": ci, "raw": raw,
                               "by_seed": dict(zip(g["seed"], g["score"]))}  # fmt: skip
         names = list(entries)
         ranks = stats.rankdata([-sign * entries[e]["mean"] for e in names])
@@ -90,7 +92,9 @@ def ranked_table(runs: pd.DataFrame, alpha: float = ALPHA) -> pd.DataFrame:
                          "direction": first["direction"], "submission": first["submission"],
                          "method": first["method"], "source": first["source"], "entry": e,
                          "mean": info["mean"], "ci_low": info["ci"].low, "ci_high": info["ci"].high,
-                         "ci_kind": info["ci"].kind, "seeds": len(g), "rank": float(rank),
+                         "ci_kind": info["ci"].kind, "ci_clipped": info["ci"].clipped,
+                         "ci_low_unclipped": info["raw"].low, "ci_high_unclipped": info["raw"].high,
+                         "few_seeds": info["ci"].few_seeds, "seeds": len(g), "rank": float(rank),
                          "best_baseline": best or "", "delta_vs_best_baseline": delta, "pairs": pairs,
                          "p_value": p, "significant": bool(p < alpha) if not math.isnan(p) else False,
                          "condition": condition, "run_ids": sorted(g["run_id"])})  # fmt: skip

@@ -3,12 +3,14 @@ with the leaderboard and its floors, the multi-task tables, the gain matrices as
 diagrams, learning curves, the similarity matrices and their correlation with gain (when
 `transferbench similarity --results` has run), and the provenance of every run: the page a
 person opens after a nightly run. Pictures are files beside the page (PNG), linked relatively,
-so the folder can be copied or served as it is."""
+so the folder can be copied or served as it is; each carries the numbers it draws
+(`harness.analysis.plots.read_data`). Intervals are cut at the metric's range and marked when
+they rest on fewer than 3 seeds, and similarity statistics over too few pairs to rank read
+`n/a: 2 pairs`, each with its footnote."""
 
 from __future__ import annotations
 
 import html
-import json
 import shutil
 from pathlib import Path
 from typing import Any
@@ -16,8 +18,9 @@ from typing import Any
 import pandas as pd
 
 from harness import __version__
-from harness.analysis.leaderboard import DELTA_M_NOTE, build
-from harness.analysis.plots import _pyplot, _save, draw_hinton
+from harness.analysis.leaderboard import DELTA_M_NOTE, build, interval_footnote
+from harness.analysis.plots import draw_hinton, draw_learning_curve
+from harness.records import parse_json
 
 STYLE = """
 body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 1200px; color: #222; }
@@ -55,24 +58,15 @@ def _figure(path: Path, page: Path, caption: str) -> str:
 
 
 def learning_curves(agg: pd.DataFrame, out: Path) -> list[tuple[Path, str]]:
-    """Score against the target's data fraction, one line per method and source, per target."""
-    plt = _pyplot()
+    """Score against the target's data fraction, one line per method and source, per target
+    (`harness.analysis.plots.learning_curve_figure`)."""
     figures = []
     for (backbone, target), g in agg.groupby(["backbone", "target"]):
         if g["fraction"].nunique() < 2:
             continue
-        fig, ax = plt.subplots(figsize=(4.8, 3.4))
-        for (variant, sources), line in g.groupby(["variant", "sources"]):
-            line = line.sort_values("fraction")
-            ax.errorbar(line["fraction"], line["mean"], yerr=line["std"], marker="o", ms=3, capsize=2,
-                        label=f"{variant} ← {sources}")  # fmt: skip
-        ax.set_xscale("log")
-        ax.set_xlabel("fraction of the target's training data")
-        ax.set_ylabel(str(g["metric"].iloc[0]))
-        ax.set_title(f"{target} ({backbone})", fontsize=9)
-        ax.legend(fontsize=5)
         name = f"curve_{backbone}_{target}".replace("/", "_")
-        figures.append((_save(fig, out / name)[0], f"learning curve: {target} ({backbone})"))
+        png = draw_learning_curve(g, out / name, title=f"{target} ({backbone})")[0]
+        figures.append((png, f"learning curve: {target} ({backbone})"))
     return figures
 
 
@@ -96,9 +90,14 @@ def write_report(results: Path) -> Path:
     else:
         from harness.analysis.leaderboard import leaderboard_table
 
+        board_table = leaderboard_table(agg)
         parts += ["<h2 id='leaderboard'>Leaderboard</h2>",
                   "<p class='note'>mean ± std over seeds, 95 % interval; the <i>majority</i> row of each target is "
-                  "the best constant predictor on its scored split.</p>", _table(leaderboard_table(agg), "leaderboard")]  # fmt: skip
+                  "the best constant predictor on its scored split.</p>", _table(board_table, "leaderboard")]  # fmt: skip
+        if interval_footnote(board_table):
+            parts.append(
+                f"<p class='note interval-note'>{html.escape(interval_footnote(board_table))}</p>"
+            )
         for key, title, note in (
             ("delta_m", "Δm: multi-task relative gain (%)", DELTA_M_NOTE),
             ("distillation", "Distillation", ""),
@@ -135,13 +134,18 @@ def _similarity_section(folder: Path, out: Path, page: Path) -> list[str]:
     parts = ["<h2 id='similarity'>Similarity</h2>"]
     corr = folder / "correlation.csv"
     if corr.exists():
+        from harness.analysis.correlation import TOO_FEW_NOTE, row_rankable
+
         table = pd.read_csv(corr)
-        keep = [c for c in ("family", "measure", "kendall_tau", "kendall_tau_low", "kendall_tau_high", "kendall_tau_p",
-                            "per_target_tau", "top1", "top3", "pairs") if c in table.columns]  # fmt: skip
+        keep = [c for c in ("family", "measure", "kendall_tau", "kendall_tau_p",
+                            "per_target_tau", "per_target_tau_p", "top1", "top3", "pairs") if c in table.columns]  # fmt: skip
         shown, note = _with_ceiling(table, keep)
-        parts += ["<p class='note'>each measure against the realised gain (95 % bootstrap interval, one-sided "
-                  "permutation p); the k-NN probe and the floors are the baselines to beat" + note + "</p>",
+        shown = _correlation_cells(table, shown)
+        parts += ["<p class='note'>each measure against the realised gain (τ with its 95 % bootstrap interval, "
+                  "one-sided permutation p); the k-NN probe and the floors are the baselines to beat" + note + "</p>",
                   _table(shown)]  # fmt: skip
+        if not all(row_rankable(r) for _, r in table.iterrows()):
+            parts.append(f"<p class='note too-few'>{html.escape(TOO_FEW_NOTE)}</p>")
     when = folder / "when_to_transfer.csv"
     if when.exists():
         parts += ["<h2 id='when'>When to transfer</h2><p class='note'>the best method per data fraction and "
@@ -149,14 +153,33 @@ def _similarity_section(folder: Path, out: Path, page: Path) -> list[str]:
                   _table(pd.read_csv(when))]  # fmt: skip
     truth = folder / "known_relatedness.csv"
     if truth.exists():
+        from harness.similarity.command import truth_readable
+
         parts += ["<p class='note'>against the known relatedness of synthetic families</p>",
-                  _table(pd.read_csv(truth))]  # fmt: skip
+                  _table(truth_readable(pd.read_csv(truth)))]  # fmt: skip
     (out / "img" / "similarity").mkdir(exist_ok=True)
     for png in sorted(folder.glob("*.png")):
         copy = out / "img" / "similarity" / png.name
         shutil.copyfile(png, copy)
         parts.append(_figure(copy, page, png.stem.replace("_", " ")))
     return parts
+
+
+def _correlation_cells(table: pd.DataFrame, shown: pd.DataFrame) -> pd.DataFrame:
+    """`correlation.csv`'s statistics as the page shows them: τ with its interval in one cell, or
+    `n/a: 2 pairs` where the row has too few pairs to rank (the numbers stay in the csv)."""
+    from harness.analysis.correlation import row_rankable, statistic_text, too_few_text
+
+    out = shown.astype(object)
+    rows = [r for _, r in table.iterrows()]
+    for stat in ("kendall_tau", "per_target_tau"):
+        if stat in out:
+            out[stat] = [statistic_text(r, stat) for r in rows]
+    for rate in ("top1", "top3"):
+        if rate in out:
+            out[rate] = [(f"{r[rate]:.2f}" if pd.notna(r[rate]) else "") if row_rankable(r)
+                         else too_few_text(r.get("pairs"), r.get("min_p")) for r in rows]  # fmt: skip
+    return out
 
 
 def _with_ceiling(table: pd.DataFrame, keep: list[str]) -> tuple[pd.DataFrame, str]:
@@ -184,7 +207,7 @@ def _provenance(results: Path, page: Path) -> str:
     rows = []
     for path in sorted(results.rglob("runs/*.json")):
         try:
-            r = json.loads(path.read_text())
+            r = parse_json(path.read_text())
             spec, prov = r["spec"], r.get("provenance", {})
             rows.append({"run": f"<a href='{html.escape(Path('..', path.relative_to(results)).as_posix())}'>"
                                 f"{html.escape(r['run_id'])}</a>",

@@ -5,7 +5,8 @@ from the results.
 Rows are the target's data fractions, columns the terciles of a similarity measure over the
 (source, target) pairs that ran; each cell names the method with the best mean score there,
 its margin over the runner-up, and the 95 % interval of that margin over the paired units
-(source, target, seed) where both ran.
+(source, target, seed) where both ran (cut at the range a difference of the metric can take,
+and marked as `harness.analysis.intervals.interval_text` marks it).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from harness.analysis.gains import records_frame
-from harness.analysis.intervals import mean_interval
+from harness.analysis.intervals import difference_range, interval_text, mean_interval
 
 TERCILES = ("low", "mid", "high")
 
@@ -60,9 +61,9 @@ def when_to_transfer(records: list[dict[str, Any]], scores: pd.DataFrame) -> pd.
         means = wide.mean().sort_values(ascending=False)
         best, second = means.index[0], means.index[1]
         diff = (wide[best] - wide[second]).dropna().to_numpy()
-        ci = mean_interval(diff)
-        cells[(fraction, band)] = (f"{best} {diff.mean():+.3f} [{ci.low:+.3f}, {ci.high:+.3f}] over {second} "
-                                   f"(n={len(diff)})")  # fmt: skip
+        ci = mean_interval(diff).clip(difference_range(g["metric"].unique()))
+        shown = interval_text(ci.low, ci.high, ci.kind, ci.n, ci.clipped, "+.3f") or "[no interval]"
+        cells[(fraction, band)] = f"{best} {diff.mean():+.3f} {shown} over {second} (n={len(diff)})"
     if not cells:
         return pd.DataFrame()
     fractions = sorted({f for f, _ in cells})

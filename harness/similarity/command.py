@@ -70,6 +70,7 @@ def _suite_config(results: Path) -> dict[str, Any]:
 
 def cmd_similarity(args: argparse.Namespace) -> int:
     from harness.analysis.correlation import (
+        TOO_FEW_NOTE,
         ceiling_summary,
         correlation_table,
         family_ceiling,
@@ -174,7 +175,9 @@ def cmd_similarity(args: argparse.Namespace) -> int:
             else "every ordered pair of the tasks"
         )
         print(f"\nagainst the known relatedness of synthetic families ({which}; τ per target first)\n"
-              + _md(truth))  # fmt: skip
+              + _md(truth_readable(truth)))  # fmt: skip
+        if not truth["rankable"].all():
+            print(TOO_FEW_NOTE)
     if results:
         gains = pair_gains(records)
         gains = gains[gains["method"] == args.method]
@@ -198,11 +201,13 @@ def cmd_similarity(args: argparse.Namespace) -> int:
                 tables.append(table)
                 print(f"\n{family} targets: measures against the realised gain of {args.method} "
                       f"(95 % bootstrap intervals; p: one-sided, the measure's scores shuffled among each target's sources)\n" + _md(_readable(table)))  # fmt: skip
+                if not table["rankable"].all():
+                    print(TOO_FEW_NOTE)
                 ceiling = family_ceiling(table, fam_gains, n_boot=args.n_boot)
                 print(ceiling_summary({**ceiling, "ceiling_varies": varies}))
             correlation = pd.concat(tables)
             correlation.to_csv(out / "correlation.csv", index=False)
-            written += write_gain_pictures(gains, frames, out)
+            written += write_gain_pictures(gains, frames, out, args.method)
             written += write_when_to_transfer(records, frames, correlation, out)
     print(f"wrote {len(written)} file(s)")
     return 0
@@ -259,6 +264,8 @@ def _truth_table(
                     truth[(s, t)] = k
     if not truth:
         return pd.DataFrame()
+    from harness.analysis.correlation import min_p, rankable
+
     rows = []
     for name, frame in frames.items():
         f = frame[[(s, t) in truth for s, t in zip(frame["source"], frame["target"])]].copy()
@@ -266,29 +273,54 @@ def _truth_table(
         f = f.dropna(subset=["score"])
         if len(f) >= 2:
             st = rank_statistics(f)
+            least = min_p(f.groupby("target").size())  # as in correlation.csv: too few to rank?
             rows.append({"measure": name, "pairs": len(f), "targets": f["target"].nunique(),
+                         "min_p": least, "rankable": rankable(least),
                          "per_target_tau": st["per_target_tau"], "kendall_tau": st["kendall_tau"],
                          "top1": st["top1"]})  # fmt: skip
     if not rows:
         return pd.DataFrame()
     table = pd.DataFrame(rows)
-    return table.sort_values("per_target_tau", ascending=False, na_position="last").reset_index(
-        drop=True
-    )
+    return table.sort_values(["rankable", "per_target_tau"], ascending=False, na_position="last",
+                             kind="stable").reset_index(drop=True)  # fmt: skip
+
+
+def truth_readable(truth: pd.DataFrame) -> pd.DataFrame:
+    """`known_relatedness.csv` as printed: a row with too few pairs to rank reads `n/a: 2
+    pairs` in its statistics (the numbers stay in the file, beside `rankable`)."""
+    from harness.analysis.correlation import row_rankable, too_few_text
+
+    view = truth.drop(columns=[c for c in ("min_p", "rankable") if c in truth]).astype(object)
+    for i, (_, r) in enumerate(truth.iterrows()):
+        for col in ("per_target_tau", "kendall_tau", "top1"):
+            if col in view:
+                v = "" if pd.isna(r[col]) else f"{r[col]:.3f}"
+                if not row_rankable(r):
+                    v = too_few_text(r["pairs"], r.get("min_p"))
+                view.iloc[i, view.columns.get_loc(col)] = v
+    return view
 
 
 def _readable(table: pd.DataFrame) -> pd.DataFrame:
+    """The correlation table as printed: each statistic with its interval, or `n/a: 2 pairs`
+    where the row has too few pairs to rank (`harness.analysis.correlation.too_few_text`)."""
     from harness.analysis.correlation import ceiling_columns as ceilings
+    from harness.analysis.correlation import row_rankable, statistic_text
+
+    rows = [r for _, r in table.iterrows()]
+    ok = [row_rankable(r) for r in rows]
 
     def ci(s: str) -> list[str]:
-        return [f"{v:+.2f} [{lo:+.2f}, {hi:+.2f}]" if pd.notna(v) else "" for v, lo, hi in
-                zip(table[s], table[f"{s}_low"], table[f"{s}_high"])]  # fmt: skip
+        return [statistic_text(r, s) for r in rows]
+
+    def rate(s: str) -> list[object]:
+        return [round(float(r[s]), 2) if k and pd.notna(r[s]) else ("n/a" if not k else "")
+                for r, k in zip(rows, ok)]  # fmt: skip
 
     view = pd.DataFrame({"measure": table["measure"], "Kendall τ": ci("kendall_tau"), "p (τ)": table["kendall_tau_p"].round(3),
                          "weighted τ": ci("weighted_tau"), "Spearman ρ": ci("spearman_rho"),
                          "τ per target": ci("per_target_tau"), "p (per target)": table["per_target_tau_p"].round(3),
-                         "top-1": table["top1"].round(2),
-                         "top-3": table["top3"].round(2), "pairs": table["pairs"]})  # fmt: skip
+                         "top-1": rate("top1"), "top-3": rate("top3"), "pairs": table["pairs"]})  # fmt: skip
     if "ceiling_seeds" in table:  # beside each τ: what the realised gain reaches with itself
         view.insert(3, "ceiling τ", ceilings(table, "kendall_tau"))
         at = view.columns.get_loc("p (per target)") + 1
@@ -304,7 +336,8 @@ def _md(df: pd.DataFrame) -> str:
 
 def write_when_to_transfer(records: list, frames: dict[str, pd.DataFrame], correlation: pd.DataFrame,
                            out: Path) -> list[Path]:  # fmt: skip
-    """The when-to-transfer table, by the measure that predicted gain best (over all families)."""
+    """The when-to-transfer table, by the measure that predicted gain best (over all families;
+    only rows with enough pairs to rank count, when there are any)."""
     from harness.analysis.when_to_transfer import when_to_transfer
 
     ranked = correlation[~correlation["measure"].str.startswith("floor_")].dropna(
@@ -312,6 +345,8 @@ def write_when_to_transfer(records: list, frames: dict[str, pd.DataFrame], corre
     )
     if ranked.empty:
         return []
+    if "rankable" in ranked and ranked["rankable"].astype(bool).any():
+        ranked = ranked[ranked["rankable"].astype(bool)]
     measure = ranked.groupby("measure")["kendall_tau"].mean().sort_values(ascending=False).index[0]
     table = when_to_transfer(records, frames[measure])
     if table.empty:
@@ -406,14 +441,17 @@ def write_covariances(
 
 
 def write_gain_pictures(
-    gains: pd.DataFrame, frames: dict[str, pd.DataFrame], out: Path
+    gains: pd.DataFrame, frames: dict[str, pd.DataFrame], out: Path, method: str = ""
 ) -> list[Path]:
-    """The gain matrix as a Hinton diagram, and gain against each measure."""
+    """The gain matrix (mean over the runs of each pair: seeds and fractions) as `gain.csv` and
+    a Hinton diagram, and gain against each measure."""
     from harness.analysis.plots import draw_hinton, draw_scatter
 
     mean = gains.groupby(["source", "target"])["gain"].mean().reset_index()
     matrix = mean.pivot(index="source", columns="target", values="gain")
-    written = draw_hinton(matrix, out / "hinton_gain", title="realised gain")
+    matrix.to_csv(out / "gain.csv")  # what the picture draws
+    what = f"realised gain{f' of {method}' if method else ''} (mean over seeds and fractions)"
+    written = [out / "gain.csv", *draw_hinton(matrix, out / "hinton_gain", title=what)]
     for name, frame in frames.items():
         both = frame.merge(mean, on=["source", "target"]).dropna()
         if len(both) >= 2:
