@@ -65,16 +65,14 @@ class FeatureExtraction(Method):
     def run(self, ctx: RunContext) -> MethodResult:
         encoder = ctx.start_encoder()
         sets = {role: ctx.features(encoder, role) for role in ("train", "validation", "test")}
-        x_train = sets["train"][0]
-        if self.config.standardize:
-            mean, std = (
-                x_train.mean(0),
-                x_train.std(0).clamp(min=1e-6)
-                if len(x_train) > 1
-                else torch.ones(x_train.shape[1]),
-            )
-        else:
-            mean, std = torch.zeros(x_train.shape[1]), torch.ones(x_train.shape[1])
+        # one row per feature vector: a multiple-choice row holds one per choice
+        x_train = sets["train"][0].flatten(0, -2)
+        dim = x_train.shape[-1]
+        mean, std = torch.zeros(dim), torch.ones(dim)
+        if self.config.standardize and len(x_train) > 1:
+            mean, std = x_train.mean(0), x_train.std(0).clamp(min=1e-6)
+        elif self.config.standardize:
+            mean = x_train.mean(0)
         head = build_head(
             ctx.card, encoder.feature_dim, self.config.head_hidden, self.config.head_dropout
         )
@@ -85,4 +83,4 @@ class FeatureExtraction(Method):
         data = {role: FeatureSet(*sets[role]) for role in sets}
         result = train_model(model, ctx.card, data["train"], data["validation"], data["test"], collate_features,
                              budget, ctx.accelerator, ctx.seed, desc=ctx.spec.variant)  # fmt: skip
-        return MethodResult(result, {"feature_dim": int(x_train.shape[1])})
+        return MethodResult(result, {"feature_dim": int(dim)})

@@ -290,6 +290,11 @@ class Encoder(nn.Module):
         self.pooling = pooling
 
     def forward(self, **inputs: torch.Tensor) -> torch.Tensor:
+        ids = inputs.get("input_ids")
+        if ids is not None and ids.dim() == 3:  # multiple choice: (batch, choices, length)
+            batch, choices = ids.shape[:2]
+            flat = {k: v.flatten(0, 1) for k, v in inputs.items()}
+            return self(**flat).unflatten(0, (batch, choices))
         out = self.model(**inputs)
         if isinstance(out, torch.Tensor):  # a registered module: features or a feature map
             return out.mean(dim=(2, 3)) if out.dim() == 4 else out

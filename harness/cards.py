@@ -16,7 +16,8 @@ from harness.errors import CardErrors, ConfigError
 from harness.registry import did_you_mean
 
 MODALITIES = ("text", "image")
-PROBLEMS = ("classification", "regression")
+PROBLEMS = ("classification", "regression", "multiple_choice")
+CLASS_PROBLEMS = ("classification", "multiple_choice")  # labels are classes (positions)
 DIRECTIONS = ("max", "min")
 SPLIT_ROLES = ("train", "validation", "test")
 SOURCE_KINDS = ("hub", "local", "generator")
@@ -28,7 +29,7 @@ TOP_LEVEL_FIELDS = {
     "name", "version", "description", "modality", "problem", "inputs", "label", "label_names",
     "splits", "validation_fraction", "metrics", "primary_metric", "direction", "tags", "data",
     "include", "citation", "license", "label_map", "label_offset", "drop_unknown_labels",
-    "input_separator", "resplit",
+    "input_separator", "resplit", "choices",
 }  # fmt: skip
 REQUIRED_FIELDS = ("name", "version", "modality", "problem", "inputs", "label", "metrics",
                    "primary_metric", "direction", "data")  # fmt: skip
@@ -61,13 +62,25 @@ class TaskCard:
     input_joins: dict[str, tuple[str, ...]] = field(default_factory=dict)  # joined input columns
     input_separator: str = " "
     resplit: dict[str, Any] | None = None  # one source split cut into train/validation/test
+    choices: tuple[str, ...] = ()  # multiple_choice: the columns holding the candidate answers
     path: Path | None = None
     raw: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     @property
     def num_labels(self) -> int:
-        """Output size of the head: 1 for regression."""
+        """Classes (for multiple choice: the choices); 1 for regression."""
         return 1 if self.problem == "regression" else len(self.label_names)
+
+    @property
+    def has_classes(self) -> bool:
+        """Labels are class positions: classification, or the right choice's position."""
+        return self.problem in CLASS_PROBLEMS
+
+    @property
+    def head_outputs(self) -> int:
+        """Output size of the head: one score per choice (shared across choices) for
+        multiple choice, 1 for regression, else one logit per class."""
+        return 1 if self.problem in ("regression", "multiple_choice") else self.num_labels
 
     @property
     def is_pair(self) -> bool:
@@ -75,8 +88,9 @@ class TaskCard:
 
     @property
     def input_columns(self) -> list[str]:
-        """The model's input columns (a joined input is one column named `a+b`)."""
-        return list(self.inputs.values())
+        """The model's input columns (a joined input is one column named `a+b`), then the
+        choice columns of a multiple-choice task."""
+        return [*self.inputs.values(), *self.choices]
 
     @property
     def file_columns(self) -> list[str]:
@@ -84,7 +98,7 @@ class TaskCard:
         cols: list[str] = []
         for col in self.inputs.values():
             cols.extend(self.input_joins.get(col, (col,)))
-        return list(dict.fromkeys(cols))
+        return list(dict.fromkeys([*cols, *self.choices]))
 
     @property
     def source_kinds(self) -> list[str]:
@@ -227,6 +241,7 @@ def validate_card_dict(data: dict[str, Any], where: str) -> list[str]:
             bad("label_names", "label names must be unique")
     elif problem == "regression" and label_names:
         bad("label_names", "a regression task has no label names")
+    problems.extend(_validate_choices(data, problem, modality, where))
 
     problems.extend(_validate_labels(data, problem, where))
     splits = data.get("splits")
@@ -291,17 +306,40 @@ def validate_card_dict(data: dict[str, Any], where: str) -> list[str]:
     return problems
 
 
+def _validate_choices(data: dict[str, Any], problem: Any, modality: Any, where: str) -> list[str]:
+    """`choices` (multiple_choice only): at least two columns, each scored against the
+    `text` input by one shared head; `label_names`, if given, name the choices in order."""
+    choices, label_names = data.get("choices"), data.get("label_names")
+    fld = f"{where}: field 'choices'"
+    if problem != "multiple_choice":
+        return [f"{fld}: only a multiple_choice task has choices"] if "choices" in data else []
+    problems = []
+    if modality != "text":
+        problems.append(f"{where}: field 'modality': a multiple_choice task is text")
+    if not (isinstance(choices, list) and len(choices) >= 2 and
+            all(isinstance(c, str) and c for c in choices)):  # fmt: skip
+        problems.append(f"{fld}: a multiple_choice task lists at least two columns, one per choice")
+    elif len(set(choices)) != len(choices):
+        problems.append(f"{fld}: choice columns must be unique")
+    elif label_names is not None and (
+        not isinstance(label_names, list) or len(label_names) != len(choices)
+    ):
+        problems.append(f"{where}: field 'label_names': a multiple_choice task names its "
+                        f"{len(choices)} choices in order, or leaves label_names out")  # fmt: skip
+    if isinstance(data.get("inputs"), dict) and "text_pair" in data["inputs"]:
+        problems.append(f"{where}: field 'inputs.text_pair': a multiple_choice task pairs "
+                        f"its text with each choice; give the context as 'text' only")  # fmt: skip
+    return problems
+
+
 def _validate_labels(data: dict[str, Any], problem: Any, where: str) -> list[str]:
     problems = []
-    names = (
-        [str(n) for n in data.get("label_names") or []]
-        if isinstance(data.get("label_names"), list)
-        else []
-    )
+    given = data.get("label_names") or (data.get("choices") if problem == "multiple_choice" else None)
+    names = [str(n) for n in given] if isinstance(given, list) else []
     label_map = data.get("label_map")
     if label_map is not None:
-        if problem != "classification":
-            problems.append(f"{where}: field 'label_map': only a classification task maps labels")
+        if problem not in CLASS_PROBLEMS:
+            problems.append(f"{where}: field 'label_map': only a task with classes maps labels")
         elif not isinstance(label_map, dict) or not label_map:
             problems.append(
                 f"{where}: field 'label_map': must map values in the file to label names"
@@ -380,7 +418,7 @@ def slice_rows(n: int, start: str | None, stop: str | None) -> range:
 
 
 def _validate_data_sources(sources: Any, where: str) -> list[str]:
-    from harness.data.formats import FORMAT_OPTIONS, FORMATS
+    from harness.data.formats import FORMAT_OPTIONS, FORMATS, check_options
 
     problems: list[str] = []
     if not isinstance(sources, dict) or not sources:
@@ -423,6 +461,8 @@ def _validate_data_sources(sources: Any, where: str) -> list[str]:
                         known = list(FORMAT_OPTIONS[fmt])
                         problems.append(f"{where}: field '{fld}.options.{key}': format {fmt} has no such option."
                                         f"{did_you_mean(key, known)} Known: {', '.join(known) or 'none'}")  # fmt: skip
+                for key, msg in check_options(fmt, options):
+                    problems.append(f"{where}: field '{fld}.options.{key}': {msg}")
             for key in spec:
                 if key not in LOCAL_FIELDS:
                     problems.append(
@@ -501,8 +541,9 @@ def card_from_dict(data: dict[str, Any], path: Path | None = None) -> TaskCard:
         label_offset=data.get("label_offset"),
         drop_unknown_labels=bool(data.get("drop_unknown_labels", False)),
         resplit=dict(resplit) if resplit else None,
+        choices=tuple(data.get("choices") or ()),
         label=data["label"],
-        label_names=tuple(str(x) for x in data.get("label_names") or ()),
+        label_names=tuple(str(x) for x in data.get("label_names") or data.get("choices") or ()),
         splits={role: splits.get(role) for role in SPLIT_ROLES},
         metrics=tuple(data["metrics"]),
         primary_metric=data["primary_metric"],

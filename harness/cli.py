@@ -13,10 +13,10 @@ from harness.errors import CardErrors, TransferBenchError
 logger = logging.getLogger("harness")
 
 
-def _table(rows: list[dict], headers: str = "keys") -> str:
+def _table(rows: list[dict], headers: str = "keys", tablefmt: str = "github") -> str:
     from tabulate import tabulate
 
-    return tabulate(rows, headers=headers, tablefmt="github") if rows else "(none)"
+    return tabulate(rows, headers=headers, tablefmt=tablefmt) if rows else "(none)"
 
 
 def cmd_list(args: argparse.Namespace) -> int:
@@ -33,7 +33,7 @@ def cmd_list(args: argparse.Namespace) -> int:
                     "name": c.name,
                     "modality": c.modality,
                     "problem": c.problem + (" (pair)" if c.is_pair else ""),
-                    "labels": c.num_labels if c.problem == "classification" else "-",
+                    "labels": c.num_labels if c.has_classes else "-",
                     "primary metric": f"{c.primary_metric} ({c.direction})",
                     "sources": c.describe_sources(),
                     "tags": ",".join(c.tags),
@@ -88,9 +88,11 @@ def _list_extra(what: str, args: argparse.Namespace) -> int:
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
-    from harness.taskregistry import load_cards
+    """Check every card under the paths, each on its own, and list every problem at once
+    (a name a shipped card already has included: `run --include_path` would refuse it)."""
+    from harness.taskregistry import validate_card_paths
 
-    cards, problems = load_cards(args.paths)
+    cards, problems = validate_card_paths(args.paths)
     if problems:
         print(f"{len(problems)} problem(s):", file=sys.stderr)
         for p in problems:
@@ -108,7 +110,7 @@ def cmd_inspect(args: argparse.Namespace) -> int:
     from harness.data.loading import load_task
     from harness.taskregistry import TaskRegistry
 
-    reg = TaskRegistry(args.include_path)
+    reg = TaskRegistry(args.include_path, strict=False)  # a broken neighbour card: logged
     for name in args.tasks:
         card = reg.get(name)
         data = load_task(card, args.data_dir, args.source)
@@ -117,7 +119,7 @@ def cmd_inspect(args: argparse.Namespace) -> int:
         for r in ("train", "validation", "test"):
             ds = data.split(r)
             row = {"split": r, "rows": len(ds), "columns": ", ".join(ds.column_names)}
-            if card.problem == "classification" and len(ds):
+            if card.has_classes and len(ds):
                 counts = Counter(ds["labels"])
                 row["labels"] = ", ".join(
                     f"{card.label_names[i]} {counts[i]}" for i in range(card.num_labels)
@@ -136,9 +138,46 @@ def cmd_inspect(args: argparse.Namespace) -> int:
         if len(data.test):
             floor = constant_baseline(card, data.test["labels"])
             scores = ", ".join(f"{m} {v:.4f}" for m, v in floor["metrics"].items())
-            kind = "majority class" if card.problem == "classification" else "constant (the mean)"
-            print(f"floor on the scored split: {kind} {floor['predict']!r}: {scores}\n")
+            kind = "majority class" if card.has_classes else "constant (the mean)"
+            print(f"floor on the scored split: {kind} {floor['predict']!r}: {scores}")
+        if args.rows > 0:
+            print(f"{args.rows} row(s) of each split, spread from its first (text cut at "
+                  f"{SAMPLE_WIDTH} characters):")  # fmt: skip
+            # not a `|` table: a reader of the sizes table above finds only that one
+            print(_table(sample_rows(card, data, args.rows), tablefmt="simple"))
+        print()
     return 0
+
+
+SAMPLE_WIDTH = 60  # characters of a text shown by `inspect`
+
+
+def _shown(value: object, width: int = SAMPLE_WIDTH) -> str:
+    """A cell of `inspect`'s sample rows: one line of text cut at `width`, or an image's size."""
+    if hasattr(value, "size") and hasattr(value, "mode"):  # a decoded PIL image
+        return f"<image {value.size[0]}x{value.size[1]} {value.mode}>"
+    text = " ".join(str(value).split())
+    return text if len(text) <= width else text[: width - 3] + "..."
+
+
+def sample_rows(card, data, n: int) -> list[dict[str, object]]:
+    """`n` rows of each split, spread evenly from its first (a sorted file's first rows are
+    often one class): the input columns as read, and the label by name."""
+    rows: list[dict[str, object]] = []
+    for role in ("train", "validation", "test"):
+        ds = data.split(role)
+        for i in sorted({k * len(ds) // n for k in range(n)} if len(ds) > n else range(len(ds))):
+            row = ds[i]
+            out: dict[str, object] = {"split": role, "row": i}
+            for col in card.input_columns:
+                out[col] = _shown(row.get(col, ""))
+            label = row["labels"]
+            if card.has_classes:
+                out["label"] = _shown(card.label_names[int(label)])
+            else:
+                out["label"] = f"{float(label):.4g}"
+            rows.append(out)
+    return rows
 
 
 def add_include_argument(p: argparse.ArgumentParser) -> None:
@@ -176,6 +215,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--source", default="auto", choices=["auto", "generator", "local", "hub"])
     p.add_argument("--include_path", action="append", default=[])
+    p.add_argument("--rows", type=int, default=3,
+                   help="sample rows shown per split, labels by name (default 3; 0: none)")  # fmt: skip
     p.set_defaults(func=cmd_inspect)
 
     _add_run_commands(sub)

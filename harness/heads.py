@@ -78,15 +78,18 @@ class TaskHead(nn.Module):
 
 def head_kind(card: TaskCard) -> str:
     """MT-DNN's task types: single-sentence/image classification, pairwise classification, regression."""
-    if card.problem == "regression":
-        return "regression"
+    if card.problem in ("regression", "multiple_choice"):
+        return card.problem
     return "pair_classification" if card.is_pair else "classification"
 
 
 def build_head(card: TaskCard, in_dim: int, hidden: int = 0, dropout: float = 0.1) -> TaskHead:
+    """The head for a task. A multiple-choice head scores each (context, choice) pair with one
+    output shared across choices: on features (batch, choices, dim) it gives the logits
+    (batch, choices) that a softmax runs over, as `AutoModelForMultipleChoice` does."""
     return TaskHead(
         in_dim,
-        card.num_labels,
+        card.head_outputs,
         hidden=hidden,
         dropout=dropout,
         regression=card.problem == "regression",

@@ -61,6 +61,8 @@ class InputPipeline:
 
     def encode_fn(self, card: TaskCard) -> Callable[[dict[str, list]], dict[str, Any]]:
         self.check(card)
+        if self.modality == "text" and card.choices:
+            return self._encode_choices(card)
         if self.modality == "text":
             text_col, pair_col = card.inputs["text"], card.inputs.get("text_pair")
             tok, max_len = self.tokenizer, self.spec.max_length
@@ -80,6 +82,24 @@ class InputPipeline:
             }
 
         return encode_images
+
+    def _encode_choices(self, card: TaskCard) -> Callable[[dict[str, list]], dict[str, Any]]:
+        """Multiple choice: each row's context paired with each of its choices, encoded
+        jointly (`[CLS] context [SEP] choice [SEP]`); a row holds one sequence per choice."""
+        text_col, choice_cols = card.inputs["text"], card.choices
+        tok, max_len = self.tokenizer, self.spec.max_length
+
+        def encode(batch: dict[str, list]) -> dict[str, Any]:
+            n, k = len(batch[text_col]), len(choice_cols)
+            contexts = [c for c in batch[text_col] for _ in range(k)]
+            answers = [str(batch[col][i]) for i in range(n) for col in choice_cols]
+            enc = tok(contexts, answers, truncation=True, max_length=max_len)
+            rows = {
+                key: [values[i * k : (i + 1) * k] for i in range(n)] for key, values in enc.items()
+            }
+            return {**rows, "labels": batch["labels"]}
+
+        return encode
 
     def features(self, card: TaskCard) -> datasets.Features | None:
         if self.modality != "image":
@@ -112,14 +132,21 @@ class InputPipeline:
                 "labels": labels,
             }
         keys = [k for k in ("input_ids", "attention_mask", "token_type_ids") if k in rows[0]]
-        longest = max(len(r["input_ids"]) for r in rows)
         pad_id = self.tokenizer.pad_token_id or 0
+        choices = len(rows[0]["input_ids"]) and not isinstance(rows[0]["input_ids"][0], int)
+        if choices:  # multiple choice: (batch, choices, longest), one pad length for all
+            longest = max(len(seq) for r in rows for seq in r["input_ids"])
+        else:
+            longest = max(len(r["input_ids"]) for r in rows)
         out = {}
         for k in keys:
             fill = pad_id if k == "input_ids" else 0
-            out[k] = torch.tensor(
-                [list(r[k]) + [fill] * (longest - len(r[k])) for r in rows], dtype=torch.long
-            )
+
+            def pad(seq: list[int], fill: int = fill) -> list[int]:
+                return list(seq) + [fill] * (longest - len(seq))
+
+            padded = [[pad(seq) for seq in r[k]] if choices else pad(r[k]) for r in rows]
+            out[k] = torch.tensor(padded, dtype=torch.long)
         out["labels"] = labels
         return out
 
@@ -167,7 +194,17 @@ def row_lengths(ds: Any) -> list[int] | None:
         return None
     import pyarrow.compute as pc
 
-    return pc.list_value_length(ds.with_format("arrow")["input_ids"]).to_pylist()
+    ids = ds.with_format("arrow")["input_ids"]
+    if ids.num_chunks and pa_is_nested(ids.type):  # multiple choice: the tokens of all choices
+        return [sum(len(seq) for seq in row) for row in ids.to_pylist()]
+    return pc.list_value_length(ids).to_pylist()
+
+
+def pa_is_nested(arrow_type: Any) -> bool:
+    """A list of lists (a multiple-choice row: one token list per choice)."""
+    import pyarrow as pa
+
+    return pa.types.is_list(arrow_type) and pa.types.is_list(arrow_type.value_type)
 
 
 def _hash(obj: Any) -> str:
@@ -177,7 +214,7 @@ def _hash(obj: Any) -> str:
 def _iter_texts(tasks: Iterable[TaskData]) -> Iterator[str]:
     for td in tasks:
         for col in td.card.input_columns:
-            yield from td.train[col]
+            yield from map(str, td.train[col])
 
 
 def build_pipeline(spec: BackboneSpec, corpus: list[TaskData], cache: Cache) -> InputPipeline:

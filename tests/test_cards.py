@@ -291,7 +291,7 @@ def test_non_string_field_name_is_reported():
     "fld, value, expected",
     [
         ("modality", "audio", "field 'modality': must be one of text, image, got 'audio'"),
-        ("problem", "ranking", "must be one of classification, regression, got 'ranking'"),
+        ("problem", "ranking", "must be one of classification, regression, multiple_choice, got 'ranking'"),
         ("direction", "up", "field 'direction': must be 'max' or 'min', got 'up'"),
         ("direction", "min", "metric 'accuracy' is better when maximised, not min"),
         ("name", "  ", "field 'name': must be letters, digits"),

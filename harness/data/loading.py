@@ -74,19 +74,49 @@ def content_fingerprint(ds: datasets.Dataset) -> str:
 
 
 def _file_fingerprint(paths: list[Path]) -> str:
-    return _hash([(p.name, p.stat().st_size, p.stat().st_mtime_ns) for p in paths])
+    """Names, sizes and times of the files read; a folder (an image folder, a `save_to_disk`
+    folder) counts every file under it, so a file rewritten in place gives a new one."""
+    entries = []
+    for p in paths:
+        entries.append((p.name, p.stat().st_size, p.stat().st_mtime_ns))
+        if p.is_dir():
+            entries.extend((str(f.relative_to(p)), f.stat().st_size, f.stat().st_mtime_ns)
+                           for f in sorted(p.rglob("*")) if f.is_file())  # fmt: skip
+    return _hash(entries)
 
 
-def _load_generator(card: TaskCard, split: str) -> tuple[datasets.Dataset, str]:
+DATA_DIR_TOKEN = "{data_dir}"  # in a generator's kwargs: the data folder
+
+
+def _with_data_dir(value: Any, data_dirs: list[Path], where: str) -> Any:
+    """A generator argument with `{data_dir}` replaced by the data folder: the first folder in
+    which the path it makes exists (several folders are searched in order), else the first."""
+    if isinstance(value, dict):
+        return {k: _with_data_dir(v, data_dirs, f"{where}.{k}") for k, v in value.items()}
+    if isinstance(value, list):
+        return [_with_data_dir(v, data_dirs, f"{where}[{i}]") for i, v in enumerate(value)]
+    if not isinstance(value, str) or DATA_DIR_TOKEN not in value:
+        return value
+    if not data_dirs:
+        raise ConfigError(f"{where}': {value!r} names the data folder, and none is set: set "
+                          f"--data_dir or ${DATA_DIR_ENV}")  # fmt: skip
+    made = [value.replace(DATA_DIR_TOKEN, str(d)) for d in data_dirs]
+    return next((m for m in made if Path(m).exists()), made[0])
+
+
+def _load_generator(
+    card: TaskCard, split: str, data_dirs: list[Path] | None = None
+) -> tuple[datasets.Dataset, str]:
     spec = card.data["generator"]
     where = f"{card.path or card.name}: field 'data.generator"
     try:
         fn = _resolve_function(spec["function"], card)
     except ConfigError as exc:
         raise ConfigError(f"{where}.function': {exc}") from exc
-    kwargs = dict(spec.get("kwargs") or {})
+    kwargs = dict(spec.get("kwargs") or {})  # as the card writes them: the fingerprint's
+    called = _with_data_dir(kwargs, data_dirs or [], f"{where}.kwargs")
     try:
-        splits = fn(**kwargs)
+        splits = fn(**called)
     except TypeError as exc:
         raise ConfigError(f"{where}.kwargs': {exc}") from exc
     except Exception as exc:  # noqa: BLE001 - user code: any failure is reported, with its type
@@ -178,8 +208,52 @@ def _load_local(
     return None
 
 
+HUB_CHECK_SECONDS = 5.0  # how long the check that the Hub answers waits
+_hub_answers: dict[str, str | None] = {}  # endpoint -> None (it answers) or why not
+
+
+class HubUnreachable(Exception):
+    """The Hub does not answer (and the Hub libraries would retry for minutes)."""
+
+
+def _hub_offline() -> bool:
+    """Offline mode (HF_HUB_OFFLINE / HF_DATASETS_OFFLINE): the Hub's cache is read, no network."""
+    import huggingface_hub.constants
+
+    flags = [os.environ.get(v, "") for v in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE")]
+    return any(f.strip().upper() in ("1", "ON", "YES", "TRUE") for f in flags) or bool(
+        getattr(huggingface_hub.constants, "HF_HUB_OFFLINE", False)
+        or getattr(datasets.config, "HF_HUB_OFFLINE", False)
+        or getattr(datasets.config, "HF_DATASETS_OFFLINE", False)
+    )
+
+
+def hub_unreachable(timeout: float = HUB_CHECK_SECONDS) -> str | None:
+    """None when the Hub's endpoint ($HF_ENDPOINT, else huggingface.co) answers an HTTP request
+    within `timeout` seconds (any answer: an error status is an answer); else why not. Asked
+    once per endpoint and process, with the Hub library's own HTTP session (its proxies,
+    certificates and headers) and no retries."""
+    import huggingface_hub.constants
+
+    endpoint = (os.environ.get("HF_ENDPOINT") or huggingface_hub.constants.ENDPOINT).rstrip("/")
+    if endpoint not in _hub_answers:
+        why = None
+        try:
+            from huggingface_hub.utils import get_session
+
+            get_session().head(endpoint, timeout=timeout)
+        except Exception as exc:  # noqa: BLE001 - refused, timed out, no route, bad URL...
+            why = f"{endpoint} does not answer ({type(exc).__name__}: {str(exc)[:200]})"
+        _hub_answers[endpoint] = why
+    return _hub_answers[endpoint]
+
+
 def _load_hub(card: TaskCard, split: str) -> tuple[datasets.Dataset, str]:
     hub = card.data["hub"]
+    if not Path(hub["path"]).expanduser().exists() and not _hub_offline():
+        why = hub_unreachable()  # fail in seconds, not after minutes of retries
+        if why:
+            raise HubUnreachable(why)
     kwargs = {"path": hub["path"], "split": split}
     if hub.get("name"):
         kwargs["name"] = hub["name"]
@@ -218,8 +292,9 @@ def _load_source_split(card: TaskCard, split: str, data_dir: Any, source: str) -
     if source not in SOURCES:
         raise ConfigError(f"unknown data source '{source}'; use one of {', '.join(SOURCES)}")
     tried: list[str] = []
+    hint = ""
     if source in ("auto", "generator") and "generator" in card.data:
-        ds, fp = _load_generator(card, split)
+        ds, fp = _load_generator(card, split, data_dirs)
         return RawSplit(ds, "generator", fp, f"generator {card.data['generator']['function']}")
     if source in ("auto", "local") and "local" in card.data:
         if not data_dirs:
@@ -235,16 +310,27 @@ def _load_source_split(card: TaskCard, split: str, data_dir: Any, source: str) -
         except TransferBenchError:
             raise
         except Exception as exc:  # offline, unknown dataset, bad revision...
-            tried.append(
-                f"hub:{card.data['hub']['path']} ({type(exc).__name__}: {str(exc).splitlines()[0][:200]})"
-            )
+            why = str(exc).splitlines()[0][:200] if str(exc) else ""
+            tried.append(f"hub:{card.data['hub']['path']} ({type(exc).__name__}: {why})")
+            hint = _hub_hint(card, exc)
     if not tried:
         tried.append(f"no '{source}' source in the card")
     where = card.path or card.name
     raise DataError(
         f"task '{card.name}' ({where}): cannot find split '{split}'. Tried:\n  "
         + "\n  ".join(tried)
+        + hint
     )
+
+
+def _hub_hint(card: TaskCard, exc: Exception) -> str:
+    """What to set when the Hub does not answer."""
+    if not isinstance(exc, HubUnreachable):
+        return ""
+    local = (f"--data_dir or ${DATA_DIR_ENV} to the data folder holding the local files (the "
+             f"paths above are where they were looked for), or " if "local" in card.data else "")  # fmt: skip
+    return (f"\nThe Hub cannot be reached. Set {local}HF_HUB_OFFLINE=1 to read a copy in the "
+            f"Hugging Face cache without the network")  # fmt: skip
 
 
 def validate_split(
@@ -262,7 +348,7 @@ def validate_split(
     if len(ds) == 0:
         raise DataError(f"task '{card.name}', split '{split}' ({where}): the split is empty")
     context = f"task '{card.name}', split '{split}' ({where})"
-    if card.problem == "classification":
+    if card.has_classes:
         out, keep, skipped = label_positions(card, _labels_by_name(card, ds, context), context)
         target = datasets.ClassLabel(names=list(card.label_names))
     else:
@@ -443,7 +529,7 @@ def _load_task(
             dropped[split] = dict(counts)
         used.add(raw.source)
     classless = None
-    if card.problem == "classification" and "train" in loaded:
+    if card.has_classes and "train" in loaded:
         classless = _classes_without_training_rows(
             card, loaded["train"], dropped.get(card.splits.get("train"), {})
         )
@@ -504,7 +590,7 @@ def resplit(card: TaskCard, ds: datasets.Dataset) -> dict[str, datasets.Dataset]
     fractions = np.array([float(card.resplit[r]) for r in roles])
     rng = np.random.default_rng(int(card.resplit.get("seed", 0)))
     labels = np.asarray(ds["labels"])
-    groups = [np.flatnonzero(labels == c) for c in np.unique(labels)] if card.problem == "classification" \
+    groups = [np.flatnonzero(labels == c) for c in np.unique(labels)] if card.has_classes \
         else [np.arange(len(ds))]  # fmt: skip
     rows: dict[str, list[int]] = {r: [] for r in roles}
     for group in groups:
@@ -532,7 +618,7 @@ def holdout(
         raise DataError(
             f"task '{card.name}': train split has {len(train)} rows, too few to hold out a validation split"
         )
-    stratify = "labels" if card.problem == "classification" and n_val >= card.num_labels else None
+    stratify = "labels" if card.has_classes and n_val >= card.num_labels else None
     try:
         parts = train.train_test_split(test_size=n_val, seed=seed, stratify_by_column=stratify)
     except ValueError:  # a class with a single row can't be stratified

@@ -2,7 +2,8 @@
 
 * `idx` — MNIST / Fashion-MNIST's original idx files (images and labels, gzip or plain).
 * `cifar_pickle` — CIFAR-10 `cifar-10-batches-py/*` and CIFAR-100 `cifar-100-python/*`.
-* `imagefolder` — `<root>/<split>/<class name>/*.png|jpg`.
+* `imagefolder` — `<root>/<split>/<class name>/*.png|jpg`, or nested deeper with the class at
+  a chosen folder level (Omniglot's `<alphabet>/<character>/*.png`).
 * `svhn_mat` — SVHN cropped digits `train_32x32.mat` / `test_32x32.mat`.
 * `read_image_parquet` — the Hub's parquet layout (an image struct `{bytes, path}` column and
   a label column), cast to `datasets.Image()` even when the file carries no Hub metadata.
@@ -233,13 +234,38 @@ def _check_image(path: Path) -> bytes:
     return raw
 
 
+def _class_folders(root: Path, level: int) -> list[tuple[Path, str]]:
+    """The folders `level` levels below `root` (hidden ones skipped), each with its path from
+    `root` (`Korean/character01`)."""
+    found = [(root, "")]
+    for _ in range(level):
+        found = [(sub, f"{rel}/{sub.name}" if rel else sub.name)
+                 for folder, rel in found
+                 for sub in sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith("."))]  # fmt: skip
+    return found
+
+
+def _images_under(folder: Path) -> list[Path]:
+    """Every image file at any depth below `folder`, in path order (hidden entries skipped)."""
+    return sorted(p for p in folder.rglob("*")
+                  if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file()
+                  and not any(part.startswith(".") for part in p.relative_to(folder).parts))  # fmt: skip
+
+
 def read_imagefolder(files: list[Path], spec: dict[str, Any], card: TaskCard) -> datasets.Dataset:
     """`<split folder>/<class>/*.png|jpg`; each class folder is a label name of the card.
 
-    Option `class_map` ({folder name: label name}) for names that can't be folder names.
+    Options: `class_map` ({folder name: label name}) for names that can't be folder names;
+    `label_level` (default 1): the folder level below the split folder that names the class,
+    images anywhere below it (2 for `<alphabet>/<character>/*.png` labelled by character);
+    `label_path` (default false): the class name is the folder's path from the split folder
+    (`Korean/character01`), for class folders whose names repeat under different parents.
     """
+    opts = _options(spec)
     index = {name: i for i, name in enumerate(card.label_names)}
-    class_map = {str(k): str(v) for k, v in (_options(spec).get("class_map") or {}).items()}
+    class_map = {str(k): str(v) for k, v in (opts.get("class_map") or {}).items()}
+    level, by_path = int(opts.get("label_level", 1)), bool(opts.get("label_path", False))
+    layout = "/".join(["<group>"] * (level - 1) + ["<class>"])
     encoded: list[bytes] = []
     labels: list[int] = []
     for root in files:
@@ -247,19 +273,23 @@ def read_imagefolder(files: list[Path], spec: dict[str, Any], card: TaskCard) ->
         if not root.is_dir():
             raise DataError(f"{root}: the imagefolder format needs a folder of class folders")
         before = len(encoded)
-        for class_dir in sorted(p for p in root.iterdir() if p.is_dir()):
-            name = class_map.get(class_dir.name, class_dir.name)
+        for class_dir, rel in _class_folders(root, level):
+            folder_name = rel if by_path else class_dir.name
+            name = class_map.get(folder_name, folder_name)
             if name not in index:
+                shown = f"{list(card.label_names)[:20]}{' ...' if len(index) > 20 else ''}"
                 raise DataError(
-                    f"{class_dir}: folder '{class_dir.name}' is not a class of task '{card.name}' "
-                    f"(label names: {list(card.label_names)}; map folder names with options.class_map)"
+                    f"{class_dir}: folder '{folder_name}' (label_level {level}) is not a class of "
+                    f"task '{card.name}' (label names: {shown}; map folder names with "
+                    f"options.class_map, or choose the level with options.label_level)"
                 )
-            for img in sorted(p for p in class_dir.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES):
+            for img in _images_under(class_dir):
                 encoded.append(_check_image(img))
                 labels.append(index[name])
         if len(encoded) == before:
             raise DataError(
-                f"{root}: no images found (expected <class>/*{'|*'.join(IMAGE_SUFFIXES)})"
+                f"{root}: no images found (expected {layout}/**/*{'|*'.join(IMAGE_SUFFIXES)}; "
+                f"options.label_level is {level})"
             )
     return encoded_to_dataset(encoded, labels, card)
 

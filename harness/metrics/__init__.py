@@ -37,7 +37,7 @@ class MetricSpec:
     config_name: str | None = None
 
 
-_CLS = ("classification",)
+_CLS = ("classification", "multiple_choice")
 _REG = ("regression",)
 METRICS: dict[str, MetricSpec] = {
     s.name: s

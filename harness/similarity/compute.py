@@ -163,17 +163,22 @@ class SimilarityComputer:
                 for b in tasks[i + 1 :]:
                     if self.registry.get(a).modality != self.registry.get(b).modality:
                         continue
+                    if na := self.not_defined(a, b):
+                        for spec in models:
+                            out[spec.name] += [na.row(a, b), na.row(b, a)]
+                        continue
                     va, vb = self.probe_views(a, b)
                     for spec in models:
                         scored = _score(spec, va, vb)
                         out[spec.name] += [scored.row(a, b), scored.row(b, a)]
         if pair:
-            views = self.reference_views(tasks)
+            views = self.reference_views([t for t in tasks if not self.not_defined(t)])
             self.views = views  # kept for drawing the covariance matrices
             for i, a in enumerate(tasks):
                 for b in tasks[i:]:
                     for spec in pair:
-                        scored = _score(spec, views[a], views[b])
+                        na = self.not_defined(a, b)
+                        scored = na or _score(spec, views[a], views[b])
                         out[spec.name].append(scored.row(a, b))
                         if a != b:
                             out[spec.name].append(scored.row(b, a))
@@ -184,6 +189,10 @@ class SimilarityComputer:
             for t in tasks:
                 for s in tasks:
                     if s == t or self.registry.get(s).modality != self.registry.get(t).modality:
+                        continue
+                    if na := self.not_defined(t):  # a multiple-choice source is fine
+                        for spec in transfer:
+                            out[spec.name].append(na.row(s, t))
                         continue
                     view, probs = self.transfer_view(s, t)
                     for spec in transfer:
@@ -200,14 +209,25 @@ class SimilarityComputer:
         spec = discover_measures().get(measure)
         rows = []
         if spec.kind == "pair":
-            views = self.reference_views([target, *sources])
+            views = self.reference_views([t for t in (target, *sources) if not self.not_defined(t)])
         for s in sources:
-            if spec.kind == "pair":
+            if na := self.not_defined(target, *([s] if spec.kind == "pair" else [])):
+                scored = na
+            elif spec.kind == "pair":
                 scored = _score(spec, views[s], views[target])
             else:
                 scored = _score(spec, *self.transfer_view(s, target))
             rows.append(scored.row(s, target))
         return pd.DataFrame(rows, columns=COLUMNS)
+
+    def not_defined(self, *tasks: str) -> Scored | None:
+        """`not applicable` where a task's rows have no single feature vector: a
+        multiple-choice row has one per choice, which the measures do not take."""
+        for t in tasks:
+            if getattr(self.registry.get(t), "problem", None) == "multiple_choice":
+                return Scored(math.nan, NOT_APPLICABLE, f"'{t}' is multiple choice: a row has "
+                              "one feature vector per choice, the measures take one per row")  # fmt: skip
+        return None
 
     def floors(self, source: str, target: str) -> dict[str, float]:
         """The dataset-agnostic floors every measure must beat: rank sources by their size, or

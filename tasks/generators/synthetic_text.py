@@ -8,6 +8,10 @@ vector in R^dim, and an anchor direction `a`. A *task* has its own direction
 - `kind: single`     label = score > 0                      (SST-2 shape)
 - `kind: pair`       label = score(s1) > score(s2)          (MRPC/RTE shape)
 - `kind: regression` label = 5 * sigmoid(gain * (score(s1) + score(s2)) / 2)   (STS-B shape)
+- `kind: choice`     a context sentence and `choices` candidate sentences (`choice0`, ...);
+                     label = the position of the candidate with the highest score, so the
+                     context is a distractor and the shared scorer must learn `w` (COPA/SWAG
+                     shape: a multiple-choice task)
 
 The true relatedness of two tasks of one family is the cosine of their directions
 (`true_relatedness`): a task with `relatedness: 1` is the anchor itself, and the cosine
@@ -83,8 +87,9 @@ def _sentences(
 
 def make_split(n: int, split_seed: int, kind: str = "single", relatedness: float = 1.0, task_seed: int = 0,
                family_seed: int = 0, vocab_size: int = 300, dim: int = 8, length: tuple[int, int] = (6, 14),
-               label_noise: float = 0.0, gain: float = 3.0) -> dict[str, list]:  # fmt: skip
-    """Rows of one split as a column dict (`sentence` or `sentence1`/`sentence2`, `label`)."""
+               label_noise: float = 0.0, gain: float = 3.0, choices: int = 3) -> dict[str, list]:  # fmt: skip
+    """Rows of one split as a column dict (`sentence`, `sentence1`/`sentence2`, or `context`
+    and `choice0`... for `kind: choice`; then `label`)."""
     words, vectors, _ = family(family_seed, vocab_size, dim)
     w = task_direction(relatedness, task_seed, family_seed, vocab_size, dim)
     rng = np.random.default_rng([family_seed, task_seed, split_seed])
@@ -104,9 +109,16 @@ def make_split(n: int, split_seed: int, kind: str = "single", relatedness: float
         else:
             scale = math.sqrt(2.0 / np.mean(length))  # std of the mean score
             labels = 5.0 / (1.0 + np.exp(-gain * (s1 + s2) / 2 / scale))
+    elif kind == "choice":
+        candidates = [_sentences(rng, n, vocab_size, length) for _ in range(choices)]
+        scores = np.array([[word_scores[s].mean() for s in c] for c in candidates])
+        cols = {"context": text1}
+        for j, c in enumerate(candidates):
+            cols[f"choice{j}"] = [" ".join(words[i] for i in s) for s in c]
+        labels = scores.argmax(0)
     else:
-        raise ValueError(f"unknown kind {kind!r}; use single, pair or regression")
-    if label_noise and kind != "regression":
+        raise ValueError(f"unknown kind {kind!r}; use single, pair, regression or choice")
+    if label_noise and kind in ("single", "pair"):
         flip = rng.random(n) < label_noise
         labels = np.where(flip, 1 - labels, labels)
     cols["label"] = [float(x) for x in labels] if kind == "regression" else [int(x) for x in labels]
