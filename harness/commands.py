@@ -159,7 +159,7 @@ def _run_on_ray(args: argparse.Namespace, runner: Any, specs: list, output_dir: 
                               plugin_files=included_files(), mixed_precision=args.mixed_precision,
                               rerun_failed=args.rerun_failed, shard=args.shard)  # fmt: skip
     outcome = run_with_ray(specs, settings, address=args.ray_address, cpus_per_run=args.ray_cpus_per_run,
-                           gpus_per_run=args.ray_gpus_per_run, num_cpus=args.ray_num_cpus)  # fmt: skip
+                           gpus_per_run=args.ray_gpus_per_run, num_cpus=args.ray_num_cpus, runner=runner)  # fmt: skip
     print(
         f"ray: {len(outcome.ran) + len(outcome.failed)} run(s) on {len(outcome.workers)} worker process(es)"
     )
@@ -244,8 +244,15 @@ def cmd_run(args: argparse.Namespace) -> int:
     if not acc.is_main_process:
         return 0
     measures = similarity_measures(resolved.get("similarity"), where)
-    if measures and args.shard:
-        print(f"similarity measures and the report wait for every shard: run `transferbench similarity "
+    if measures:
+        from harness.similarity.command import suite_tasks
+
+        tasks = [t for t in suite_tasks(saved, where) if t != "none"]
+    if measures and len(tasks) < 2:
+        print(f"similarity: skipped, it compares tasks and this run has one ({', '.join(tasks)})")
+    elif measures and (args.shard or acc.num_processes > 1):
+        why = "every shard" if args.shard else "the runs of every process"
+        print(f"similarity measures and the report wait for {why}: run `transferbench similarity "
               f"--results {output_dir}` and `transferbench report --results {output_dir}` when all are done")  # fmt: skip
     elif measures:  # the suite's similarity measures, from the caches its runs filled
         from harness.similarity.command import cmd_similarity

@@ -13,6 +13,7 @@ import sys
 import time
 import traceback
 from collections import Counter, defaultdict
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,7 +22,7 @@ import torch
 
 from harness.analysis.floor import constant_baseline
 from harness.backbones import BackboneSpec
-from harness.cache import Cache
+from harness.cache import Cache, main_process_first
 from harness.context import RunContext, default_cache_dir
 from harness.hostmemory import release_free_memory, tune_allocator
 from harness.methods import get_method
@@ -30,10 +31,11 @@ from harness.preprocess import InputPipeline, build_pipeline
 from harness.progress import bar, interactive, quiet_libraries, step_line
 from harness.records import (
     SCHEMA_VERSION,
+    already_recorded,
     now,
     provenance,
     recorded_fingerprints,
-    recorded_runs,
+    strict_record,
     write_record,
 )
 from harness.spec import Budget, RunSpec
@@ -134,7 +136,7 @@ class SuiteRunner:
                  registry: TaskRegistry | None = None):  # fmt: skip
         tune_allocator()  # once per process (see harness.hostmemory)
         self.output_dir = Path(output_dir)
-        self.registry = registry or TaskRegistry(include_paths or [])
+        self.registry = registry or TaskRegistry(include_paths or [], strict=False)
         self.cache_dir = Path(cache_dir) if cache_dir else default_cache_dir()
         self.accelerator = accelerator or make_accelerator(
             mixed_precision, report_to, self.output_dir / "logs"
@@ -153,7 +155,10 @@ class SuiteRunner:
         key = repr(sorted(spec.backbone.items()))
         if key not in self._pipelines:
             corpus = [self.store.data(name) for name in sorted(self._corpus[key])]
-            with self.accelerator.main_process_first():
+            # a preset's tokenizer comes from the cache, whose collective calls must not meet
+            # `main_process_first`'s barriers; the main process downloads a Hub tokenizer first
+            first = nullcontext() if bb.is_preset else main_process_first(self.accelerator)
+            with first:
                 self._pipelines[key] = build_pipeline(bb, corpus, self.cache)
         return self._pipelines[key]
 
@@ -169,14 +174,11 @@ class SuiteRunner:
         for spec in specs:  # the tokenizer of a preset is trained on every task its backbone sees
             self.register_corpus(spec.backbone, [spec.target, *spec.sources, *spec.task_set])
         todo = []
-        recorded = recorded_runs(self.output_dir)
+        skip = already_recorded(specs, self.output_dir, self.rerun_failed, self.data_changed)
         for spec in specs:
-            status = recorded[spec.id]["status"] if spec.id in recorded else None
-            if status is not None and self.data_changed(spec, recorded[spec.id]):
-                status = None  # recorded from other data: not already recorded
-            if status == "ok" or (status == "failed" and not self.rerun_failed):
+            if spec.id in skip:
                 outcome.skipped.append(spec.id)
-                if status == "failed":
+                if skip[spec.id] == "failed":
                     outcome.failed_before.append(spec.id)
             else:
                 todo.append(spec)
@@ -336,6 +338,7 @@ class SuiteRunner:
             if pipeline.tokenizer_corpus:  # rerun it alone and the vocabulary would differ
                 record["provenance"]["tokenizer_corpus"] = pipeline.tokenizer_corpus
         record["created"] = now()
+        record = strict_record(record)  # strict JSON: a NaN primary score is a failed run
         if acc.is_main_process:
             write_record(record, self.output_dir)
         return record

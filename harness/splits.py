@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from harness.cache import Cache
+from harness.cache import Cache, main_process_first
 from harness.cards import TaskCard
 from harness.data.loading import TaskData, load_task
 from harness.data.subsets import EVAL_SAMPLE_SEED, fraction_indices, stratified_sample
@@ -31,7 +31,7 @@ class TaskStore:
 
     def data(self, name: str) -> TaskData:
         if name not in self._data:
-            with self.cache.accelerator.main_process_first():
+            with main_process_first(self.cache.accelerator):  # the Hub's downloads, once
                 self._data[name] = load_task(self.registry.get(name), self.data_dir)
         return self._data[name]
 
@@ -65,7 +65,7 @@ class RunSplits:
         seeded, stratified samples of it."""
         card = self.store.registry.get(name)
         labels = self.store.encoded(name, self.pipeline, "train")["labels"]
-        stratify = card.problem == "classification"
+        stratify = card.has_classes
         rows = fraction_indices(labels, self.spec.fraction, self.spec.seed, stratify)
         for cap in (self.spec.train_cap(name), self.spec.limit):
             if cap:
@@ -115,7 +115,7 @@ class RunSplits:
 
     @staticmethod
     def stratify(card: TaskCard) -> bool:
-        return card.problem == "classification"
+        return card.has_classes
 
     def task_card(self, name: str) -> TaskCard:
         card = self.store.registry.get(name)
