@@ -125,6 +125,12 @@ def test_the_submissions_board_cuts_and_marks_its_intervals():
     cell = _cell(two, "ci_low", True)
     assert f"[0.0000, 1.0000] {CLIPPED_MARK} {FEW_SEEDS_MARK}" in cell
     assert "[0.4516, 0.9484]</td>" in _cell(three, "ci_low", True)
+    # and the text tables (md) the submissions board writes beside its page
+    from harness.workflows.merge import text_table
+
+    text = text_table(table.reset_index()).set_index("method")["95% CI"]
+    assert text["finetune"] == f"[0.0000, 1.0000] {CLIPPED_MARK} {FEW_SEEDS_MARK}"
+    assert text["x"] == "[0.4516, 0.9484]"
 
 
 def _runs_and_scores(sources_per_target: dict[str, int]) -> tuple[pd.DataFrame, pd.DataFrame]:

@@ -18,6 +18,7 @@ from typing import Any
 import pandas as pd
 
 from harness.analysis.critical_difference import CDResult, analyse, draw
+from harness.analysis.intervals import interval_text
 from harness.analysis.ranking import BASELINE, ranked_table, run_row, score_matrix
 from harness.errors import DataError, TransferBenchError
 from harness.records import load_records
@@ -211,8 +212,9 @@ def text_table(table: pd.DataFrame) -> pd.DataFrame:
         "fraction": table["fraction"].map(lambda f: f"{f:g}"), "metric": table["metric"],
         "submission": table["submission"], "method": table["method"], "source": table["source"],
         "mean": table["mean"].map(_fmt),
-        "95% CI": [f"[{lo:.4f}, {hi:.4f}]" if k != "none" else "" for lo, hi, k in
-                   zip(table["ci_low"], table["ci_high"], table["ci_kind"])],
+        "95% CI": [interval_text(lo, hi, k, n, bool(c)) for lo, hi, k, n, c in
+                   zip(table["ci_low"], table["ci_high"], table["ci_kind"], table["seeds"],
+                       table.get("ci_clipped", pd.Series(False, index=table.index)))],
         "seeds": table["seeds"], "rank": table["rank"].map(lambda r: f"{r:g}"),
         "Δ vs best baseline": table["delta_vs_best_baseline"].map(lambda d: _fmt(d, "+.4f")),
         "p (paired t)": table["p_value"].map(lambda p: _fmt(p, ".3g")),
