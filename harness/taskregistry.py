@@ -188,9 +188,9 @@ class TaskRegistry:
         if bad:
             raise self._invalid_error(bad, f"task '{name}' is needed")
         if name not in self.cards:
-            unread = [str(c.path) for c in self.invalid if c.name is None]
+            unread = [c for c in self.invalid if c.name is None]
             maybe = (f" {len(unread)} card file(s) that do not read may define it: "
-                     f"{', '.join(unread)}." if unread else "")  # fmt: skip
+                     f"{'; '.join(p for c in unread for p in c.problems)}." if unread else "")  # fmt: skip
             raise UnknownNameError(
                 f"unknown task '{name}'.{did_you_mean(name, sorted(self.cards))} See `transferbench list tasks`.{maybe}"
             )

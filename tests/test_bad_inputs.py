@@ -619,23 +619,51 @@ BAD_CARDS = {
 }  # fmt: skip
 
 
-@pytest.mark.parametrize("kind", sorted(BAD_CARDS))
-def test_broken_card_fails_before_training(kind, tmp_path, run_main, trainings):
-    text, named = BAD_CARDS[kind]
-    cards = tmp_path / "cards"
-    cards.mkdir()
-    card = cards / "my_card.yaml"
+def _write_bad_card(kind: str, folder: Path) -> Path:
+    folder.mkdir()
+    card = folder / "my_card.yaml"
     if kind == "binary":
         card.write_bytes(b"\xff\xfe\x00name: x\n")
     else:
-        card.write_text(text)
+        card.write_text(BAD_CARDS[kind][0])
+    return card
+
+
+@pytest.mark.parametrize("kind", sorted(BAD_CARDS))
+def test_broken_card_the_suite_needs_fails_before_training(kind, tmp_path, run_main, trainings):
+    """A run whose suite names the broken card (by its name where the card still says it)
+    stops before training, naming the file and what is wrong."""
+    named = BAD_CARDS[kind][1]
+    cards = tmp_path / "cards"
+    _write_bad_card(kind, cards)
+    target = "synth_text_near" if kind == "duplicate_name" else "my_task"
+    flags = [*TINY]
+    flags[flags.index("synth_text_near")] = target
     out = tmp_path / "out"
     proc = run_main(
-        "run", "--include_path", cards, *TINY, "--output_dir", out, "--cache_dir", tmp_path / "c"
+        "run", "--include_path", cards, *flags, "--output_dir", out, "--cache_dir", tmp_path / "c"
     )
     assert_user_error(proc, "my_card.yaml", *named)
     assert not trainings
     assert not out.exists()
+
+
+@pytest.mark.parametrize("kind", ["unknown_metric", "bad_yaml", "empty"])
+def test_a_broken_card_the_suite_does_not_need_is_named_and_the_rest_runs(
+    kind, tmp_path, run_main, caplog
+):
+    """One invalid card in an include folder no longer blocks the others: the run names it
+    (file and problem) and goes on, since its suite does not use it."""
+    cards = tmp_path / "cards"
+    _write_bad_card(kind, cards)
+    (cards / "fine.yaml").write_text(yaml.safe_dump(_card("fine_task")))
+    proc = run_main("run", "--include_path", cards, *TINY, "--dry_run")
+    assert_no_traceback(proc)
+    assert proc.returncode == 0, _show(proc)
+    assert "synth_text_near" in proc.stdout and "1 run(s)" in proc.stdout, _show(proc)
+    warned = caplog.text  # a WARNING on stderr: "left out 1 invalid card(s)", file and problem
+    assert "left out 1 invalid card(s)" in warned and "my_card.yaml" in warned
+    assert all(text in warned for text in BAD_CARDS[kind][1]), warned
 
 
 # --- 8. inspect and validate ------------------------------------------------------------------

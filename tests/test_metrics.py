@@ -116,7 +116,7 @@ def _inputs(problem: str, seed: int, num_classes: int) -> tuple[np.ndarray, np.n
 def _cases():
     for name, spec in sorted(METRICS.items()):
         for problem in spec.problems:
-            classes = (2, 3) if problem == "classification" else (0,)
+            classes = (2, 3) if problem in ("classification", "multiple_choice") else (0,)
             for num_classes in classes:
                 for seed in SEEDS:
                     kind = f"{num_classes}class" if num_classes else "float"
@@ -144,7 +144,7 @@ def test_spec_is_well_formed(name):
     spec = METRICS[name]
     assert spec.name == name
     assert spec.direction in ("max", "min")
-    assert spec.problems and set(spec.problems) <= {"classification", "regression"}
+    assert spec.problems and set(spec.problems) <= {"classification", "regression", "multiple_choice"}
     assert (MODULES_DIR / spec.module / f"{spec.module}.py").is_file(), spec.module
     assert (spec.module, spec.key) in REFERENCES, (
         f"add a scikit-learn/SciPy reference for ({spec.module!r}, {spec.key!r}) to REFERENCES"
