@@ -92,9 +92,14 @@ class Distill(Method):
     uses_sources = False
     multi_task = True
     budget_defaults = PAPER_BUDGET
-    test_settings = {"task_set": ["synth_text_anchor", "synth_text_regression"], "fraction": 0.2,
-                     "config": {"teachers": 1}, "budget": {"learning_rate": 2e-3}, "max_train_samples": 300,
-                     "margin": 0.08}  # one teacher, 300 rows: ~0.10 over the floor (500 scored rows: SE 0.02)  # fmt: skip
+    test_settings = {
+        "task_set": ["synth_text_anchor", "synth_text_regression"],
+        "fraction": 0.2,
+        "config": {"teachers": 1},
+        "budget": {"learning_rate": 2e-3},
+        "max_train_samples": 300,
+        "margin": 0.08,
+    }  # one teacher, 300 rows: ~0.10 over the floor (500 scored rows: SE 0.02)
     description = "MT-DNN-KD: teacher ensembles per task, soft targets, one multi-task student, then fine-tuning"
 
     def shared_model(
@@ -125,8 +130,14 @@ class Distill(Method):
                         raise ConfigError(
                             f"distill: soft targets of '{s.name}' cover {len(soft)} rows, not {len(s.train)}"
                         )
-                    s = TaskSplits(s.card, s.train.add_column("soft_targets", soft.tolist()), s.validation, s.test,
-                                   s.collate, s.lengths)  # fmt: skip
+                    s = TaskSplits(
+                        s.card,
+                        s.train.add_column("soft_targets", soft.tolist()),
+                        s.validation,
+                        s.test,
+                        s.collate,
+                        s.lengths,
+                    )
                 out.append(s)
             return out
 
@@ -149,11 +160,17 @@ class Distill(Method):
         )
         model.load_state_dict(state)
         target = ctx.spec.target
-        extra = {"task_set": list(ctx.spec.task_set), "multitask": meta,
-                 "multitask_score": meta["tasks"].get(target, {}).get("primary"),
-                 "teachers": teachers}  # fmt: skip
-        head = model.head(target) if target in ctx.spec.task_set else build_head(
-            ctx.card, encoder.feature_dim, cfg.head_hidden, cfg.head_dropout)  # fmt: skip
+        extra = {
+            "task_set": list(ctx.spec.task_set),
+            "multitask": meta,
+            "multitask_score": meta["tasks"].get(target, {}).get("primary"),
+            "teachers": teachers,
+        }
+        head = (
+            model.head(target)
+            if target in ctx.spec.task_set
+            else build_head(ctx.card, encoder.feature_dim, cfg.head_hidden, cfg.head_dropout)
+        )
         result = ctx.train(EncoderWithHead(encoder, head), optimizer=make_optimizer(cfg.optimizer))
         return MethodResult(result, extra)
 
@@ -186,8 +203,10 @@ class Distill(Method):
                     RuntimeError,
                     TransferBenchError,
                 ) as exc:  # diverged, out of memory, bad data
-                    raise RunFailure(f"distill: teacher {k + 1}/{cfg.teachers} of '{task}' ({cfg.teacher_method}, "
-                                     f"seed {k}) failed: {exc}") from exc  # fmt: skip
+                    raise RunFailure(
+                        f"distill: teacher {k + 1}/{cfg.teachers} of '{task}' ({cfg.teacher_method}, "
+                        f"seed {k}) failed: {exc}"
+                    ) from exc
                 model = getattr(sub, "last_model", None)
                 if model is None:
                     raise ConfigError(
@@ -204,9 +223,14 @@ class Distill(Method):
             ensemble = compute_metrics(card, preds.tolist(), refs.tolist())
             if folder is not None:
                 torch.save(torch.stack(train_probs).mean(0), folder / "soft_targets.pt")
-                info = {"teacher_scores": scores, "teacher_mean": sum(scores) / len(scores),
-                        "ensemble": ensemble[card.primary_metric], "ensemble_metrics": ensemble,
-                        "metric": card.primary_metric, "teacher_method": cfg.teacher_method}  # fmt: skip
+                info = {
+                    "teacher_scores": scores,
+                    "teacher_mean": sum(scores) / len(scores),
+                    "ensemble": ensemble[card.primary_metric],
+                    "ensemble_metrics": ensemble,
+                    "metric": card.primary_metric,
+                    "teacher_method": cfg.teacher_method,
+                }
                 (folder / "teachers.json").write_text(json.dumps(info, indent=1))
 
         def load(folder: Path) -> tuple[torch.Tensor, dict[str, Any]]:
@@ -215,7 +239,22 @@ class Distill(Method):
 
         # the teachers train on the task's rows in the student's phase (`RunContext.for_task`)
         rows = ctx.rows_key() if task in ctx.spec.fraction_tasks else None
-        parts = ["soft_targets", TRAINING_VERSION, task, card.content_hash, ctx.task_fingerprints(task), ctx.pipeline.identity, ctx.spec.backbone,
-                 cfg.teacher_method, settings, cfg.teachers, cfg.kd_temperature, ctx.spec.source_budget,
-                 ctx.spec.limit, ctx.spec.source_seed, ctx.splits.caps, rows]  # fmt: skip
+        parts = [
+            "soft_targets",
+            TRAINING_VERSION,
+            task,
+            card.content_hash,
+            ctx.task_fingerprints(task),
+            ctx.pipeline.identity,
+            ctx.spec.backbone,
+            cfg.teacher_method,
+            settings,
+            cfg.teachers,
+            cfg.kd_temperature,
+            ctx.spec.source_budget,
+            ctx.spec.limit,
+            ctx.spec.source_seed,
+            ctx.splits.caps,
+            rows,
+        ]
         return ctx.cache.get_or_compute("soft_targets", parts, compute, load, name=task)

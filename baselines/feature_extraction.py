@@ -81,6 +81,16 @@ class FeatureExtraction(Method):
             **{**ctx.budget.__dict__, "group_by_length": False}
         )  # features have no length
         data = {role: FeatureSet(*sets[role]) for role in sets}
-        result = train_model(model, ctx.card, data["train"], data["validation"], data["test"], collate_features,
-                             budget, ctx.accelerator, ctx.seed, desc=ctx.spec.variant)  # fmt: skip
+        result = train_model(
+            model,
+            ctx.card,
+            data["train"],
+            data["validation"],
+            data["test"],
+            collate_features,
+            budget,
+            ctx.accelerator,
+            ctx.seed,
+            desc=ctx.spec.variant,
+        )
         return MethodResult(result, {"feature_dim": int(dim)})

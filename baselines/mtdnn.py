@@ -43,9 +43,14 @@ class MTDNN(Method):
     multi_task = True
     budget_defaults = PAPER_BUDGET
     # the small-budget recipe (AdamW: Adamax's steps are too short at ~60 steps a task; README)
-    test_settings = {"task_set": ["synth_text_anchor", "synth_text_regression"], "fraction": 0.2,
-                     "config": {"optimizer": "adamw"}, "budget": {"learning_rate": 2e-3}, "max_train_samples": 300,
-                     "margin": 0.08}  # 300 rows per task: ~0.12 over the floor (500 scored rows: SE 0.02)  # fmt: skip
+    test_settings = {
+        "task_set": ["synth_text_anchor", "synth_text_regression"],
+        "fraction": 0.2,
+        "config": {"optimizer": "adamw"},
+        "budget": {"learning_rate": 2e-3},
+        "max_train_samples": 300,
+        "margin": 0.08,
+    }  # 300 rows per task: ~0.12 over the floor (500 scored rows: SE 0.02)
     description = "MT-DNN: shared encoder, per-task heads, multi-task training on the task set, then per-target fine-tuning"
 
     def recipe(self) -> dict[str, Any]:
@@ -57,8 +62,10 @@ class MTDNN(Method):
     def shared_model(self, ctx: RunContext) -> tuple[dict[str, Any], dict[str, Any]]:
         """The multi-task model's weights and scores (trained once per recipe, cached)."""
         if not self.config.finetune and ctx.spec.target not in ctx.spec.task_set:
-            raise ConfigError(f"mtdnn with finetune: false scores the multi-task model, but target "
-                              f"'{ctx.spec.target}' is not in the task set")  # fmt: skip
+            raise ConfigError(
+                f"mtdnn with finetune: false scores the multi-task model, but target "
+                f"'{ctx.spec.target}' is not in the task set"
+            )
         cards = [ctx.task_card(n) for n in ctx.spec.task_set]
         return train_shared_model(ctx, cards, self.recipe(), self.config)
 
@@ -76,15 +83,26 @@ class MTDNN(Method):
             encoder, cards, encoder.feature_dim, cfg.head_hidden, cfg.head_dropout
         )
         model.load_state_dict(state)
-        extra = {"task_set": list(ctx.spec.task_set), "multitask": meta,
-                 "multitask_score": meta["tasks"][target]["primary"] if in_set else None}  # fmt: skip
+        extra = {
+            "task_set": list(ctx.spec.task_set),
+            "multitask": meta,
+            "multitask_score": meta["tasks"][target]["primary"] if in_set else None,
+        }
         if not cfg.finetune:
             t = meta["tasks"][target]
-            result = TrainResult(test_metrics=t["metrics"], primary=t["primary"], best_epoch=t["best_epoch"],
-                                 validation_metrics=t["validation_metrics"], curve=meta["curve"],
-                                 steps=meta["steps"])  # fmt: skip
+            result = TrainResult(
+                test_metrics=t["metrics"],
+                primary=t["primary"],
+                best_epoch=t["best_epoch"],
+                validation_metrics=t["validation_metrics"],
+                curve=meta["curve"],
+                steps=meta["steps"],
+            )
             return MethodResult(result, extra)
-        head = model.head(target) if in_set else build_head(ctx.card, encoder.feature_dim, cfg.head_hidden,
-                                                            cfg.head_dropout)  # fmt: skip
+        head = (
+            model.head(target)
+            if in_set
+            else build_head(ctx.card, encoder.feature_dim, cfg.head_hidden, cfg.head_dropout)
+        )
         result = ctx.train(EncoderWithHead(encoder, head), optimizer=make_optimizer(cfg.optimizer))
         return MethodResult(result, extra)

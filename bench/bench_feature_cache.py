@@ -94,13 +94,26 @@ def main(argv: list[str] | None = None) -> None:
         pipeline.check(card)
         budget = Budget(per_device_train_batch_size=args.batch_size, num_train_epochs=args.epochs)
         run_spec = RunSpec(
-            backbone=spec.to_dict(), sources=(), method="feature_extraction", variant="bench",
-            method_config={}, target=args.task, fraction=1.0, seed=args.seed,
-            budget=budget.__dict__, source_budget=Budget().__dict__,
-        )  # fmt: skip
-        ctx = RunContext(spec=run_spec, card=card, pipeline=pipeline, store=store,
-                         cache=Cache(workdir / "features-warmup", accelerator), budget=budget,
-                         source_budget=Budget())  # fmt: skip
+            backbone=spec.to_dict(),
+            sources=(),
+            method="feature_extraction",
+            variant="bench",
+            method_config={},
+            target=args.task,
+            fraction=1.0,
+            seed=args.seed,
+            budget=budget.__dict__,
+            source_budget=Budget().__dict__,
+        )
+        ctx = RunContext(
+            spec=run_spec,
+            card=card,
+            pipeline=pipeline,
+            store=store,
+            cache=Cache(workdir / "features-warmup", accelerator),
+            budget=budget,
+            source_budget=Budget(),
+        )
         encoder = ctx.base_encoder().to(device).eval()
         for p in encoder.parameters():
             p.requires_grad_(False)
@@ -136,8 +149,13 @@ def main(argv: list[str] | None = None) -> None:
                 raise SystemExit(f"expected one feature-cache miss then one hit, got {counts}")
             head, opt = fresh_head()
             g = torch.Generator().manual_seed(args.seed)
-            loader = DataLoader(FeatureSet(feats, labels), batch_size=args.batch_size,
-                                shuffle=True, generator=g, collate_fn=collate_features)  # fmt: skip
+            loader = DataLoader(
+                FeatureSet(feats, labels),
+                batch_size=args.batch_size,
+                shuffle=True,
+                generator=g,
+                collate_fn=collate_features,
+            )
             steps = 0
             for _ in range(args.epochs):
                 for batch in loader:
@@ -151,12 +169,18 @@ def main(argv: list[str] | None = None) -> None:
             head, opt = fresh_head()
             if lengths is not None:
                 sampler = LengthGroupedSampler(lengths, args.batch_size, args.seed)
-                loader = DataLoader(train, batch_size=args.batch_size, sampler=sampler,
-                                    collate_fn=pipeline.collate)  # fmt: skip
+                loader = DataLoader(
+                    train, batch_size=args.batch_size, sampler=sampler, collate_fn=pipeline.collate
+                )
             else:
                 g = torch.Generator().manual_seed(args.seed)
-                loader = DataLoader(train, batch_size=args.batch_size, shuffle=True, generator=g,
-                                    collate_fn=pipeline.collate)  # fmt: skip
+                loader = DataLoader(
+                    train,
+                    batch_size=args.batch_size,
+                    shuffle=True,
+                    generator=g,
+                    collate_fn=pipeline.collate,
+                )
             t0 = time.perf_counter()
             steps = 0
             for _ in range(args.epochs):

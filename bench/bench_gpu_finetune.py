@@ -55,10 +55,20 @@ SDPA_BACKENDS = {
     "math": ("math",),
 }
 
-CARD = dict(name="sst2_shaped", version=1, modality="text", problem="classification",
-            inputs={"text": "sentence"}, label="label", label_names=("negative", "positive"),
-            splits={"train": "train", "validation": "validation", "test": "validation"},
-            metrics=("accuracy",), primary_metric="accuracy", direction="max", data={})  # fmt: skip
+CARD = dict(
+    name="sst2_shaped",
+    version=1,
+    modality="text",
+    problem="classification",
+    inputs={"text": "sentence"},
+    label="label",
+    label_names=("negative", "positive"),
+    splits={"train": "train", "validation": "validation", "test": "validation"},
+    metrics=("accuracy",),
+    primary_metric="accuracy",
+    direction="max",
+    data={},
+)
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -70,22 +80,40 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--repeats", type=int, default=5, help="timed windows, median of (5)")
     p.add_argument("--precision", choices=["bf16", "fp32"], default="bf16")
     p.add_argument("--compile", action="store_true", help="torch.compile the model (inductor)")
-    p.add_argument("--compile_mode", default="default",
-                   help="torch.compile mode: default | reduce-overhead (CUDA graphs) | "
-                   "max-autotune-no-cudagraphs (Triton GEMM templates, epilogue fusion)")  # fmt: skip
-    p.add_argument("--sdpa_backend", choices=sorted(SDPA_BACKENDS), default="auto",
-                   help="scaled-dot-product attention kernels allowed (auto: torch's choice; "
-                   "flash needs --no-mask)")  # fmt: skip
+    p.add_argument(
+        "--compile_mode",
+        default="default",
+        help="torch.compile mode: default | reduce-overhead (CUDA graphs) | "
+        "max-autotune-no-cudagraphs (Triton GEMM templates, epilogue fusion)",
+    )
+    p.add_argument(
+        "--sdpa_backend",
+        choices=sorted(SDPA_BACKENDS),
+        default="auto",
+        help="scaled-dot-product attention kernels allowed (auto: torch's choice; "
+        "flash needs --no-mask)",
+    )
     p.add_argument("--no-fused", dest="fused", action="store_false", help="unfused AdamW")
     p.add_argument("--attn", default="sdpa", help="attn_implementation (sdpa | eager)")
-    p.add_argument("--no-mask", dest="mask", action="store_false",
-                   help="no attention_mask in the batches (all rows are full length)")  # fmt: skip
-    p.add_argument("--dropout", type=float, default=None,
-                   help="hidden and attention-probability dropout (BertConfig's 0.1); 0 "
-                   "measures what dropout costs")  # fmt: skip
+    p.add_argument(
+        "--no-mask",
+        dest="mask",
+        action="store_false",
+        help="no attention_mask in the batches (all rows are full length)",
+    )
+    p.add_argument(
+        "--dropout",
+        type=float,
+        default=None,
+        help="hidden and attention-probability dropout (BertConfig's 0.1); 0 "
+        "measures what dropout costs",
+    )
     p.add_argument("--tiny", action="store_true", help="a 2-layer, hidden-64 BERT (CPU test)")
-    p.add_argument("--profile", default=None, help="write a torch.profiler table of 3 steps "
-                   "after the timed windows to this file")  # fmt: skip
+    p.add_argument(
+        "--profile",
+        default=None,
+        help="write a torch.profiler table of 3 steps after the timed windows to this file",
+    )
     p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's choice)")
     p.add_argument("--seed", type=int, default=0)
     args = p.parse_args(argv)
@@ -261,28 +289,51 @@ def main(argv: list[str] | None = None) -> None:
     total = args.warmup + args.steps * args.repeats + (3 if args.profile else 0)
     train = SyntheticRows(total * args.batch_size, args.seq_len, config.vocab_size, args.seed)
     validation = SyntheticRows(args.batch_size, args.seq_len, config.vocab_size, args.seed + 1)
-    budget = Budget(num_train_epochs=1, max_steps=total, learning_rate=2e-5, warmup_ratio=0.1,
-                    per_device_train_batch_size=args.batch_size,
-                    per_device_eval_batch_size=args.batch_size, group_by_length=False)  # fmt: skip
+    budget = Budget(
+        num_train_epochs=1,
+        max_steps=total,
+        learning_rate=2e-5,
+        warmup_ratio=0.1,
+        per_device_train_batch_size=args.batch_size,
+        per_device_eval_batch_size=args.batch_size,
+        group_by_length=False,
+    )
     timer = WindowTimer(args.warmup, args.steps, args.repeats, cuda, args.profile)
     fused = "on" if args.fused and cuda else "off"
     attention = args.attn + ("" if args.mask else ", no mask")
     attention += "" if args.dropout is None else f", dropout {args.dropout:g}"
     attention += "" if args.sdpa_backend == "auto" else f", SDPA {args.sdpa_backend}"
     compiled = args.compile_mode if args.compile else "off"
-    print(f"BERT {'tiny' if args.tiny else 'base'} (L{config.num_hidden_layers} "
-          f"H{config.hidden_size} A{config.num_attention_heads}, {n_params / 1e6:.1f}M "
-          f"non-embedding parameters), batch {args.batch_size} x seq_len {args.seq_len}; "
-          f"precision {args.precision}, compile {compiled}, fused AdamW {fused}, attention "
-          f"{attention}; device {device_name}; torch {torch.__version__}, "
-          f"transformers {transformers.__version__}", flush=True)  # fmt: skip
-    print(f"path: harness.training.train_model (step hook timing), {total} optimizer steps = "
-          f"{args.warmup} warm-up + {args.repeats} windows x {args.steps}"
-          f"{' + 3 profiled' if args.profile else ''}", flush=True)  # fmt: skip
+    print(
+        f"BERT {'tiny' if args.tiny else 'base'} (L{config.num_hidden_layers} "
+        f"H{config.hidden_size} A{config.num_attention_heads}, {n_params / 1e6:.1f}M "
+        f"non-embedding parameters), batch {args.batch_size} x seq_len {args.seq_len}; "
+        f"precision {args.precision}, compile {compiled}, fused AdamW {fused}, attention "
+        f"{attention}; device {device_name}; torch {torch.__version__}, "
+        f"transformers {transformers.__version__}",
+        flush=True,
+    )
+    print(
+        f"path: harness.training.train_model (step hook timing), {total} optimizer steps = "
+        f"{args.warmup} warm-up + {args.repeats} windows x {args.steps}"
+        f"{' + 3 profiled' if args.profile else ''}",
+        flush=True,
+    )
     try:
-        train_model(model, card, train, validation, validation, partial(collate, mask=args.mask),
-                    budget, accelerator, args.seed, step_hooks=[timer],
-                    optimizer=adamw if args.fused else unfused_adamw, desc="bench")  # fmt: skip
+        train_model(
+            model,
+            card,
+            train,
+            validation,
+            validation,
+            partial(collate, mask=args.mask),
+            budget,
+            accelerator,
+            args.seed,
+            step_hooks=[timer],
+            optimizer=adamw if args.fused else unfused_adamw,
+            desc="bench",
+        )
     except StopBench:
         pass
     windows = timer.windows()
@@ -294,14 +345,18 @@ def main(argv: list[str] | None = None) -> None:
     print("windows samples/s: " + " ".join(f"{r:.1f}" for r in rates))
     print(f"samples/s: {rate:.1f}")
     print(f"tokens/s: {rate * args.seq_len:.0f}")
-    print(f"FLOPs/token: {per_token / 1e9:.4f} G = 6 x {n_params} + 12 x "
-          f"{config.num_hidden_layers} x {config.hidden_size} x {args.seq_len}")  # fmt: skip
+    print(
+        f"FLOPs/token: {per_token / 1e9:.4f} G = 6 x {n_params} + 12 x "
+        f"{config.num_hidden_layers} x {config.hidden_size} x {args.seq_len}"
+    )
     print(f"achieved: {achieved / 1e12:.4g} TFLOP/s")
     if peak is None:
         print(f"MFU: n/a (no known bf16 peak for {device_name})")
     else:
-        print(f"MFU: {100 * achieved / peak:.1f}% of {peak / 1e12:.0f} TFLOP/s "
-              f"(dense bf16 peak assumed for {device_name})")  # fmt: skip
+        print(
+            f"MFU: {100 * achieved / peak:.1f}% of {peak / 1e12:.0f} TFLOP/s "
+            f"(dense bf16 peak assumed for {device_name})"
+        )
     if cuda:
         print(f"peak GPU memory: {torch.cuda.max_memory_allocated() / 2**30:.2f} GiB")
 

@@ -42,10 +42,22 @@ from pathlib import Path
 from typing import Any
 
 AXES = ("sources", "targets", "fractions", "seeds", "methods")
-SOURCES = ["synth_text_anchor", "synth_text_far", "synth_text_mid", "synth_text_pair",
-           "synth_text_regression", "synth_text_near"]  # fmt: skip
-TARGETS = ["synth_text_near", "synth_text_mid", "synth_text_far", "synth_text_pair",
-           "synth_text_regression", "synth_text_anchor"]  # fmt: skip
+SOURCES = [
+    "synth_text_anchor",
+    "synth_text_far",
+    "synth_text_mid",
+    "synth_text_pair",
+    "synth_text_regression",
+    "synth_text_near",
+]
+TARGETS = [
+    "synth_text_near",
+    "synth_text_mid",
+    "synth_text_far",
+    "synth_text_pair",
+    "synth_text_regression",
+    "synth_text_anchor",
+]
 FRACTIONS = [0.5, 0.25, 1.0, 0.1, 0.75, 0.05, 0.4, 0.6]
 METHODS: list[tuple[str, dict[str, Any]]] = [
     ("feature_extraction", {"budget": {"learning_rate": 1.0e-2}}),
@@ -55,7 +67,7 @@ METHODS: list[tuple[str, dict[str, Any]]] = [
     (
         "feature_extraction_mlp",
         {"method": "feature_extraction", "head_hidden": 64, "budget": {"learning_rate": 1.0e-2}},
-    ),  # fmt: skip
+    ),
 ]
 LAW = {
     "sources": "source trainings and feature passes linear in sources",
@@ -134,8 +146,14 @@ def measure(suite: dict[str, Any], root: Path) -> dict[str, Any]:
     records = [read_record(p) for p in find_records(root / "out")]
     probes = sum(r["spec"]["method"] == "feature_extraction" for r in records)
     counts = outcome.cache_counts
-    return {"runs": len(specs), "seconds": seconds, "sources": counts["sources_miss"],
-            "features": counts["features_miss"], "probes": probes, "full": len(records) - probes}  # fmt: skip
+    return {
+        "runs": len(specs),
+        "seconds": seconds,
+        "sources": counts["sources_miss"],
+        "features": counts["features_miss"],
+        "probes": probes,
+        "full": len(records) - probes,
+    }
 
 
 def slope(sizes: list[int], seconds: list[float]) -> float:
@@ -163,11 +181,15 @@ def main(argv: list[str] | None = None) -> None:
     if sizes[0] < 1:
         raise SystemExit("error: --sizes must be whole numbers >= 1")
     root = Path(tempfile.mkdtemp(prefix="tb-bench-grid-"))
-    print(f"base: 1 source, 1 target, 1 fraction, 1 seed, feature_extraction; {args.backbone}, "
-          f"{args.max_train_samples or 'all'} training rows, an empty cache per suite, "
-          f"{args.threads or 'torch default'} thread(s)\n")  # fmt: skip
-    header = (f"{'axis':<10}{'size':>5}{'runs':>6}{'seconds':>9}{'x size 1':>9}"
-              f"{'source trainings':>18}{'feature passes':>16}{'probes':>8}{'full trainings':>16}")  # fmt: skip
+    print(
+        f"base: 1 source, 1 target, 1 fraction, 1 seed, feature_extraction; {args.backbone}, "
+        f"{args.max_train_samples or 'all'} training rows, an empty cache per suite, "
+        f"{args.threads or 'torch default'} thread(s)\n"
+    )
+    header = (
+        f"{'axis':<10}{'size':>5}{'runs':>6}{'seconds':>9}{'x size 1':>9}"
+        f"{'source trainings':>18}{'feature passes':>16}{'probes':>8}{'full trainings':>16}"
+    )
     print(header)
     print("-" * len(header))
     summary = []
@@ -178,8 +200,11 @@ def main(argv: list[str] | None = None) -> None:
                 m = measure(grown(axis, size, args.backbone, args.max_train_samples), root)
                 rows.append(m)
                 base = rows[0]["seconds"]
-                print(f"{axis:<10}{size:>5}{m['runs']:>6}{m['seconds']:>9.1f}{m['seconds'] / base:>9.2f}"
-                      f"{m['sources']:>18}{m['features']:>16}{m['probes']:>8}{m['full']:>16}", flush=True)  # fmt: skip
+                print(
+                    f"{axis:<10}{size:>5}{m['runs']:>6}{m['seconds']:>9.1f}{m['seconds'] / base:>9.2f}"
+                    f"{m['sources']:>18}{m['features']:>16}{m['probes']:>8}{m['full']:>16}",
+                    flush=True,
+                )
             summary.append((axis, slope(sizes, [r["seconds"] for r in rows])))
     finally:
         shutil.rmtree(root, ignore_errors=True)

@@ -111,8 +111,10 @@ def main(argv: list[str] | None = None) -> None:
 
         def collate(items):
             images = [it[col] for it in items]
-            return {"pixel_values": images_to_tensor(images, pipe.image),
-                    "labels": torch.tensor([it["labels"] for it in items])}  # fmt: skip
+            return {
+                "pixel_values": images_to_tensor(images, pipe.image),
+                "labels": torch.tensor([it["labels"] for it in items]),
+            }
 
         t0 = time.perf_counter()
         assert epoch(data.train, collate) == rows
@@ -129,11 +131,16 @@ def main(argv: list[str] | None = None) -> None:
         shutil.rmtree(root, ignore_errors=True)
     f, c, d = min(first), min(cached), min(decode)
     size = args.image_size or "backbone's"
-    print(f"task {args.task}: {rows} training images, image size {size}, batch {args.batch_size}, "
-          f"{args.threads or 'torch default'} thread(s), best of {args.repeats}")  # fmt: skip
+    print(
+        f"task {args.task}: {rows} training images, image size {size}, batch {args.batch_size}, "
+        f"{args.threads or 'torch default'} thread(s), best of {args.repeats}"
+    )
     print(f"{'pass':<34}{'seconds':>9}{'images/s':>11}")
-    for name, t in (("first (decode + write the cache)", f), ("cached (read the cache)", c),
-                    ("decode every epoch (no cache)", d)):  # fmt: skip
+    for name, t in (
+        ("first (decode + write the cache)", f),
+        ("cached (read the cache)", c),
+        ("decode every epoch (no cache)", d),
+    ):
         print(f"{name:<34}{t:>9.3f}{rows / t:>11.0f}")
     print(f"ratio first / cached: {f / c:.1f}x")
     print(f"ratio decode-every-epoch / cached: {d / c:.1f}x")

@@ -101,22 +101,38 @@ def main(argv: list[str] | None = None) -> None:
         return
     results = {}
     for kind in ("plain", "checkpointing"):
-        cmd = [sys.executable, __file__, "--child", kind, "--batch_size", str(args.batch_size),
-               "--max_length", str(args.max_length), "--steps", str(args.steps), "--threads", str(args.threads)]  # fmt: skip
+        cmd = [
+            sys.executable,
+            __file__,
+            "--child",
+            kind,
+            "--batch_size",
+            str(args.batch_size),
+            "--max_length",
+            str(args.max_length),
+            "--steps",
+            str(args.steps),
+            "--threads",
+            str(args.threads),
+        ]
         proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
         if proc.returncode:
             raise SystemExit(f"error: the {kind} configuration failed:\n{proc.stderr[-2000:]}")
         results[kind] = json.loads(proc.stdout.strip().splitlines()[-1])
     device = results["plain"]["device"]
     what = "peak CUDA allocation" if device == "cuda" else "peak resident memory (VmHWM)"
-    print(f"BERT-base fine-tuning, batch {args.batch_size} x length {args.max_length}, "
-          f"{args.steps} step(s), {device}; {what}")  # fmt: skip
+    print(
+        f"BERT-base fine-tuning, batch {args.batch_size} x length {args.max_length}, "
+        f"{args.steps} step(s), {device}; {what}"
+    )
     print(f"{'configuration':<16}{'peak MB':>10}{'s/step':>9}")
     for kind, r in results.items():
         print(f"{kind:<16}{r['peak_mb']:>10.0f}{r['seconds_per_step']:>9.2f}")
     plain, ckpt = results["plain"], results["checkpointing"]
-    print(f"memory plain / checkpointing: {plain['peak_mb'] / ckpt['peak_mb']:.2f}x; "
-          f"time checkpointing / plain: {ckpt['seconds_per_step'] / plain['seconds_per_step']:.2f}x")  # fmt: skip
+    print(
+        f"memory plain / checkpointing: {plain['peak_mb'] / ckpt['peak_mb']:.2f}x; "
+        f"time checkpointing / plain: {ckpt['seconds_per_step'] / plain['seconds_per_step']:.2f}x"
+    )
 
 
 if __name__ == "__main__":

@@ -42,8 +42,11 @@ MAX_LENGTH = 128  # a text backbone's default in the harness (`BackboneSpec.max_
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--data_dir", default=os.environ.get("TRANSFERBENCH_DATA_DIR"),
-                   help="folder holding glue_data/RTE and models/all-MiniLM-L6-v2")  # fmt: skip
+    p.add_argument(
+        "--data_dir",
+        default=os.environ.get("TRANSFERBENCH_DATA_DIR"),
+        help="folder holding glue_data/RTE and models/all-MiniLM-L6-v2",
+    )
     p.add_argument("--epochs", type=float, default=3.0)
     p.add_argument("--batch_size", type=int, default=32)
     p.add_argument("--learning_rate", type=float, default=5e-5)
@@ -63,18 +66,37 @@ def run_runner(args: argparse.Namespace, workdir: Path) -> dict:
     from harness.cli import main
 
     out = workdir / "runner"
-    code = main(["run", "--targets", "rte", "--sources", "none", "--methods", "finetune",
-                 "--backbone", str(Path(args.data_dir) / MODEL), "--data_dir", args.data_dir,
-                 "--num_train_epochs", str(args.epochs),
-                 "--per_device_train_batch_size", str(args.batch_size),
-                 "--learning_rate", str(args.learning_rate),
-                 "--output_dir", str(out)])  # fmt: skip
+    code = main(
+        [
+            "run",
+            "--targets",
+            "rte",
+            "--sources",
+            "none",
+            "--methods",
+            "finetune",
+            "--backbone",
+            str(Path(args.data_dir) / MODEL),
+            "--data_dir",
+            args.data_dir,
+            "--num_train_epochs",
+            str(args.epochs),
+            "--per_device_train_batch_size",
+            str(args.batch_size),
+            "--learning_rate",
+            str(args.learning_rate),
+            "--output_dir",
+            str(out),
+        ]
+    )
     if code:
         raise SystemExit(f"transferbench run exited {code}")
     (record,) = [json.loads(p.read_text()) for p in (out / "runs").glob("*.json")]
     # the card's test split is GLUE's dev set (its validation split is held out of train)
-    return {"accuracy": record["metrics"]["accuracy"],
-            "run_peak_mb": record["peak_memory_mb"].get("peak_rss_mb")}  # fmt: skip
+    return {
+        "accuracy": record["metrics"]["accuracy"],
+        "run_peak_mb": record["peak_memory_mb"].get("peak_rss_mb"),
+    }
 
 
 def run_trainer(args: argparse.Namespace, workdir: Path, padded: bool) -> dict:
@@ -101,27 +123,46 @@ def run_trainer(args: argparse.Namespace, workdir: Path, padded: bool) -> dict:
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
 
     def tokenize(batch: dict) -> dict:
-        return tokenizer(batch["sentence1"], batch["sentence2"], truncation=True,
-                         max_length=MAX_LENGTH,
-                         padding="max_length" if padded else False)  # fmt: skip
+        return tokenizer(
+            batch["sentence1"],
+            batch["sentence2"],
+            truncation=True,
+            max_length=MAX_LENGTH,
+            padding="max_length" if padded else False,
+        )
 
-    train, dev = (read(n).map(tokenize, batched=True, remove_columns=["sentence1", "sentence2"])
-                  for n in ("train.tsv", "dev.tsv"))  # fmt: skip
+    train, dev = (
+        read(n).map(tokenize, batched=True, remove_columns=["sentence1", "sentence2"])
+        for n in ("train.tsv", "dev.tsv")
+    )
     model = AutoModelForSequenceClassification.from_pretrained(model_dir, num_labels=2)
     extra = {} if padded else {"train_sampling_strategy": "group_by_length"}
     targs = TrainingArguments(
-        output_dir=str(workdir / "trainer"), num_train_epochs=args.epochs,
-        per_device_train_batch_size=args.batch_size, learning_rate=args.learning_rate,
-        eval_strategy="epoch", save_strategy="no", logging_strategy="no", report_to=[],
-        use_cpu=True, disable_tqdm=True, seed=0, **extra,
-    )  # fmt: skip
+        output_dir=str(workdir / "trainer"),
+        num_train_epochs=args.epochs,
+        per_device_train_batch_size=args.batch_size,
+        learning_rate=args.learning_rate,
+        eval_strategy="epoch",
+        save_strategy="no",
+        logging_strategy="no",
+        report_to=[],
+        use_cpu=True,
+        disable_tqdm=True,
+        seed=0,
+        **extra,
+    )
 
     def accuracy(pred) -> dict:
         return {"accuracy": float((np.argmax(pred.predictions, -1) == pred.label_ids).mean())}
 
-    trainer = Trainer(model=model, args=targs, train_dataset=train, eval_dataset=dev,
-                      data_collator=DataCollatorWithPadding(tokenizer),
-                      compute_metrics=accuracy)  # fmt: skip
+    trainer = Trainer(
+        model=model,
+        args=targs,
+        train_dataset=train,
+        eval_dataset=dev,
+        data_collator=DataCollatorWithPadding(tokenizer),
+        compute_metrics=accuracy,
+    )
     trainer.train()
     return {"accuracy": trainer.evaluate()["eval_accuracy"]}
 
@@ -147,10 +188,22 @@ def main(argv: list[str] | None = None) -> None:
     results = {}
     for config in args.configs:
         with tempfile.TemporaryDirectory(prefix="tb-mem-") as workdir:
-            cmd = [sys.executable, __file__, "--child", config, "--workdir", workdir,
-                   "--data_dir", args.data_dir, "--epochs", str(args.epochs),
-                   "--batch_size", str(args.batch_size),
-                   "--learning_rate", str(args.learning_rate)]  # fmt: skip
+            cmd = [
+                sys.executable,
+                __file__,
+                "--child",
+                config,
+                "--workdir",
+                workdir,
+                "--data_dir",
+                args.data_dir,
+                "--epochs",
+                str(args.epochs),
+                "--batch_size",
+                str(args.batch_size),
+                "--learning_rate",
+                str(args.learning_rate),
+            ]
             proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
         lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")]
         if proc.returncode or not lines:
@@ -158,14 +211,18 @@ def main(argv: list[str] | None = None) -> None:
         results[config] = json.loads(lines[-1][len("RESULT ") :])
         r = results[config]
         print(f"  {config}: {r['peak_mb']:.0f} MB, {r['seconds']:.0f} s", flush=True)
-    print(f"\nMiniLM-L6 on GLUE RTE, {args.epochs:g} epoch(s), batch {args.batch_size}, max length "
-          f"{MAX_LENGTH}, lr {args.learning_rate:g}, CPU; peak resident memory (VmHWM) of "
-          f"each configuration's process")  # fmt: skip
+    print(
+        f"\nMiniLM-L6 on GLUE RTE, {args.epochs:g} epoch(s), batch {args.batch_size}, max length "
+        f"{MAX_LENGTH}, lr {args.learning_rate:g}, CPU; peak resident memory (VmHWM) of "
+        f"each configuration's process"
+    )
     print(f"{'configuration':<18}{'peak MB':>9}{'run peak':>10}{'seconds':>9}{'dev acc':>9}")
     for config, r in results.items():
         run_peak = f"{r['run_peak_mb']:.0f}" if r.get("run_peak_mb") else "-"
-        print(f"{config:<18}{r['peak_mb']:>9.0f}{run_peak:>10}{r['seconds']:>9.0f}"
-              f"{r['accuracy']:>9.3f}")  # fmt: skip
+        print(
+            f"{config:<18}{r['peak_mb']:>9.0f}{run_peak:>10}{r['seconds']:>9.0f}"
+            f"{r['accuracy']:>9.3f}"
+        )
     if "runner" in results:
         for ref in ("trainer-padded", "trainer-dynamic"):
             if ref in results:

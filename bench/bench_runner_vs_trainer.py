@@ -68,14 +68,21 @@ data:
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--steps", type=int, default=None,
-                   help="optimizer steps per run (default: --epochs over the whole training "
-                   "split; 16 for synthetic)")  # fmt: skip
+    p.add_argument(
+        "--steps",
+        type=int,
+        default=None,
+        help="optimizer steps per run (default: --epochs over the whole training "
+        "split; 16 for synthetic)",
+    )
     p.add_argument("--epochs", type=int, default=1, help="epochs when --steps is not given")
     p.add_argument("--batch_size", type=int, default=32, help="per-device train batch size")
-    p.add_argument("--backbone", default="auto",
-                   help="a text preset or a model folder (auto: the MiniLM encoder in the data "
-                   f"folder's {MINILM} for GLUE tasks, else bert-mini)")  # fmt: skip
+    p.add_argument(
+        "--backbone",
+        default="auto",
+        help="a text preset or a model folder (auto: the MiniLM encoder in the data "
+        f"folder's {MINILM} for GLUE tasks, else bert-mini)",
+    )
     p.add_argument(
         "--max_length",
         type=int,
@@ -107,9 +114,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default=1,
         help="torch CPU threads (default 1: steady under concurrent load; 0: torch's choice)",
     )
-    p.add_argument("--learning_rate", type=float, default=None,
-                   help="default: 5e-5 for a pretrained model (Trainer's default), 5e-4 for a "
-                   "randomly initialised preset")  # fmt: skip
+    p.add_argument(
+        "--learning_rate",
+        type=float,
+        default=None,
+        help="default: 5e-5 for a pretrained model (Trainer's default), 5e-4 for a "
+        "randomly initialised preset",
+    )
     p.add_argument("--seed", type=int, default=0)
     return p.parse_args(argv)
 
@@ -342,11 +353,17 @@ def main(argv: list[str] | None = None) -> None:
             return model
 
         budget = Budget(
-            num_train_epochs=epochs, max_steps=steps, per_device_train_batch_size=args.batch_size,
-            per_device_eval_batch_size=2 * args.batch_size, learning_rate=args.learning_rate,
-            weight_decay=0.01, warmup_ratio=0.1, lr_scheduler_type="linear", max_grad_norm=1.0,
+            num_train_epochs=epochs,
+            max_steps=steps,
+            per_device_train_batch_size=args.batch_size,
+            per_device_eval_batch_size=2 * args.batch_size,
+            learning_rate=args.learning_rate,
+            weight_decay=0.01,
+            warmup_ratio=0.1,
+            lr_scheduler_type="linear",
+            max_grad_norm=1.0,
             group_by_length=True,
-        )  # fmt: skip
+        )
         # the runner's own per-epoch validation runs outside its timed loop; keep it short
         val_set = train_set.select(range(min(len(train_set), args.batch_size)))
         runner_collate = Counted(pipeline.collate)
@@ -375,9 +392,18 @@ def main(argv: list[str] | None = None) -> None:
                 accelerator = Accelerator(cpu=not cuda)
                 model = fresh()
                 result = train_model(
-                    model, card, train_set, val_set, val_set, runner_collate, budget,
-                    accelerator, args.seed, lengths=lengths, desc="runner",
-                )  # fmt: skip
+                    model,
+                    card,
+                    train_set,
+                    val_set,
+                    val_set,
+                    runner_collate,
+                    budget,
+                    accelerator,
+                    args.seed,
+                    lengths=lengths,
+                    desc="runner",
+                )
                 # its validation ran after each timed epoch; count only the training rows
                 counts = runner_collate.summary(result.train_examples)
                 return result.train_seconds, counts, result.steps, score(model)
@@ -409,8 +435,13 @@ def main(argv: list[str] | None = None) -> None:
             f"tokenized lengths: mean {mean_len:.1f}, min {min(lengths)}, max {max(lengths)} tokens",
             flush=True,
         )
-        warm_up(fresh(), loss_for(card), train_set, args.batch_size,
-                [pipeline.collate, padded_collate.collate, dynamic_collate.collate])  # fmt: skip
+        warm_up(
+            fresh(),
+            loss_for(card),
+            train_set,
+            args.batch_size,
+            [pipeline.collate, padded_collate.collate, dynamic_collate.collate],
+        )
         for r in range(args.repeats):
             order = configs[r % 3 :] + configs[: r % 3]  # rotate who goes first
             for config in order:
@@ -472,8 +503,10 @@ def _scores(card, dev: dict[str, float]) -> str:
 def report(args: argparse.Namespace, card, results: dict[str, list], n_dev: int) -> None:
     median = {}
     print()
-    print(f"{'configuration':72s} {'examples/s':>10s} {'spread':>13s} {'tok/row':>8s} "
-          f"{'real tok':>8s} {'dev ' + card.primary_metric:>9s}")  # fmt: skip
+    print(
+        f"{'configuration':72s} {'examples/s':>10s} {'spread':>13s} {'tok/row':>8s} "
+        f"{'real tok':>8s} {'dev ' + card.primary_metric:>9s}"
+    )
     for config, runs in results.items():
         rates = [counts["rows"] / s for s, counts, _, _ in runs]
         median[config] = statistics.median(rates)

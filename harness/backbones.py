@@ -88,8 +88,18 @@ def register_backbone(
         raise ConfigError(
             f"backbone '{name}': weights '{weights}' need a load(module, path) function"
         )
-    entry = ModuleBackbone(name, modality, build, description, image_size, (modality, *tags),
-                           weights, load, tuple(mean), tuple(std))  # fmt: skip
+    entry = ModuleBackbone(
+        name,
+        modality,
+        build,
+        description,
+        image_size,
+        (modality, *tags),
+        weights,
+        load,
+        tuple(mean),
+        tuple(std),
+    )
     BACKBONES.register(name, entry)
     return entry
 
@@ -118,8 +128,14 @@ def _preset(
 def _bert(hidden: int, layers: int, heads: int):
     from transformers import BertConfig
 
-    return BertConfig(hidden_size=hidden, num_hidden_layers=layers, num_attention_heads=heads,
-                      intermediate_size=4 * hidden, max_position_embeddings=512, vocab_size=30522)  # fmt: skip
+    return BertConfig(
+        hidden_size=hidden,
+        num_hidden_layers=layers,
+        num_attention_heads=heads,
+        intermediate_size=4 * hidden,
+        max_position_embeddings=512,
+        vocab_size=30522,
+    )
 
 
 @_preset(
@@ -149,8 +165,14 @@ def _bert_small():
 def _resnet_tiny():
     from transformers import ResNetConfig
 
-    return ResNetConfig(num_channels=3, embedding_size=16, hidden_sizes=[16, 32, 64], depths=[1, 1, 1],
-                        layer_type="basic", downsample_in_first_stage=False)  # fmt: skip
+    return ResNetConfig(
+        num_channels=3,
+        embedding_size=16,
+        hidden_sizes=[16, 32, 64],
+        depths=[1, 1, 1],
+        layer_type="basic",
+        downsample_in_first_stage=False,
+    )
 
 
 @_preset(
@@ -163,8 +185,14 @@ def _resnet_tiny():
 def _resnet_small():
     from transformers import ResNetConfig
 
-    return ResNetConfig(num_channels=3, embedding_size=32, hidden_sizes=[32, 64, 128, 256], depths=[2, 2, 2, 2],
-                        layer_type="basic", downsample_in_first_stage=False)  # fmt: skip
+    return ResNetConfig(
+        num_channels=3,
+        embedding_size=32,
+        hidden_sizes=[32, 64, 128, 256],
+        depths=[2, 2, 2, 2],
+        layer_type="basic",
+        downsample_in_first_stage=False,
+    )
 
 
 @_preset(
@@ -177,8 +205,15 @@ def _resnet_small():
 def _vit_tiny():
     from transformers import ViTConfig
 
-    return ViTConfig(image_size=32, patch_size=4, num_channels=3, hidden_size=64, num_hidden_layers=2,
-                     num_attention_heads=2, intermediate_size=128)  # fmt: skip
+    return ViTConfig(
+        image_size=32,
+        patch_size=4,
+        num_channels=3,
+        hidden_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=128,
+    )
 
 
 @_preset(
@@ -273,8 +308,12 @@ def _auto_config(name: str):
 def describe_preset(name: str) -> dict[str, Any]:
     p = BACKBONES.get(name)
     weights = getattr(p, "weights", None)
-    return {"name": p.name, "modality": p.modality, "description": p.description,
-            "weights": f"$TRANSFERBENCH_DATA_DIR/{weights}" if weights else "none (random init)"}  # fmt: skip
+    return {
+        "name": p.name,
+        "modality": p.modality,
+        "description": p.description,
+        "weights": f"$TRANSFERBENCH_DATA_DIR/{weights}" if weights else "none (random init)",
+    }
 
 
 class Encoder(nn.Module):
@@ -426,8 +465,10 @@ def _build_module(entry: ModuleBackbone, spec: BackboneSpec) -> Encoder:
         entry.load(model, path)
     dim = getattr(model, "feature_dim", None)
     if not isinstance(dim, int) or not callable(getattr(model, "layer_groups", None)):
-        raise ConfigError(f"backbone '{entry.name}': its module needs an int `feature_dim` and "
-                          "a `layer_groups()` method (see harness.backbones.ModuleBackbone)")  # fmt: skip
+        raise ConfigError(
+            f"backbone '{entry.name}': its module needs an int `feature_dim` and "
+            "a `layer_groups()` method (see harness.backbones.ModuleBackbone)"
+        )
     return Encoder(model, entry.modality, dim, spec.pooling)
 
 
@@ -454,8 +495,12 @@ def image_settings(spec: BackboneSpec) -> dict[str, Any]:
             "std": getattr(preset, "std", (0.5, 0.5, 0.5)),
         }
     config = _auto_config(spec.location)
-    settings = {"size": spec.image_size or getattr(config, "image_size", 224), "channels": getattr(config, "num_channels", 3),
-                "mean": IMAGENET_MEAN, "std": IMAGENET_STD}  # fmt: skip
+    settings = {
+        "size": spec.image_size or getattr(config, "image_size", 224),
+        "channels": getattr(config, "num_channels", 3),
+        "mean": IMAGENET_MEAN,
+        "std": IMAGENET_STD,
+    }
     try:
         from transformers import AutoImageProcessor
 
@@ -492,6 +537,10 @@ def _cifar_resnet(depth: int, weights: str, accuracy: float) -> None:
     )
 
 
-for _depth, _file, _acc in ((20, "resnet20-12fca82f.th", 91.8), (32, "resnet32-d509ac18.th", 92.8),
-                            (44, "resnet44-014dd654.th", 93.1), (56, "resnet56-4bfd9763.th", 93.6)):  # fmt: skip
+for _depth, _file, _acc in (
+    (20, "resnet20-12fca82f.th", 91.8),
+    (32, "resnet32-d509ac18.th", 92.8),
+    (44, "resnet44-014dd654.th", 93.1),
+    (56, "resnet56-4bfd9763.th", 93.6),
+):
     _cifar_resnet(_depth, _file, _acc)

@@ -130,8 +130,9 @@ class Cache:
                 return value
         return self._load_everywhere(folder, kind, load)
 
-    def _verdict(self, folder: Path, kind: str, load: Callable[[Path], T], held: ExitStack,
-                 main: bool) -> tuple[str, T | None]:  # fmt: skip
+    def _verdict(
+        self, folder: Path, kind: str, load: Callable[[Path], T], held: ExitStack, main: bool
+    ) -> tuple[str, T | None]:
         """What the main process found (`_look`), on every process; an error the main process
         met looking is raised on every process."""
         state, value, why = None, None, None
@@ -149,8 +150,9 @@ class Cache:
             raise CacheError(f"process 0 failed to look up {kind} cache entry {folder}: {said}")
         return state, value
 
-    def _look(self, folder: Path, kind: str, load: Callable[[Path], T],
-              held: ExitStack) -> tuple[str, T | None]:  # fmt: skip
+    def _look(
+        self, folder: Path, kind: str, load: Callable[[Path], T], held: ExitStack
+    ) -> tuple[str, T | None]:
         """The main process: load a done entry (HIT); else take the entry's lock and look
         again (WAITED: another suite process finished it meanwhile); else clear what is there
         (a corrupt entry) and keep the lock for the compute (MISS)."""
@@ -165,8 +167,10 @@ class Cache:
                     if not corrupt:
                         logger.warning(
                             "%s cache entry %s is corrupt (%s): computing it again",
-                            kind, folder, exc,
-                        )  # fmt: skip
+                            kind,
+                            folder,
+                            exc,
+                        )
                         self.counts[f"{kind}_heal"] += 1
                     corrupt = True
         shutil.rmtree(folder, ignore_errors=True)
@@ -218,8 +222,14 @@ class Cache:
         self._all_succeed(error, f"load {kind} cache entry {folder}")
         return value  # type: ignore[return-value]
 
-    def _compute(self, folder: Path, kind: str, parts: Any, compute: Callable[[Path | None], None],
-                 main: bool) -> None:  # fmt: skip
+    def _compute(
+        self,
+        folder: Path,
+        kind: str,
+        parts: Any,
+        compute: Callable[[Path | None], None],
+        main: bool,
+    ) -> None:
         """Every process computes; the main process writes into a temporary folder of its own
         and renames it into place (with its `.done` marker) before any process goes on."""
         tmp = folder.with_name(f".{folder.name}.{os.getpid()}-{uuid.uuid4().hex[:8]}.tmp")

@@ -26,13 +26,43 @@ HUB_FIELDS = ("path", "name", "revision")
 GENERATOR_FIELDS = ("function", "kwargs")
 RESPLIT_FIELDS = ("from", "seed", *SPLIT_ROLES)
 TOP_LEVEL_FIELDS = {
-    "name", "version", "description", "modality", "problem", "inputs", "label", "label_names",
-    "splits", "validation_fraction", "metrics", "primary_metric", "direction", "tags", "data",
-    "include", "citation", "license", "label_map", "label_offset", "drop_unknown_labels",
-    "input_separator", "resplit", "choices",
-}  # fmt: skip
-REQUIRED_FIELDS = ("name", "version", "modality", "problem", "inputs", "label", "metrics",
-                   "primary_metric", "direction", "data")  # fmt: skip
+    "name",
+    "version",
+    "description",
+    "modality",
+    "problem",
+    "inputs",
+    "label",
+    "label_names",
+    "splits",
+    "validation_fraction",
+    "metrics",
+    "primary_metric",
+    "direction",
+    "tags",
+    "data",
+    "include",
+    "citation",
+    "license",
+    "label_map",
+    "label_offset",
+    "drop_unknown_labels",
+    "input_separator",
+    "resplit",
+    "choices",
+}
+REQUIRED_FIELDS = (
+    "name",
+    "version",
+    "modality",
+    "problem",
+    "inputs",
+    "label",
+    "metrics",
+    "primary_metric",
+    "direction",
+    "data",
+)
 # a task name becomes part of file and folder names: letters, digits, `_`, `-` and `.`, no path
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
 
@@ -316,25 +346,34 @@ def _validate_choices(data: dict[str, Any], problem: Any, modality: Any, where: 
     problems = []
     if modality != "text":
         problems.append(f"{where}: field 'modality': a multiple_choice task is text")
-    if not (isinstance(choices, list) and len(choices) >= 2 and
-            all(isinstance(c, str) and c for c in choices)):  # fmt: skip
+    if not (
+        isinstance(choices, list)
+        and len(choices) >= 2
+        and all(isinstance(c, str) and c for c in choices)
+    ):
         problems.append(f"{fld}: a multiple_choice task lists at least two columns, one per choice")
     elif len(set(choices)) != len(choices):
         problems.append(f"{fld}: choice columns must be unique")
     elif label_names is not None and (
         not isinstance(label_names, list) or len(label_names) != len(choices)
     ):
-        problems.append(f"{where}: field 'label_names': a multiple_choice task names its "
-                        f"{len(choices)} choices in order, or leaves label_names out")  # fmt: skip
+        problems.append(
+            f"{where}: field 'label_names': a multiple_choice task names its "
+            f"{len(choices)} choices in order, or leaves label_names out"
+        )
     if isinstance(data.get("inputs"), dict) and "text_pair" in data["inputs"]:
-        problems.append(f"{where}: field 'inputs.text_pair': a multiple_choice task pairs "
-                        f"its text with each choice; give the context as 'text' only")  # fmt: skip
+        problems.append(
+            f"{where}: field 'inputs.text_pair': a multiple_choice task pairs "
+            f"its text with each choice; give the context as 'text' only"
+        )
     return problems
 
 
 def _validate_labels(data: dict[str, Any], problem: Any, where: str) -> list[str]:
     problems = []
-    given = data.get("label_names") or (data.get("choices") if problem == "multiple_choice" else None)
+    given = data.get("label_names") or (
+        data.get("choices") if problem == "multiple_choice" else None
+    )
     names = [str(n) for n in given] if isinstance(given, list) else []
     label_map = data.get("label_map")
     if label_map is not None:
@@ -347,8 +386,10 @@ def _validate_labels(data: dict[str, Any], problem: Any, where: str) -> list[str
         else:
             for value, name in label_map.items():
                 if str(name) not in names:
-                    problems.append(f"{where}: field 'label_map': {value!r} maps to {name!r}, which is not "
-                                    f"one of label_names {names}")  # fmt: skip
+                    problems.append(
+                        f"{where}: field 'label_map': {value!r} maps to {name!r}, which is not "
+                        f"one of label_names {names}"
+                    )
     offset = data.get("label_offset")
     if offset is not None and (isinstance(offset, bool) or not isinstance(offset, int)):
         problems.append(f"{where}: field 'label_offset': must be a whole number, got {offset!r}")
@@ -368,8 +409,10 @@ def _validate_resplit(resplit: Any, has_splits: bool, where: str) -> list[str]:
             f"{fld}': give 'splits' or 'resplit', not both (over an included card, set splits: null)"
         ]
     if not isinstance(resplit, dict) or not isinstance(resplit.get("from"), str):
-        return [f"{fld}': must be a mapping with 'from' (the split to cut) and fractions for train, "
-                f"validation (optional) and test, e.g. {{from: train, train: 0.8, validation: 0.1, test: 0.1}}"]  # fmt: skip
+        return [
+            f"{fld}': must be a mapping with 'from' (the split to cut) and fractions for train, "
+            f"validation (optional) and test, e.g. {{from: train, train: 0.8, validation: 0.1, test: 0.1}}"
+        ]
     problems = []
     for key in resplit:
         if key not in RESPLIT_FIELDS:
@@ -396,8 +439,10 @@ def parse_split_ref(ref: str) -> tuple[str, str | None, str | None]:
     """`test`, `test[:80%]`, `train[100:]`: the split name and the slice bounds (rows or %)."""
     m = SPLIT_REF.match(ref.strip())
     if not m:
-        raise ValueError(f"cannot read split {ref!r}: use a name, or name[start:stop] with row numbers "
-                         f"or percentages, e.g. test[:80%]")  # fmt: skip
+        raise ValueError(
+            f"cannot read split {ref!r}: use a name, or name[start:stop] with row numbers "
+            f"or percentages, e.g. test[:80%]"
+        )
     for bound in (m["start"], m["stop"]):
         if bound and bound.endswith("%") and not 0 <= int(bound[:-1]) <= 100:
             raise ValueError(f"split {ref!r}: a percentage must be between 0% and 100%")
@@ -459,8 +504,10 @@ def _validate_data_sources(sources: Any, where: str) -> list[str]:
                 for key in options:
                     if key not in FORMAT_OPTIONS[fmt]:
                         known = list(FORMAT_OPTIONS[fmt])
-                        problems.append(f"{where}: field '{fld}.options.{key}': format {fmt} has no such option."
-                                        f"{did_you_mean(key, known)} Known: {', '.join(known) or 'none'}")  # fmt: skip
+                        problems.append(
+                            f"{where}: field '{fld}.options.{key}': format {fmt} has no such option."
+                            f"{did_you_mean(key, known)} Known: {', '.join(known) or 'none'}"
+                        )
                 for key, msg in check_options(fmt, options):
                     problems.append(f"{where}: field '{fld}.options.{key}': {msg}")
             for key in spec:

@@ -141,8 +141,10 @@ def cmd_inspect(args: argparse.Namespace) -> int:
             kind = "majority class" if card.has_classes else "constant (the mean)"
             print(f"floor on the scored split: {kind} {floor['predict']!r}: {scores}")
         if args.rows > 0:
-            print(f"{args.rows} row(s) of each split, spread from its first (text cut at "
-                  f"{SAMPLE_WIDTH} characters):")  # fmt: skip
+            print(
+                f"{args.rows} row(s) of each split, spread from its first (text cut at "
+                f"{SAMPLE_WIDTH} characters):"
+            )
             # not a `|` table: a reader of the sizes table above finds only that one
             print(_table(sample_rows(card, data, args.rows), tablefmt="simple"))
         print()
@@ -182,8 +184,13 @@ def sample_rows(card, data, n: int) -> list[dict[str, object]]:
 
 def add_include_argument(p: argparse.ArgumentParser) -> None:
     """`--include FILE.py` (repeatable): a plug-in file that registers methods."""
-    p.add_argument("--include", action="append", default=[], metavar="FILE.py",
-                   help="a Python file registering a method (@register_method); repeatable")  # fmt: skip
+    p.add_argument(
+        "--include",
+        action="append",
+        default=[],
+        metavar="FILE.py",
+        help="a Python file registering a method (@register_method); repeatable",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -215,8 +222,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--source", default="auto", choices=["auto", "generator", "local", "hub"])
     p.add_argument("--include_path", action="append", default=[])
-    p.add_argument("--rows", type=int, default=3,
-                   help="sample rows shown per split, labels by name (default 3; 0: none)")  # fmt: skip
+    p.add_argument(
+        "--rows",
+        type=int,
+        default=3,
+        help="sample rows shown per split, labels by name (default 3; 0: none)",
+    )
     p.set_defaults(func=cmd_inspect)
 
     _add_run_commands(sub)

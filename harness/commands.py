@@ -12,9 +12,16 @@ from typing import Any
 import yaml
 
 logger = logging.getLogger(__name__)
-BUDGET_FLAGS = {"num_train_epochs": float, "max_steps": int, "per_device_train_batch_size": int,
-                "learning_rate": float, "weight_decay": float, "warmup_ratio": float,
-                "gradient_accumulation_steps": int, "lr_scheduler_type": str}  # fmt: skip
+BUDGET_FLAGS = {
+    "num_train_epochs": float,
+    "max_steps": int,
+    "per_device_train_batch_size": int,
+    "learning_rate": float,
+    "weight_decay": float,
+    "warmup_ratio": float,
+    "gradient_accumulation_steps": int,
+    "lr_scheduler_type": str,
+}
 
 
 def add_commands(sub: argparse._SubParsersAction) -> None:
@@ -57,10 +64,17 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
         "--rerun_failed", action="store_true", help="run again the runs recorded as failed"
     )
     p.add_argument("--dry_run", action="store_true", help="print the expanded runs and exit")
-    p.add_argument("--shard", help="i/N: run only this shard's runs (i = 0..N-1); N shards together run "
-                                   "each run once and may share the results folder and the cache")  # fmt: skip
-    p.add_argument("--executor", default="local", choices=["local", "ray"],
-                   help="local (this process, with Accelerate) or ray (each run a Ray task)")  # fmt: skip
+    p.add_argument(
+        "--shard",
+        help="i/N: run only this shard's runs (i = 0..N-1); N shards together run "
+        "each run once and may share the results folder and the cache",
+    )
+    p.add_argument(
+        "--executor",
+        default="local",
+        choices=["local", "ray"],
+        help="local (this process, with Accelerate) or ray (each run a Ray task)",
+    )
     p.add_argument(
         "--ray_address", help="a Ray cluster to join (default: start a local Ray instance)"
     )
@@ -73,9 +87,14 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--ray_num_cpus", type=int, help="CPUs of the local Ray instance (default: all)")
     for flag, kind in BUDGET_FLAGS.items():
         p.add_argument(f"--{flag}", type=kind, help="training budget (overrides the suite)")
-    p.add_argument("--gradient_checkpointing", action="store_const", const=True, default=None,
-                   help="recompute encoder activations in the backward pass: less memory, ~30%% "
-                   "more time, the same result (a budget field)")  # fmt: skip
+    p.add_argument(
+        "--gradient_checkpointing",
+        action="store_const",
+        const=True,
+        default=None,
+        help="recompute encoder activations in the backward pass: less memory, ~30%% "
+        "more time, the same result (a budget field)",
+    )
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser("leaderboard", help="tables and gain matrices from run records")
@@ -153,13 +172,25 @@ def _run_on_ray(args: argparse.Namespace, runner: Any, specs: list, output_dir: 
     from harness.executors import RunnerSettings, run_with_ray
     from harness.plugins import included_files
 
-    settings = RunnerSettings(output_dir=str(output_dir.resolve()), cache_dir=str(runner.cache_dir.resolve()),
-                              data_dir=os.environ.get("TRANSFERBENCH_DATA_DIR"),
-                              include_paths=[str(Path(p).resolve()) for p in args.include_path],
-                              plugin_files=included_files(), mixed_precision=args.mixed_precision,
-                              rerun_failed=args.rerun_failed, shard=args.shard)  # fmt: skip
-    outcome = run_with_ray(specs, settings, address=args.ray_address, cpus_per_run=args.ray_cpus_per_run,
-                           gpus_per_run=args.ray_gpus_per_run, num_cpus=args.ray_num_cpus, runner=runner)  # fmt: skip
+    settings = RunnerSettings(
+        output_dir=str(output_dir.resolve()),
+        cache_dir=str(runner.cache_dir.resolve()),
+        data_dir=os.environ.get("TRANSFERBENCH_DATA_DIR"),
+        include_paths=[str(Path(p).resolve()) for p in args.include_path],
+        plugin_files=included_files(),
+        mixed_precision=args.mixed_precision,
+        rerun_failed=args.rerun_failed,
+        shard=args.shard,
+    )
+    outcome = run_with_ray(
+        specs,
+        settings,
+        address=args.ray_address,
+        cpus_per_run=args.ray_cpus_per_run,
+        gpus_per_run=args.ray_gpus_per_run,
+        num_cpus=args.ray_num_cpus,
+        runner=runner,
+    )
     print(
         f"ray: {len(outcome.ran) + len(outcome.failed)} run(s) on {len(outcome.workers)} worker process(es)"
     )
@@ -167,12 +198,22 @@ def _run_on_ray(args: argparse.Namespace, runner: Any, specs: list, output_dir: 
 
 
 def _overrides(args: argparse.Namespace) -> dict[str, Any]:
-    budget = {k: getattr(args, k) for k in [*BUDGET_FLAGS, "gradient_checkpointing"]
-              if getattr(args, k, None) is not None}  # fmt: skip
+    budget = {
+        k: getattr(args, k)
+        for k in [*BUDGET_FLAGS, "gradient_checkpointing"]
+        if getattr(args, k, None) is not None
+    }
     seeds = args.seeds if args.seed is None else str(args.seed)
-    return {"backbones": args.backbone or args.backbone_alias, "sources": args.sources, "targets": args.targets,
-            "methods": args.methods, "fractions": args.fractions, "seeds": seeds, "limit": args.limit,
-            "budget": budget or None}  # fmt: skip
+    return {
+        "backbones": args.backbone or args.backbone_alias,
+        "sources": args.sources,
+        "targets": args.targets,
+        "methods": args.methods,
+        "fractions": args.fractions,
+        "seeds": seeds,
+        "limit": args.limit,
+        "budget": budget or None,
+    }
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -220,14 +261,26 @@ def cmd_run(args: argparse.Namespace) -> int:
     from harness.context import default_cache_dir
 
     writable_folder(Path(args.cache_dir) if args.cache_dir else default_cache_dir(), "--cache_dir")
-    runner = SuiteRunner(output_dir, data_dir=args.data_dir, include_paths=args.include_path, cache_dir=args.cache_dir,
-                         mixed_precision=args.mixed_precision, report_to=args.report_to, rerun_failed=args.rerun_failed,
-                         registry=registry)  # fmt: skip
+    runner = SuiteRunner(
+        output_dir,
+        data_dir=args.data_dir,
+        include_paths=args.include_path,
+        cache_dir=args.cache_dir,
+        mixed_precision=args.mixed_precision,
+        report_to=args.report_to,
+        rerun_failed=args.rerun_failed,
+        registry=registry,
+    )
     acc = runner.accelerator
     if acc.is_main_process:
         output_dir.mkdir(parents=True, exist_ok=True)
-        saved = {**resolved, "targets": resolved["targets"], "output_dir": str(output_dir), "data_dir": args.data_dir,
-                 "num_runs": num_runs}  # fmt: skip
+        saved = {
+            **resolved,
+            "targets": resolved["targets"],
+            "output_dir": str(output_dir),
+            "data_dir": args.data_dir,
+            "num_runs": num_runs,
+        }
         config = (
             output_dir / f".config.yaml.{os.getpid()}.tmp"
         )  # shards write it at once: atomically
@@ -252,15 +305,32 @@ def cmd_run(args: argparse.Namespace) -> int:
         print(f"similarity: skipped, it compares tasks and this run has one ({', '.join(tasks)})")
     elif measures and (args.shard or acc.num_processes > 1):
         why = "every shard" if args.shard else "the runs of every process"
-        print(f"similarity measures and the report wait for {why}: run `transferbench similarity "
-              f"--results {output_dir}` and `transferbench report --results {output_dir}` when all are done")  # fmt: skip
+        print(
+            f"similarity measures and the report wait for {why}: run `transferbench similarity "
+            f"--results {output_dir}` and `transferbench report --results {output_dir}` when all are done"
+        )
     elif measures:  # the suite's similarity measures, from the caches its runs filled
         from harness.similarity.command import cmd_similarity
 
-        cmd_similarity(argparse.Namespace(tasks=None, measures=",".join(measures), results=str(output_dir), backbone=None,
-                                          method=resolved.get("similarity_method") or "finetune", output_dir=None, source_epochs=None, max_rows=1000,
-                                          limit=None, max_train_samples=None, n_boot=1000, include_path=args.include_path, data_dir=args.data_dir,
-                                          cache_dir=args.cache_dir, registry=registry))  # fmt: skip
+        cmd_similarity(
+            argparse.Namespace(
+                tasks=None,
+                measures=",".join(measures),
+                results=str(output_dir),
+                backbone=None,
+                method=resolved.get("similarity_method") or "finetune",
+                output_dir=None,
+                source_epochs=None,
+                max_rows=1000,
+                limit=None,
+                max_train_samples=None,
+                n_boot=1000,
+                include_path=args.include_path,
+                data_dir=args.data_dir,
+                cache_dir=args.cache_dir,
+                registry=registry,
+            )
+        )
     # a shard prints the board so far; files are written once all shards are done (leaderboard)
     board = build(output_dir, None if args.shard else output_dir, "md", strict=False)
     print(board["text"])
@@ -277,9 +347,15 @@ def cmd_run(args: argparse.Namespace) -> int:
     if failed_ids:
         by_id = {s.id: s for s in specs}
         errors = {r["run_id"]: r.get("error", "?") for r in board["failed"]}
-        print(f"\n{len(failed_ids)} run(s) of this suite FAILED"
-              + (f" ({len(outcome.failed_before)} recorded earlier; --rerun_failed retries them)" if outcome.failed_before else "")
-              + ":")  # fmt: skip
+        print(
+            f"\n{len(failed_ids)} run(s) of this suite FAILED"
+            + (
+                f" ({len(outcome.failed_before)} recorded earlier; --rerun_failed retries them)"
+                if outcome.failed_before
+                else ""
+            )
+            + ":"
+        )
         for run_id in sorted(failed_ids, key=lambda i: by_id[i].describe()):
             print(f"  {run_id}  {by_id[run_id].describe()}\n      {errors.get(run_id, '?')}")
     from harness.analysis.report import write_report
@@ -287,12 +363,17 @@ def cmd_run(args: argparse.Namespace) -> int:
     try:
         report = None if args.shard else write_report(output_dir)
     except Exception as exc:  # noqa: BLE001 - the records are safe; the page is a view of them
-        print(f"warning: the report page could not be written ({type(exc).__name__}: {exc}); "
-              f"`transferbench report --results {output_dir}` retries", file=sys.stderr)  # fmt: skip
+        print(
+            f"warning: the report page could not be written ({type(exc).__name__}: {exc}); "
+            f"`transferbench report --results {output_dir}` retries",
+            file=sys.stderr,
+        )
         report = None
     if args.shard:
-        print(f"shard {args.shard} done; when every shard is, `transferbench leaderboard --results {output_dir}` "
-              f"and `transferbench report --results {output_dir}` write the files")  # fmt: skip
+        print(
+            f"shard {args.shard} done; when every shard is, `transferbench leaderboard --results {output_dir}` "
+            f"and `transferbench report --results {output_dir}` write the files"
+        )
     else:
         print(
             f"leaderboard and gain matrices written to {output_dir}"
@@ -302,8 +383,11 @@ def cmd_run(args: argparse.Namespace) -> int:
         print(f"error: {len(failed_ids)} run(s) failed; see the summary above", file=sys.stderr)
         return 1
     if board["problems"]:
-        print(f"error: {len(board['problems'])} record file(s) in {output_dir} do not read (see above); "
-              "they were left as they are", file=sys.stderr)  # fmt: skip
+        print(
+            f"error: {len(board['problems'])} record file(s) in {output_dir} do not read (see above); "
+            "they were left as they are",
+            file=sys.stderr,
+        )
         return 1
     return 0
 

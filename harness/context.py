@@ -42,8 +42,9 @@ class RunContext:
 
     def __post_init__(self) -> None:
         self.splits = RunSplits(self.spec, self.card, self.store, self.pipeline)
-        self.encoders = Encoders(self.splits, self.cache, self.source_budget,
-                                 self.budget.per_device_eval_batch_size)  # fmt: skip
+        self.encoders = Encoders(
+            self.splits, self.cache, self.source_budget, self.budget.per_device_eval_batch_size
+        )
         self.backbone = self.encoders.backbone
 
     @property
@@ -94,8 +95,20 @@ class RunContext:
         names = sorted(self.spec.task_set)
         versions = [self.store.registry.get(n).content_hash for n in names]
         data = [self.store.data(n).fingerprints for n in names]  # the rows read, not only the cards
-        key = ["task_set", TRAINING_VERSION, names, versions, data, self.pipeline.identity, self.spec.backbone, recipe,
-               self.spec.source_budget, self.spec.source_seed, self.spec.limit, self.splits.caps]  # fmt: skip
+        key = [
+            "task_set",
+            TRAINING_VERSION,
+            names,
+            versions,
+            data,
+            self.pipeline.identity,
+            self.spec.backbone,
+            recipe,
+            self.spec.source_budget,
+            self.spec.source_seed,
+            self.spec.limit,
+            self.splits.caps,
+        ]
         if self.spec.fraction_tasks:
             key.append(self.rows_key())
         return key
@@ -107,8 +120,11 @@ class RunContext:
 
     def rows_key(self) -> dict[str, Any]:
         """What picks the task-set rows of the suite's targets (`RunSpec.fraction_tasks`)."""
-        return {"fraction_tasks": sorted(self.spec.fraction_tasks), "fraction": self.spec.fraction,
-                "seed": self.spec.seed}  # fmt: skip
+        return {
+            "fraction_tasks": sorted(self.spec.fraction_tasks),
+            "fraction": self.spec.fraction,
+            "seed": self.spec.seed,
+        }
 
     def for_task(
         self, target: str, seed: int, method: str, method_config: dict[str, Any]
@@ -116,11 +132,28 @@ class RunContext:
         """A context for a single-task run on another task of the set (a teacher): the task's
         rows in the multi-task phase (`RunSplits.task_train_rows`), the source budget, the
         given seed and method; same caches."""
-        spec = replace(self.spec, target=target, fraction=1.0, seed=seed, method=method, variant=method,
-                       method_config=method_config, budget=self.spec.source_budget, sources=(), task_set=(),
-                       fraction_tasks=())  # fmt: skip
-        sub = RunContext(spec=spec, card=self.task_card(target), pipeline=self.pipeline, store=self.store,
-                         cache=self.cache, budget=self.source_budget, source_budget=self.source_budget)  # fmt: skip
+        spec = replace(
+            self.spec,
+            target=target,
+            fraction=1.0,
+            seed=seed,
+            method=method,
+            variant=method,
+            method_config=method_config,
+            budget=self.spec.source_budget,
+            sources=(),
+            task_set=(),
+            fraction_tasks=(),
+        )
+        sub = RunContext(
+            spec=spec,
+            card=self.task_card(target),
+            pipeline=self.pipeline,
+            store=self.store,
+            cache=self.cache,
+            budget=self.source_budget,
+            source_budget=self.source_budget,
+        )
         rows = self.splits.task_train_rows(target)
         if rows is not None:
             sub.splits.train_indices = rows
@@ -137,6 +170,18 @@ class RunContext:
         go to the training loop (`loss`, `optimizer`, `step_hooks`)."""
         train = self.split("train")
         self.last_model = model  # the trained model, for methods that reuse it (teachers)
-        return train_model(model, self.card, train, self.split("validation"), self.split("test"), self.pipeline.collate,
-                           self.budget, self.accelerator, self.seed, param_groups=param_groups,
-                           lengths=row_lengths(train), desc=desc or self.spec.variant, **hooks)  # fmt: skip
+        return train_model(
+            model,
+            self.card,
+            train,
+            self.split("validation"),
+            self.split("test"),
+            self.pipeline.collate,
+            self.budget,
+            self.accelerator,
+            self.seed,
+            param_groups=param_groups,
+            lengths=row_lengths(train),
+            desc=desc or self.spec.variant,
+            **hooks,
+        )

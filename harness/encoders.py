@@ -56,8 +56,18 @@ class Encoders:
         versions, the source budget and seed, `--limit` and the sample caps."""
         versions = [self.splits.store.registry.get(s).content_hash for s in self.spec.sources]
         data = [self.splits.store.data(s).fingerprints for s in self.spec.sources]  # the rows read
-        return ["source-v2", TRAINING_VERSION, data, self.pipeline.identity, list(self.spec.sources), versions, self.spec.source_budget,
-                self.spec.source_seed, self.spec.limit, self.splits.caps]  # fmt: skip
+        return [
+            "source-v2",
+            TRAINING_VERSION,
+            data,
+            self.pipeline.identity,
+            list(self.spec.sources),
+            versions,
+            self.spec.source_budget,
+            self.spec.source_seed,
+            self.spec.limit,
+            self.splits.caps,
+        ]
 
     def source(self) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
         """The encoder weights after training on the spec's sources in order, and the history
@@ -93,11 +103,21 @@ class Encoders:
         task = self.splits.task_splits(name)
         heads[name] = build_head(task.card, encoder.feature_dim)
         model = EncoderWithHead(encoder, heads[name])
-        res = train_tasks(model, [task], self.source_budget, self.cache.accelerator, self.spec.source_seed,
-                          desc=f"source {name}").tasks[name]  # fmt: skip
+        res = train_tasks(
+            model,
+            [task],
+            self.source_budget,
+            self.cache.accelerator,
+            self.spec.source_seed,
+            desc=f"source {name}",
+        ).tasks[name]
         logger.info("source %s: %s %.4f", name, task.card.primary_metric, res.primary)
-        return {"task": name, "score": res.primary, "metric": task.card.primary_metric,
-                "best_epoch": res.best_epoch}  # fmt: skip
+        return {
+            "task": name,
+            "score": res.primary,
+            "metric": task.card.primary_metric,
+            "best_epoch": res.best_epoch,
+        }
 
     def source_head(self, feature_dim: int) -> torch.nn.Module:
         """The last source's trained head (its card's head on the source-trained encoder)."""
@@ -132,8 +152,16 @@ class Encoders:
         cap = splits.cap(role)  # a cap above the split's size caps nothing: cache it whole
         subset = bool(self.spec.limit) or (bool(cap) and cap < len(full) and len(rows) < len(full))
         fingerprint = splits.store.data(card.name).fingerprints.get(role)
-        parts = ["features", self.key(), card.content_hash, role, fingerprint, self.pipeline.identity,
-                 len(full), rows if subset else None]  # fmt: skip
+        parts = [
+            "features",
+            self.key(),
+            card.content_hash,
+            role,
+            fingerprint,
+            self.pipeline.identity,
+            len(full),
+            rows if subset else None,
+        ]
 
         def compute(folder: Path | None) -> None:
             feats, labels = self._compute(encoder, full.select(rows) if subset else full)

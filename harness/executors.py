@@ -83,9 +83,14 @@ def _runner_for(settings: RunnerSettings) -> Any:
             os.environ["TRANSFERBENCH_DATA_DIR"] = settings.data_dir
         for file in settings.plugin_files:
             load_method_file(file)
-        runner = SuiteRunner(Path(settings.output_dir), data_dir=settings.data_dir, include_paths=settings.include_paths,
-                             cache_dir=Path(settings.cache_dir) if settings.cache_dir else None,
-                             mixed_precision=settings.mixed_precision, rerun_failed=settings.rerun_failed)  # fmt: skip
+        runner = SuiteRunner(
+            Path(settings.output_dir),
+            data_dir=settings.data_dir,
+            include_paths=settings.include_paths,
+            cache_dir=Path(settings.cache_dir) if settings.cache_dir else None,
+            mixed_precision=settings.mixed_precision,
+            rerun_failed=settings.rerun_failed,
+        )
         for backbone, tasks in settings.corpus:  # a preset's tokenizer sees the whole suite's tasks
             runner.register_corpus(backbone, tasks)
         runner.placement = {
@@ -104,8 +109,13 @@ def run_one_remote(spec: dict[str, Any], settings: RunnerSettings) -> dict[str, 
     status = "ok" if outcome.ran else ("skipped" if outcome.skipped else "failed")
     import os
 
-    return {"run_id": RunSpec.from_dict(spec).id, "status": status, "pid": os.getpid(),
-            "cache_counts": dict(runner.cache.counts), "prepare_seconds": outcome.prepare_seconds}  # fmt: skip
+    return {
+        "run_id": RunSpec.from_dict(spec).id,
+        "status": status,
+        "pid": os.getpid(),
+        "cache_counts": dict(runner.cache.counts),
+        "prepare_seconds": outcome.prepare_seconds,
+    }
 
 
 def ray_endpoint(address: str, flag: str = "--ray_address") -> tuple[str, int] | None:
@@ -125,8 +135,9 @@ def ray_endpoint(address: str, flag: str = "--ray_address") -> tuple[str, int] |
     else:  # no port (or a bare IPv6 address)
         host, port = rest, ""
     if not host:
-        raise ConfigError(f"{flag} {address!r}: expected host:port (e.g. 10.0.0.5:6379), "
-                          "ray://host:port or auto")  # fmt: skip
+        raise ConfigError(
+            f"{flag} {address!r}: expected host:port (e.g. 10.0.0.5:6379), ray://host:port or auto"
+        )
     try:
         number = int(port) if port else (10001 if client else RAY_DEFAULT_PORT)
     except ValueError:
@@ -136,8 +147,9 @@ def ray_endpoint(address: str, flag: str = "--ray_address") -> tuple[str, int] |
     return host, number
 
 
-def check_reachable(address: str, timeout: float = RAY_CONNECT_TIMEOUT_S,
-                    flag: str = "--ray_address") -> None:  # fmt: skip
+def check_reachable(
+    address: str, timeout: float = RAY_CONNECT_TIMEOUT_S, flag: str = "--ray_address"
+) -> None:
     """A ConfigError naming `flag` and the address when nothing answers there within `timeout`
     seconds (Ray itself would retry for minutes, saying nothing)."""
     endpoint = ray_endpoint(address, flag)
@@ -147,27 +159,41 @@ def check_reachable(address: str, timeout: float = RAY_CONNECT_TIMEOUT_S,
         with socket.create_connection(endpoint, timeout=timeout):
             pass
     except socket.gaierror as exc:
-        raise ConfigError(f"{flag} {address}: cannot resolve host {endpoint[0]!r} "
-                          f"({exc.strerror or exc})") from exc  # fmt: skip
+        raise ConfigError(
+            f"{flag} {address}: cannot resolve host {endpoint[0]!r} ({exc.strerror or exc})"
+        ) from exc
     except OSError as exc:  # refused, timed out, no route
         why = "timed out" if isinstance(exc, TimeoutError) else (exc.strerror or str(exc))
-        raise ConfigError(f"{flag} {address}: no Ray cluster answers at {endpoint[0]}:{endpoint[1]} "
-                          f"({why} within {timeout:g} s); start one with `ray start --head` or check "
-                          "the address") from exc  # fmt: skip
+        raise ConfigError(
+            f"{flag} {address}: no Ray cluster answers at {endpoint[0]}:{endpoint[1]} "
+            f"({why} within {timeout:g} s); start one with `ray start --head` or check "
+            "the address"
+        ) from exc
 
 
-def check_resources(resources: dict[str, float], cpus_per_run: float, gpus_per_run: float,
-                    where: str) -> None:  # fmt: skip
+def check_resources(
+    resources: dict[str, float], cpus_per_run: float, gpus_per_run: float, where: str
+) -> None:
     """A ConfigError naming the option when the cluster as a whole has fewer CPUs or GPUs than
     one run asks for: Ray would queue the tasks forever without a word."""
-    have = ", ".join(f"{k} {v:g}" for k, v in sorted(resources.items())
-                     if k in ("CPU", "GPU") or k.startswith("accelerator_type")) or "none"  # fmt: skip
-    for flag, kind, want in (("--ray_cpus_per_run", "CPU", cpus_per_run),
-                             ("--ray_gpus_per_run", "GPU", gpus_per_run)):  # fmt: skip
+    have = (
+        ", ".join(
+            f"{k} {v:g}"
+            for k, v in sorted(resources.items())
+            if k in ("CPU", "GPU") or k.startswith("accelerator_type")
+        )
+        or "none"
+    )
+    for flag, kind, want in (
+        ("--ray_cpus_per_run", "CPU", cpus_per_run),
+        ("--ray_gpus_per_run", "GPU", gpus_per_run),
+    ):
         if want > resources.get(kind, 0.0):
-            raise ConfigError(f"{flag} {want:g}: {where} has {resources.get(kind, 0.0):g} {kind}(s) in all "
-                              f"({have}), so no run could ever be scheduled; ask for at most "
-                              f"{resources.get(kind, 0.0):g} or add nodes with {kind}s")  # fmt: skip
+            raise ConfigError(
+                f"{flag} {want:g}: {where} has {resources.get(kind, 0.0):g} {kind}(s) in all "
+                f"({have}), so no run could ever be scheduled; ask for at most "
+                f"{resources.get(kind, 0.0):g} or add nodes with {kind}s"
+            )
 
 
 def suite_corpus(specs: list[RunSpec]) -> list[tuple[dict[str, Any], list[str]]]:
@@ -201,8 +227,10 @@ def run_with_ray(
     from harness.runner import SuiteOutcome
 
     if cpus_per_run <= 0 or gpus_per_run < 0:
-        raise ConfigError(f"--ray_cpus_per_run must be > 0 and --ray_gpus_per_run >= 0, got "
-                          f"{cpus_per_run} and {gpus_per_run}")  # fmt: skip
+        raise ConfigError(
+            f"--ray_cpus_per_run must be > 0 and --ray_gpus_per_run >= 0, got "
+            f"{cpus_per_run} and {gpus_per_run}"
+        )
     started_here = not ray.is_initialized()
     if started_here and address:  # before anything slow: seconds, not minutes of Ray retrying
         check_reachable(address)
@@ -225,16 +253,26 @@ def run_with_ray(
             todo.append(spec)
     if started_here:
         try:
-            ray.init(address=address, num_cpus=num_cpus if not address else None, include_dashboard=False,
-                     log_to_driver=False, configure_logging=False)  # fmt: skip
+            ray.init(
+                address=address,
+                num_cpus=num_cpus if not address else None,
+                include_dashboard=False,
+                log_to_driver=False,
+                configure_logging=False,
+            )
         except (ConnectionError, TimeoutError) as exc:
             raise ConfigError(
                 f"--ray_address {address}: cannot connect to a Ray cluster: {exc}"
             ) from exc
     try:
         joined = address or (os.environ.get("RAY_ADDRESS") if started_here else None)
-        where = (f"the Ray cluster at {joined}" if joined
-                 else "the local Ray instance" if started_here else "the Ray cluster")  # fmt: skip
+        where = (
+            f"the Ray cluster at {joined}"
+            if joined
+            else "the local Ray instance"
+            if started_here
+            else "the Ray cluster"
+        )
         check_resources(ray.cluster_resources(), cpus_per_run, gpus_per_run, where)
         remote = ray.remote(num_cpus=cpus_per_run, num_gpus=gpus_per_run)(run_one_remote)
         results = ray.get([remote.remote(s.to_dict(), settings) for s in todo])

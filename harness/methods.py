@@ -126,6 +126,12 @@ def describe_methods() -> list[dict[str, Any]]:
         cls = METHODS.get(name)
         defaults = dataclasses.asdict(cls.Config())
         settings = ", ".join(f"{k}={v!r}" for k, v in defaults.items())
-        rows.append({"name": name, "uses sources": "yes" if cls.uses_sources else "no",
-                     "description": cls.description, "settings (defaults)": settings})  # fmt: skip
+        rows.append(
+            {
+                "name": name,
+                "uses sources": "yes" if cls.uses_sources else "no",
+                "description": cls.description,
+                "settings (defaults)": settings,
+            }
+        )
     return rows

@@ -114,8 +114,13 @@ def _key(task: str) -> str:
     return task.replace(".", "__")
 
 
-def build_multihead(encoder: nn.Module, cards: Sequence[TaskCard], feature_dim: int, hidden: int = 0,
-                    dropout: float = 0.1) -> MultiHeadModel:  # fmt: skip
+def build_multihead(
+    encoder: nn.Module,
+    cards: Sequence[TaskCard],
+    feature_dim: int,
+    hidden: int = 0,
+    dropout: float = 0.1,
+) -> MultiHeadModel:
     """One head per card, by problem type: classification, pair classification, regression."""
     return MultiHeadModel(
         encoder, {c.name: build_head(c, feature_dim, hidden, dropout) for c in cards}
@@ -144,8 +149,12 @@ def task_schedule(kind: str = "proportional", temperature: float = 1.0) -> TaskS
     return sampled
 
 
-def task_gradients(model: MultiHeadModel, batches: dict[str, dict[str, Any]], cards: dict[str, TaskCard],
-                   loss: Callable = supervised_loss) -> dict[str, torch.Tensor]:  # fmt: skip
+def task_gradients(
+    model: MultiHeadModel,
+    batches: dict[str, dict[str, Any]],
+    cards: dict[str, TaskCard],
+    loss: Callable = supervised_loss,
+) -> dict[str, torch.Tensor]:
     """Each task's loss gradient on the shared encoder's parameters, flattened (eval mode: no
     dropout; the model's own `.grad` is left untouched)."""
     params = [p for p in model.encoder.parameters() if p.requires_grad]
@@ -157,8 +166,16 @@ def task_gradients(model: MultiHeadModel, batches: dict[str, dict[str, Any]], ca
             inputs = {k: v for k, v in batch.items() if k not in ("labels", "task", "soft_targets")}
             value = loss(model(task=name, **inputs), batch, cards[name])
             grads = torch.autograd.grad(value, params, allow_unused=True)
-            out[name] = torch.cat([(g if g is not None else torch.zeros_like(p)).flatten()
-                                   for g, p in zip(grads, params)]).detach().cpu()  # fmt: skip
+            out[name] = (
+                torch.cat(
+                    [
+                        (g if g is not None else torch.zeros_like(p)).flatten()
+                        for g, p in zip(grads, params)
+                    ]
+                )
+                .detach()
+                .cpu()
+            )
     finally:
         model.train(was_training)
     return out
@@ -178,8 +195,13 @@ class GradientCosineProbe:
     """A step hook: every `every` optimizer steps, the pairwise cosine between task gradients on
     the shared encoder, on one fixed probe batch per task (the same batches each time)."""
 
-    def __init__(self, probe_batches: dict[str, dict[str, Any]], cards: dict[str, TaskCard], every: int,
-                 loss: Callable = supervised_loss):  # fmt: skip
+    def __init__(
+        self,
+        probe_batches: dict[str, dict[str, Any]],
+        cards: dict[str, TaskCard],
+        every: int,
+        loss: Callable = supervised_loss,
+    ):
         if every <= 0:
             raise ConfigError(f"gradient cosine interval must be > 0, got {every}")
         self.batches, self.cards, self.every, self.loss = probe_batches, cards, every, loss
@@ -189,8 +211,10 @@ class GradientCosineProbe:
         if state.step % self.every:
             return
         device = state.accelerator.device
-        batches = {n: {k: v.to(device) if torch.is_tensor(v) else v for k, v in b.items()}
-                   for n, b in self.batches.items()}  # fmt: skip
+        batches = {
+            n: {k: v.to(device) if torch.is_tensor(v) else v for k, v in b.items()}
+            for n, b in self.batches.items()
+        }
         grads = task_gradients(state.model, batches, self.cards, self.loss)
         self.history.append(
             {"step": state.step, "epoch": state.epoch, "cosine": gradient_cosines(grads)}
@@ -225,8 +249,10 @@ def untrained_heads(
             floor = 0.0
         bar = floor + LEARNED_MARGIN if card.direction == "max" else floor - LEARNED_MARGIN
         if math.isnan(score) or not is_better(card, score, bar):
-            out[card.name] = (f"validation {metric} {score:.3f}, best constant {floor:.3f}: "
-                              f"not better by {LEARNED_MARGIN}")  # fmt: skip
+            out[card.name] = (
+                f"validation {metric} {score:.3f}, best constant {floor:.3f}: "
+                f"not better by {LEARNED_MARGIN}"
+            )
     return out
 
 
@@ -262,22 +288,43 @@ def train_shared_model(
                     probe_batches, {c.name: c for c in cards}, cfg.grad_cosine_every, loss
                 )
             )
-        res = train_tasks(model, splits, ctx.source_budget, ctx.accelerator, ctx.spec.source_seed, loss=loss,
-                          optimizer=make_optimizer(cfg.optimizer), schedule=task_schedule(cfg.schedule, cfg.temperature),
-                          select=cfg.select, step_hooks=hooks, desc=f"{recipe.get('method', 'multi-task')} task set")  # fmt: skip
+        res = train_tasks(
+            model,
+            splits,
+            ctx.source_budget,
+            ctx.accelerator,
+            ctx.spec.source_seed,
+            loss=loss,
+            optimizer=make_optimizer(cfg.optimizer),
+            schedule=task_schedule(cfg.schedule, cfg.temperature),
+            select=cfg.select,
+            step_hooks=hooks,
+            desc=f"{recipe.get('method', 'multi-task')} task set",
+        )
         untrained = untrained_heads(cards, splits, res)
         for name, why in untrained.items():
             logger.warning("multi-task phase: the head of '%s' did not learn (%s)", name, why)
         if out is None:
             return
         torch.save(model.state_dict(), out / "model.pt")
-        meta = {"tasks": {n: {"primary": r.primary, "metrics": r.test_metrics, "best_epoch": r.best_epoch,
-                              "validation_metrics": r.validation_metrics, "train_examples": r.train_examples}
-                          for n, r in res.tasks.items()},
-                "mean_primary": res.primary, "steps": res.steps, "curve": res.curve,
-                "gradient_cosine": hooks[0].history if hooks else [],
-                "gradient_cosine_mean": hooks[0].mean() if hooks else {},
-                "untrained_heads": untrained}  # fmt: skip
+        meta = {
+            "tasks": {
+                n: {
+                    "primary": r.primary,
+                    "metrics": r.test_metrics,
+                    "best_epoch": r.best_epoch,
+                    "validation_metrics": r.validation_metrics,
+                    "train_examples": r.train_examples,
+                }
+                for n, r in res.tasks.items()
+            },
+            "mean_primary": res.primary,
+            "steps": res.steps,
+            "curve": res.curve,
+            "gradient_cosine": hooks[0].history if hooks else [],
+            "gradient_cosine_mean": hooks[0].mean() if hooks else {},
+            "untrained_heads": untrained,
+        }
         (out / "meta.json").write_text(json.dumps(meta, indent=1))
 
     def load(folder: Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:

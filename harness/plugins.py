@@ -63,8 +63,10 @@ def load_method_file(path: str | Path) -> list[str]:
         raise ConfigError(f"--include {path}: importing it called sys.exit({exc.code!r})") from None
     added = sorted(set(METHODS.names()) - before)
     if not added:
-        raise ConfigError(f"--include {path}: the file registers no method (decorate a Method "
-                          "subclass with @register_method, from harness.methods)")  # fmt: skip
+        raise ConfigError(
+            f"--include {path}: the file registers no method (decorate a Method "
+            "subclass with @register_method, from harness.methods)"
+        )
     _loaded_files[file] = module_name
     return added
 
@@ -84,8 +86,10 @@ def load_entry_points() -> list[str]:
         try:
             ep.load()
         except Exception as exc:  # noqa: BLE001 - a broken plug-in is named, never a traceback
-            raise ConfigError(f"entry point '{ep.name} = {ep.value}' (group {ENTRY_POINT_GROUP}, "
-                              f"distribution {dist}) failed to load: {type(exc).__name__}: {exc}") from exc  # fmt: skip
+            raise ConfigError(
+                f"entry point '{ep.name} = {ep.value}' (group {ENTRY_POINT_GROUP}, "
+                f"distribution {dist}) failed to load: {type(exc).__name__}: {exc}"
+            ) from exc
         loaded.append(ep.name)
     return loaded
 

@@ -249,8 +249,13 @@ def build_pipeline(spec: BackboneSpec, corpus: list[TaskData], cache: Cache) -> 
 
         tokenizer = AutoTokenizer.from_pretrained(spec.location)
         tok_id, trained_on = spec.name, None
-    return InputPipeline(spec, modality, _hash([spec.to_dict(), tok_id, PREPROCESS_VERSION]),
-                         tokenizer=tokenizer, tokenizer_corpus=trained_on)  # fmt: skip
+    return InputPipeline(
+        spec,
+        modality,
+        _hash([spec.to_dict(), tok_id, PREPROCESS_VERSION]),
+        tokenizer=tokenizer,
+        tokenizer_corpus=trained_on,
+    )
 
 
 def encode_split(
@@ -262,9 +267,15 @@ def encode_split(
 
     def compute(folder: Path | None) -> None:
         if folder is not None:
-            raw.map(pipeline.encode_fn(card), batched=True, batch_size=256, remove_columns=raw.column_names,
-                    features=pipeline.features(card), cache_file_name=str(folder / "data.arrow"),
-                    desc=f"encode {card.name}/{role}")  # fmt: skip
+            raw.map(
+                pipeline.encode_fn(card),
+                batched=True,
+                batch_size=256,
+                remove_columns=raw.column_names,
+                features=pipeline.features(card),
+                cache_file_name=str(folder / "data.arrow"),
+                desc=f"encode {card.name}/{role}",
+            )
 
     def load(folder: Path) -> datasets.Dataset:
         ds = datasets.Dataset.from_file(str(folder / "data.arrow"))

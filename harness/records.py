@@ -63,8 +63,9 @@ def parse_json(text: str) -> Any:
     try:
         obj = json.loads(text)
     except RecursionError:
-        raise JSONTooDeep(f"nested deeper than {MAX_JSON_DEPTH} levels "
-                          "(too deep for the JSON parser)") from None  # fmt: skip
+        raise JSONTooDeep(
+            f"nested deeper than {MAX_JSON_DEPTH} levels (too deep for the JSON parser)"
+        ) from None
     stack = [(obj, 1)]
     while stack:
         value, depth = stack.pop()
@@ -105,14 +106,18 @@ def strict_record(record: dict[str, Any]) -> dict[str, Any]:
         for path, container, key in _non_finite(record.get("spec"), "spec")
     ]
     if bad_spec:
-        raise DataError(f"{where}: settings must be finite numbers, got {', '.join(sorted(bad_spec))}: "
-                        "the record is not written (correct the suite or method settings)")  # fmt: skip
+        raise DataError(
+            f"{where}: settings must be finite numbers, got {', '.join(sorted(bad_spec))}: "
+            "the record is not written (correct the suite or method settings)"
+        )
     score = record.get("primary_score")
     if record.get("status") == "ok" and isinstance(score, float) and not math.isfinite(score):
         metric = record.get("primary_metric", "the primary metric")
         record["status"] = "failed"
-        record["error"] = (f"primary metric '{metric}' is {score} on the scored split (constant "
-                           "predictions, say): no score to rank")  # fmt: skip
+        record["error"] = (
+            f"primary metric '{metric}' is {score} on the scored split (constant "
+            "predictions, say): no score to rank"
+        )
         logger.warning("%s: %s", where, record["error"])
     nulled = []
     for path, container, key in list(_non_finite(record)):
@@ -219,8 +224,12 @@ def load_records(results: Path, strict: bool = True) -> tuple[list[dict[str, Any
             continue
         run_id = str(record["run_id"])
         if path.stem != run_id:
-            logger.warning("%s: the record inside is run %s; its file name should be %s.json", path, run_id,
-                           run_id)  # fmt: skip
+            logger.warning(
+                "%s: the record inside is run %s; its file name should be %s.json",
+                path,
+                run_id,
+                run_id,
+            )
         if run_id in seen:
             logger.warning(
                 "%s: run %s is already recorded in %s: counted once", path, run_id, seen[run_id]
@@ -251,8 +260,12 @@ def recorded_fingerprints(record: dict[str, Any]) -> dict[str, Any] | None:
     return (record.get("provenance") or {}).get("dataset_fingerprints") or None
 
 
-def already_recorded(specs: Iterable[Any], output_dir: Path, rerun_failed: bool,
-                     data_changed: Callable[[Any, dict[str, Any]], bool]) -> dict[str, str]:  # fmt: skip
+def already_recorded(
+    specs: Iterable[Any],
+    output_dir: Path,
+    rerun_failed: bool,
+    data_changed: Callable[[Any, dict[str, Any]], bool],
+) -> dict[str, str]:
     """The runs of `specs` not to run again, by id, with their recorded status: those with a
     readable record in `output_dir` that is `ok`, or `failed` unless `rerun_failed`. A record
     made from other data than the run's tasks hold today (`data_changed(spec, record)`, asked
@@ -306,9 +319,14 @@ def library_versions() -> dict[str, str]:
 def device_info(accelerator: Any) -> dict[str, Any]:
     import torch
 
-    info = {"device": str(accelerator.device), "num_processes": accelerator.num_processes,
-            "mixed_precision": str(accelerator.mixed_precision), "platform": platform.platform(),
-            "cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads()}  # fmt: skip
+    info = {
+        "device": str(accelerator.device),
+        "num_processes": accelerator.num_processes,
+        "mixed_precision": str(accelerator.mixed_precision),
+        "platform": platform.platform(),
+        "cpu_count": os.cpu_count(),
+        "torch_threads": torch.get_num_threads(),
+    }
     if torch.cuda.is_available():
         info["gpu"] = torch.cuda.get_device_name(accelerator.device)
     return info
@@ -317,8 +335,14 @@ def device_info(accelerator: Any) -> dict[str, Any]:
 def provenance(
     accelerator: Any, fingerprints: dict[str, Any], seeds: dict[str, int]
 ) -> dict[str, Any]:
-    return {"transferbench_version": __version__, "git_commit": git_commit(), "libraries": library_versions(),
-            "device": device_info(accelerator), "dataset_fingerprints": fingerprints, "seeds": seeds}  # fmt: skip
+    return {
+        "transferbench_version": __version__,
+        "git_commit": git_commit(),
+        "libraries": library_versions(),
+        "device": device_info(accelerator),
+        "dataset_fingerprints": fingerprints,
+        "seeds": seeds,
+    }
 
 
 def now() -> str:

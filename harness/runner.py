@@ -64,9 +64,11 @@ class SuiteOutcome:
 
 
 def make_accelerator(
-    mixed_precision: str = "no", report_to: str | None = None, project_dir: Path | None = None,
+    mixed_precision: str = "no",
+    report_to: str | None = None,
+    project_dir: Path | None = None,
     torch_compile: bool = False,
-):  # fmt: skip
+):
     """The run's Accelerator. `torch_compile`: `prepare` compiles each model it trains (inductor);
     else Accelerate's own `ACCELERATE_DYNAMO_BACKEND` (or `accelerate launch --dynamo_backend`)
     decides. A process keeps the first Accelerator's precision and compile settings."""
@@ -80,11 +82,16 @@ def make_accelerator(
         if report_to in (None, "", "none")
         else ("all" if report_to == "all" else report_to.split(","))
     )
-    return Accelerator(cpu=cpu, mixed_precision=mixed_precision, log_with=log_with, project_dir=str(project_dir) if project_dir else None,
-                       kwargs_handlers=[DistributedDataParallelKwargs(find_unused_parameters=True)],
-                       dynamo_backend="inductor" if torch_compile else None,
-                       # batches come from pinned memory on a GPU: copy them without waiting
-                       dataloader_config=DataLoaderConfiguration(non_blocking=torch.cuda.is_available()))  # fmt: skip
+    return Accelerator(
+        cpu=cpu,
+        mixed_precision=mixed_precision,
+        log_with=log_with,
+        project_dir=str(project_dir) if project_dir else None,
+        kwargs_handlers=[DistributedDataParallelKwargs(find_unused_parameters=True)],
+        dynamo_backend="inductor" if torch_compile else None,
+        # batches come from pinned memory on a GPU: copy them without waiting
+        dataloader_config=DataLoaderConfiguration(non_blocking=torch.cuda.is_available()),
+    )
 
 
 def reset_peak_memory(device: torch.device) -> bool:
@@ -130,10 +137,18 @@ class SuiteRunner:
     each, before any run starts. Then each run trains and scores its target and is recorded.
     A preparation that fails fails every run that needs it, with its reason."""
 
-    def __init__(self, output_dir: Path, data_dir: Path | None = None, include_paths: list[str] | None = None,
-                 cache_dir: Path | None = None, mixed_precision: str = "no", report_to: str | None = None,
-                 rerun_failed: bool = False, accelerator: Any = None,
-                 registry: TaskRegistry | None = None):  # fmt: skip
+    def __init__(
+        self,
+        output_dir: Path,
+        data_dir: Path | None = None,
+        include_paths: list[str] | None = None,
+        cache_dir: Path | None = None,
+        mixed_precision: str = "no",
+        report_to: str | None = None,
+        rerun_failed: bool = False,
+        accelerator: Any = None,
+        registry: TaskRegistry | None = None,
+    ):
         tune_allocator()  # once per process (see harness.hostmemory)
         self.output_dir = Path(output_dir)
         self.registry = registry or TaskRegistry(include_paths or [], strict=False)
@@ -195,8 +210,11 @@ class SuiteRunner:
             record = self.run_one(spec)
             (outcome.ran if record["status"] == "ok" else outcome.failed).append(spec.id)
             if log:
-                result = (f"{record['primary_metric']} {record['primary_score']:.4f}" if record["status"] == "ok"
-                          else f"FAILED: {record.get('error', '')}")  # fmt: skip
+                result = (
+                    f"{record['primary_metric']} {record['primary_score']:.4f}"
+                    if record["status"] == "ok"
+                    else f"FAILED: {record.get('error', '')}"
+                )
                 print(
                     step_line(i, len(todo), spec.describe(), time.perf_counter() - t0, result),
                     flush=True,
@@ -220,8 +238,10 @@ class SuiteRunner:
             if name in then and then[name] != now_fp:
                 changed.append(name)
         if changed:
-            self.accelerator.print(f"run {spec.id} ({spec.describe()}): the data of {', '.join(changed)} changed "
-                                   "since it was recorded: running it again")  # fmt: skip
+            self.accelerator.print(
+                f"run {spec.id} ({spec.describe()}): the data of {', '.join(changed)} changed "
+                "since it was recorded: running it again"
+            )
         return bool(changed)
 
     def context(self, spec: RunSpec) -> RunContext:
@@ -229,8 +249,15 @@ class SuiteRunner:
         card = self.registry.get(spec.target)
         pipeline = self.pipeline(spec)
         pipeline.check(card)
-        return RunContext(spec=spec, card=card, pipeline=pipeline, store=self.store, cache=self.cache,
-                          budget=Budget.from_dict(spec.budget), source_budget=Budget.from_dict(spec.source_budget))  # fmt: skip
+        return RunContext(
+            spec=spec,
+            card=card,
+            pipeline=pipeline,
+            store=self.store,
+            cache=self.cache,
+            budget=Budget.from_dict(spec.budget),
+            source_budget=Budget.from_dict(spec.source_budget),
+        )
 
     def prepare(self, specs: list[RunSpec]) -> dict[str, BaseException]:
         """The preparation phase: each method's `prepare` for each spec, so everything runs
@@ -262,8 +289,13 @@ class SuiteRunner:
         acc = self.accelerator
         started = time.perf_counter()
         window = reset_peak_memory(acc.device)
-        record: dict[str, Any] = {"schema_version": SCHEMA_VERSION, "run_id": spec.id, "status": "ok", "spec": spec.to_dict(),
-                                  "comparable": spec.limit is None}  # fmt: skip
+        record: dict[str, Any] = {
+            "schema_version": SCHEMA_VERSION,
+            "run_id": spec.id,
+            "status": "ok",
+            "spec": spec.to_dict(),
+            "comparable": spec.limit is None,
+        }
         if spec.limit is not None:
             logger.warning(
                 "run %s uses --limit %d: its numbers are NOT comparable results",
@@ -290,19 +322,33 @@ class SuiteRunner:
             result = method.run(ctx)
             tr = result.train
             record["floor"] = constant_baseline(card, ctx.split("test")["labels"])
-            record.update({
-                "target_card_version": card.content_hash, "target_tags": list(card.tags),
-                "metrics": tr.test_metrics, "primary_metric": card.primary_metric, "direction": card.direction,
-                "primary_score": tr.primary, "validation_metrics": tr.validation_metrics, "best_epoch": tr.best_epoch,
-                "curve": tr.curve[-20:], "steps": tr.steps, "train_examples": tr.train_examples,
-                "train_rows": len(ctx.train_indices), "train_seconds": round(tr.train_seconds, 3),
-                "throughput": round(tr.throughput, 1), "extra": result.extra, "source_history": ctx.encoders.history(),
-            })  # fmt: skip
+            record.update(
+                {
+                    "target_card_version": card.content_hash,
+                    "target_tags": list(card.tags),
+                    "metrics": tr.test_metrics,
+                    "primary_metric": card.primary_metric,
+                    "direction": card.direction,
+                    "primary_score": tr.primary,
+                    "validation_metrics": tr.validation_metrics,
+                    "best_epoch": tr.best_epoch,
+                    "curve": tr.curve[-20:],
+                    "steps": tr.steps,
+                    "train_examples": tr.train_examples,
+                    "train_rows": len(ctx.train_indices),
+                    "train_seconds": round(tr.train_seconds, 3),
+                    "throughput": round(tr.throughput, 1),
+                    "extra": result.extra,
+                    "source_history": ctx.encoders.history(),
+                }
+            )
             untrained = (result.extra.get("multitask") or {}).get("untrained_heads") or {}
             if untrained:
                 record["untrained_heads"] = untrained
-                acc.print(f"WARNING: run {spec.id} ({spec.describe()}): heads that did not learn in "
-                          f"the multi-task phase: " + "; ".join(f"{k}: {v}" for k, v in untrained.items()))  # fmt: skip
+                acc.print(
+                    f"WARNING: run {spec.id} ({spec.describe()}): heads that did not learn in "
+                    f"the multi-task phase: " + "; ".join(f"{k}: {v}" for k, v in untrained.items())
+                )
         except KeyboardInterrupt:
             raise
         except RUN_ERRORS as exc:

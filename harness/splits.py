@@ -89,8 +89,11 @@ class RunSplits:
         `max_eval_samples` for validation (model selection) or `max_test_samples` for the scored
         split (one fixed stratified sample, the same for every run, seed and method)."""
         train_cap = self.spec.train_cap(task) if task else self.spec.max_train_samples
-        role_cap = {"train": train_cap, "validation": self.spec.max_eval_samples,
-                    "test": self.spec.max_test_samples}.get(role)  # fmt: skip
+        role_cap = {
+            "train": train_cap,
+            "validation": self.spec.max_eval_samples,
+            "test": self.spec.max_test_samples,
+        }.get(role)
         return min((c for c in (self.spec.limit, role_cap) if c), default=None)
 
     def rows(self, role: str) -> list[int]:
@@ -164,5 +167,11 @@ class RunSplits:
                     f"task '{name}': fraction {self.spec.fraction} leaves no training rows"
                 )
             enc["train"] = self.store.encoded(name, self.pipeline, "train").select(rows)
-        return TaskSplits(card, enc["train"], enc["validation"], enc["test"], self.pipeline.collate,
-                          row_lengths(enc["train"]))  # fmt: skip
+        return TaskSplits(
+            card,
+            enc["train"],
+            enc["validation"],
+            enc["test"],
+            self.pipeline.collate,
+            row_lengths(enc["train"]),
+        )

@@ -15,13 +15,38 @@ from harness.registry import did_you_mean
 from harness.spec import Budget, RunSpec, dataclass_from_dict
 from harness.taskregistry import TaskRegistry, builtin_tasks_dir
 
-SUITE_FIELDS = {"name", "description", "backbones", "sources", "targets", "methods", "fractions", "seeds",
-                "budget", "source_budget", "source_seed", "limit", "task_set", "max_train_samples", "max_train_samples_per_task",
-                "max_eval_samples", "max_test_samples", "similarity",
-                "similarity_method"}  # fmt: skip
-DEFAULTS: dict[str, Any] = {"sources": [[]], "methods": {"scratch": {}, "feature_extraction": {}, "finetune": {}},
-                            "fractions": [1.0], "seeds": [0], "budget": {}, "source_budget": {}, "source_seed": 0,
-                            "limit": None, "description": ""}  # fmt: skip
+SUITE_FIELDS = {
+    "name",
+    "description",
+    "backbones",
+    "sources",
+    "targets",
+    "methods",
+    "fractions",
+    "seeds",
+    "budget",
+    "source_budget",
+    "source_seed",
+    "limit",
+    "task_set",
+    "max_train_samples",
+    "max_train_samples_per_task",
+    "max_eval_samples",
+    "max_test_samples",
+    "similarity",
+    "similarity_method",
+}
+DEFAULTS: dict[str, Any] = {
+    "sources": [[]],
+    "methods": {"scratch": {}, "feature_extraction": {}, "finetune": {}},
+    "fractions": [1.0],
+    "seeds": [0],
+    "budget": {},
+    "source_budget": {},
+    "source_seed": 0,
+    "limit": None,
+    "description": "",
+}
 
 
 DEFAULT_BACKBONES = {
@@ -42,9 +67,16 @@ def describe_suites() -> list[dict[str, Any]]:
     rows = []
     for name, path in suite_files().items():
         d = read_yaml(path)
-        rows.append({"name": name, "targets": len(d.get("targets", [])), "methods": ",".join(d.get("methods", {})),
-                     "fractions": ",".join(map(str, d.get("fractions", []))), "seeds": len(d.get("seeds", [])),
-                     "description": d.get("description", "")})  # fmt: skip
+        rows.append(
+            {
+                "name": name,
+                "targets": len(d.get("targets", [])),
+                "methods": ",".join(d.get("methods", {})),
+                "fractions": ",".join(map(str, d.get("fractions", []))),
+                "seeds": len(d.get("seeds", [])),
+                "description": d.get("description", ""),
+            }
+        )
     return rows
 
 
@@ -164,12 +196,17 @@ def parse_task_set(value: Any, registry: TaskRegistry, where: str) -> list[str]:
     return names
 
 
-def variant_budget(method_cls: type, resolved: dict[str, Any], variant_budget: dict[str, Any] | None,
-                   where: str) -> dict[str, Any]:  # fmt: skip
+def variant_budget(
+    method_cls: type, resolved: dict[str, Any], variant_budget: dict[str, Any] | None, where: str
+) -> dict[str, Any]:
     """A variant's budget: Budget defaults < the method's own defaults < the suite's `budget` <
     the variant's `budget:` < budget flags on the command line."""
-    merged = {**getattr(method_cls, "budget_defaults", {}), **resolved.get("budget", {}), **(variant_budget or {}),
-              **resolved.get("budget_overrides", {})}  # fmt: skip
+    merged = {
+        **getattr(method_cls, "budget_defaults", {}),
+        **resolved.get("budget", {}),
+        **(variant_budget or {}),
+        **resolved.get("budget_overrides", {}),
+    }
     return dataclasses.asdict(Budget.from_dict(merged, where))
 
 
@@ -252,8 +289,10 @@ def expand(resolved: dict[str, Any], registry: TaskRegistry, where: str = "suite
     if isinstance(method_map, list):
         method_map = {m: {} for m in method_map}
     if not isinstance(method_map, dict) or not method_map:
-        raise ConfigError(f"{where}: field 'methods': expected method names or a mapping of variants, "
-                          f"got {method_map!r}")  # fmt: skip
+        raise ConfigError(
+            f"{where}: field 'methods': expected method names or a mapping of variants, "
+            f"got {method_map!r}"
+        )
     for variant, settings in method_map.items():
         if settings is not None and not isinstance(settings, dict):
             raise ConfigError(
@@ -267,23 +306,29 @@ def expand(resolved: dict[str, Any], registry: TaskRegistry, where: str = "suite
             only = as_list(only, str, f"{where}: method '{variant}'", "targets")
             outside = [x for x in only if x not in targets]
             if outside:
-                raise ConfigError(f"{where}: method '{variant}': field 'targets': {outside} are not among the "
-                                  f"suite's targets {targets}")  # fmt: skip
+                raise ConfigError(
+                    f"{where}: method '{variant}': field 'targets': {outside} are not among the "
+                    f"suite's targets {targets}"
+                )
             variant_targets[variant] = set(only)
         if own_budget is not None and not isinstance(own_budget, dict):
             raise ConfigError(f"{where}: method '{variant}': field 'budget': expected a mapping")
         cls = methods.get(method_name)
         cfg = dataclass_from_dict(cls.Config, settings, f"{where}: method '{variant}'")
         if getattr(cls, "multi_task", False) and not task_set:
-            raise ConfigError(f"{where}: method '{variant}' ({method_name}) trains on a task set: give the suite "
-                              "a 'task_set' (task names or tag:<tag>)")  # fmt: skip
+            raise ConfigError(
+                f"{where}: method '{variant}' ({method_name}) trains on a task set: give the suite "
+                "a 'task_set' (task names or tag:<tag>)"
+            )
         budget = variant_budget(cls, resolved, own_budget, f"{where}: method '{variant}': budget")
         variants[variant] = (method_name, dataclasses.asdict(cfg), budget)
     chosen = resolved.get("similarity_method")
     if chosen is not None and chosen not in {m for m, _, _ in variants.values()}:
         used = sorted({m for m, _, _ in variants.values()})
-        raise ConfigError(f"{where}: field 'similarity_method': {chosen!r} is not a method of this suite "
-                          f"({', '.join(used)}); the measures are set against that method's gains")  # fmt: skip
+        raise ConfigError(
+            f"{where}: field 'similarity_method': {chosen!r} is not a method of this suite "
+            f"({', '.join(used)}); the measures are set against that method's gains"
+        )
     if not resolved.get("backbones"):  # the small presets of the targets' modalities
         modalities = sorted({registry.get(t).modality for t in targets})
         resolved["backbones"] = [DEFAULT_BACKBONES[m] for m in modalities]
@@ -291,8 +336,10 @@ def expand(resolved: dict[str, Any], registry: TaskRegistry, where: str = "suite
     modality = {}
     for bb in backbones:
         if not bb.is_preset and "/" not in bb.name and not Path(bb.location).exists():
-            raise ConfigError(f"unknown backbone '{bb.name}'.{did_you_mean(bb.name, BACKBONES.names())} "
-                              f"Presets: {', '.join(BACKBONES.names())}; or a Hub name / local path")  # fmt: skip
+            raise ConfigError(
+                f"unknown backbone '{bb.name}'.{did_you_mean(bb.name, BACKBONES.names())} "
+                f"Presets: {', '.join(BACKBONES.names())}; or a Hub name / local path"
+            )
         modality[bb.name] = resolve_modality(bb)
         weights_path(bb)  # a registered module's weights: missing is an error now, not per run
     fractions = as_list(resolved["fractions"], float, where, "fractions")
@@ -307,8 +354,9 @@ def expand(resolved: dict[str, Any], registry: TaskRegistry, where: str = "suite
         if isinstance(s, str):
             whole = s.lstrip("-").isdigit()
         if not whole or int(s) < 0:
-            raise ConfigError(f"{where}: field 'seeds': {s!r} is not a whole number >= 0 "
-                              "(a seed is not rounded)")  # fmt: skip
+            raise ConfigError(
+                f"{where}: field 'seeds': {s!r} is not a whole number >= 0 (a seed is not rounded)"
+            )
     seeds = as_list(resolved["seeds"], int, where, "seeds")
     repeated = sorted({s for s in seeds if seeds.count(s) > 1})
     if repeated:
@@ -342,13 +390,17 @@ def expand(resolved: dict[str, Any], registry: TaskRegistry, where: str = "suite
         caps[key] = value
     per_task = resolved.get("max_train_samples_per_task") or {}
     if not isinstance(per_task, dict):
-        raise ConfigError(f"{where}: field 'max_train_samples_per_task': expected a mapping task -> rows, "
-                          f"got {per_task!r}")  # fmt: skip
+        raise ConfigError(
+            f"{where}: field 'max_train_samples_per_task': expected a mapping task -> rows, "
+            f"got {per_task!r}"
+        )
     for name, value in per_task.items():
         registry.get(name)  # an unknown task is an error naming it
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ConfigError(f"{where}: field 'max_train_samples_per_task': '{name}': expected a positive "
-                              f"whole number, got {value!r}")  # fmt: skip
+            raise ConfigError(
+                f"{where}: field 'max_train_samples_per_task': '{name}': expected a positive "
+                f"whole number, got {value!r}"
+            )
     if per_task:
         caps["max_train_samples_per_task"] = dict(sorted(per_task.items()))
 
@@ -379,14 +431,26 @@ def expand(resolved: dict[str, Any], registry: TaskRegistry, where: str = "suite
                     versions = {n: registry.get(n).content_hash for n in tasks}
                     for fraction in fractions:
                         for seed in seeds:
-                            specs.append(RunSpec(backbone=bb.to_dict(), sources=tuple(sources), method=method_name,
-                                                 variant=variant, method_config=cfg, target=target, fraction=fraction,
-                                                 seed=seed, budget=budget, source_budget=source_budget_of[variant],
-                                                 source_seed=source_seed, limit=limit,
-                                                 task_versions=versions,
-                                                 task_set=tuple(task_set) if multi else (),
-                                                 fraction_tasks=fraction_tasks(variant) if multi else (),
-                                                 **caps))  # fmt: skip
+                            specs.append(
+                                RunSpec(
+                                    backbone=bb.to_dict(),
+                                    sources=tuple(sources),
+                                    method=method_name,
+                                    variant=variant,
+                                    method_config=cfg,
+                                    target=target,
+                                    fraction=fraction,
+                                    seed=seed,
+                                    budget=budget,
+                                    source_budget=source_budget_of[variant],
+                                    source_seed=source_seed,
+                                    limit=limit,
+                                    task_versions=versions,
+                                    task_set=tuple(task_set) if multi else (),
+                                    fraction_tasks=fraction_tasks(variant) if multi else (),
+                                    **caps,
+                                )
+                            )
     if not specs:
         raise ConfigError(
             f"{where}: the grid is empty: {_why_empty(targets, backbones, modality, source_sets, registry)}"
@@ -394,8 +458,13 @@ def expand(resolved: dict[str, Any], registry: TaskRegistry, where: str = "suite
     return specs
 
 
-def _why_empty(targets: list[str], backbones: list[Any], modality: dict[str, str], source_sets: list[list[str]],
-               registry: TaskRegistry) -> str:  # fmt: skip
+def _why_empty(
+    targets: list[str],
+    backbones: list[Any],
+    modality: dict[str, str],
+    source_sets: list[list[str]],
+    registry: TaskRegistry,
+) -> str:
     """What left a suite with no runs, in words."""
     reasons = []
     for target in targets:
@@ -408,6 +477,8 @@ def _why_empty(targets: list[str], backbones: list[Any], modality: dict[str, str
                 if s == target:
                     reasons.append(f"target '{target}' is its own source")
                 elif registry.get(s).modality != card.modality:
-                    reasons.append(f"source '{s}' ({registry.get(s).modality}) cannot feed target "
-                                   f"'{target}' ({card.modality})")  # fmt: skip
+                    reasons.append(
+                        f"source '{s}' ({registry.get(s).modality}) cannot feed target "
+                        f"'{target}' ({card.modality})"
+                    )
     return "; ".join(dict.fromkeys(reasons)) or "no method, target and source combine into a run"

@@ -117,10 +117,15 @@ def scan_cards(paths: Iterable[Path], shipped: dict[str, TaskCard] | None = None
                 if other is None or (other.path and other.path.resolve() == file.resolve()):
                     scan.cards[card.name] = card
                     continue
-                where = (" (a card shipped with TransferBench: rename this one)"
-                         if other is shipped.get(card.name) else "")  # fmt: skip
-                problems = [f"{file}: field 'name': task '{card.name}' is already defined in "
-                            f"{other.path}{where}"]  # fmt: skip
+                where = (
+                    " (a card shipped with TransferBench: rename this one)"
+                    if other is shipped.get(card.name)
+                    else ""
+                )
+                problems = [
+                    f"{file}: field 'name': task '{card.name}' is already defined in "
+                    f"{other.path}{where}"
+                ]
             scan.problems.extend(problems)
             scan.invalid.append(InvalidCard(file, tuple(problems), **_what_reads(file, merged)))
     return scan
@@ -167,8 +172,10 @@ class TaskRegistry:
             logger.warning(
                 "%d problem(s) in task cards; left out %d invalid card(s) (an error only if the "
                 "command needs one):\n  - %s",
-                len(scan.problems), len(scan.invalid), "\n  - ".join(scan.problems),
-            )  # fmt: skip
+                len(scan.problems),
+                len(scan.invalid),
+                "\n  - ".join(scan.problems),
+            )
 
     def _invalid_error(self, bad: list[InvalidCard], why: str) -> CardErrors:
         return CardErrors([f"{why}, and its card is invalid: {p}" for c in bad for p in c.problems])
@@ -177,8 +184,9 @@ class TaskRegistry:
         if tag is not None:
             bad = [c for c in self.invalid if tag in c.tags or tag == c.modality]
             if bad:
-                raise self._invalid_error(bad, f"tag '{tag}' selects task(s) "
-                                               f"{sorted({str(c.name) for c in bad})}")  # fmt: skip
+                raise self._invalid_error(
+                    bad, f"tag '{tag}' selects task(s) {sorted({str(c.name) for c in bad})}"
+                )
         return sorted(
             n for n, c in self.cards.items() if tag is None or tag in c.tags or tag == c.modality
         )
@@ -189,8 +197,12 @@ class TaskRegistry:
             raise self._invalid_error(bad, f"task '{name}' is needed")
         if name not in self.cards:
             unread = [c for c in self.invalid if c.name is None]
-            maybe = (f" {len(unread)} card file(s) that do not read may define it: "
-                     f"{'; '.join(p for c in unread for p in c.problems)}." if unread else "")  # fmt: skip
+            maybe = (
+                f" {len(unread)} card file(s) that do not read may define it: "
+                f"{'; '.join(p for c in unread for p in c.problems)}."
+                if unread
+                else ""
+            )
             raise UnknownNameError(
                 f"unknown task '{name}'.{did_you_mean(name, sorted(self.cards))} See `transferbench list tasks`.{maybe}"
             )

@@ -93,8 +93,10 @@ def adamw(param_groups: list[dict[str, Any]], budget: Budget) -> torch.optim.Opt
     """AdamW with torch's fused kernels (one pass over each parameter, on a GPU and on the CPU;
     `Trainer`'s default `adamw_torch_fused` too) when every parameter sits on one kind of
     device that has them; else torch's default implementation."""
-    groups = [{**g, "params": [g["params"]] if torch.is_tensor(g["params"]) else list(g["params"])}
-              for g in param_groups]  # fmt: skip
+    groups = [
+        {**g, "params": [g["params"]] if torch.is_tensor(g["params"]) else list(g["params"])}
+        for g in param_groups
+    ]
     kinds = {p.device.type for g in groups for p in g["params"]}
     fused = len(kinds) == 1 and kinds <= {"cuda", "cpu"}
     return torch.optim.AdamW(
@@ -190,9 +192,13 @@ def loader_options(dataset: Dataset, cuda: bool, processes: int = 1) -> dict[str
 
 
 def make_train_loader(
-    dataset: Dataset, collate: Callable, budget: Budget, seed: int, lengths: Sequence[int] | None,
+    dataset: Dataset,
+    collate: Callable,
+    budget: Budget,
+    seed: int,
+    lengths: Sequence[int] | None,
     **options: Any,
-) -> DataLoader:  # fmt: skip
+) -> DataLoader:
     if lengths is not None and budget.group_by_length:
         sampler = LengthGroupedSampler(lengths, budget.per_device_train_batch_size, seed)
         return DataLoader(
@@ -225,9 +231,12 @@ def make_eval_loader(
         lengths = row_lengths(dataset)
     order = sorted(range(len(dataset)), key=lengths.__getitem__) if lengths else None
     return DataLoader(
-        dataset, batch_size=budget.per_device_eval_batch_size, sampler=order, collate_fn=collate,
+        dataset,
+        batch_size=budget.per_device_eval_batch_size,
+        sampler=order,
+        collate_fn=collate,
         **options,
-    )  # fmt: skip
+    )
 
 
 def _forward(model: nn.Module, batch: dict[str, Any], task: str, takes_task: bool) -> torch.Tensor:
@@ -264,8 +273,14 @@ def predict(
 
 
 @torch.no_grad()
-def predict_outputs(model: nn.Module, dataset: Dataset, collate: Callable, accelerator: Any,
-                    batch_size: int = 128, task: str | None = None) -> torch.Tensor:  # fmt: skip
+def predict_outputs(
+    model: nn.Module,
+    dataset: Dataset,
+    collate: Callable,
+    accelerator: Any,
+    batch_size: int = 128,
+    task: str | None = None,
+) -> torch.Tensor:
     """The model's raw outputs (logits, or values for regression) for every row of `dataset`,
     in row order, on this process alone (no sharding: every process gets the whole tensor)."""
     model = accelerator.unwrap_model(model).to(accelerator.device).eval()
@@ -382,9 +397,13 @@ def train_tasks(
     accelerator.gradient_accumulation_steps = 1
     order = list(names)
     prepared = accelerator.prepare(
-        model, opt, scheduler,
-        *[train_loaders[n] for n in order], *[val_loaders[n] for n in order], *[test_loaders[n] for n in order],
-    )  # fmt: skip
+        model,
+        opt,
+        scheduler,
+        *[train_loaders[n] for n in order],
+        *[val_loaders[n] for n in order],
+        *[test_loaders[n] for n in order],
+    )
     model, opt, scheduler = prepared[:3]
     k = len(order)
     loaders = {
@@ -397,9 +416,24 @@ def train_tasks(
             onednn_enabled(onednn_pays(model, accelerator)),
             tempfile.TemporaryDirectory(prefix="transferbench-best-") as spill,
         ):
-            return _fit(model, opt, scheduler, loaders, by_name, budget, accelerator, total,
-                        epochs, seed, weighted(loss, weights), schedule, select, step_hooks, desc,
-                        Path(spill))  # fmt: skip
+            return _fit(
+                model,
+                opt,
+                scheduler,
+                loaders,
+                by_name,
+                budget,
+                accelerator,
+                total,
+                epochs,
+                seed,
+                weighted(loss, weights),
+                schedule,
+                select,
+                step_hooks,
+                desc,
+                Path(spill),
+            )
     finally:
         accelerator.free_memory()
 
@@ -466,10 +500,24 @@ def _selection_score(card: TaskCard, value: float) -> float:
     return value if card.direction == "max" else -value
 
 
-def _fit(model, opt, scheduler, loaders: dict[str, dict[str, Any]], tasks: dict[str, TaskSplits],
-         budget: Budget, accelerator: Any, total: int, epochs: int, seed: int, loss_fn: LossFn,
-         schedule: TaskSchedule, select: str, step_hooks: Sequence[Callable[[LoopState], None]],
-         desc: str, spill: Path) -> TrainResult:  # fmt: skip
+def _fit(
+    model,
+    opt,
+    scheduler,
+    loaders: dict[str, dict[str, Any]],
+    tasks: dict[str, TaskSplits],
+    budget: Budget,
+    accelerator: Any,
+    total: int,
+    epochs: int,
+    seed: int,
+    loss_fn: LossFn,
+    schedule: TaskSchedule,
+    select: str,
+    step_hooks: Sequence[Callable[[LoopState], None]],
+    desc: str,
+    spill: Path,
+) -> TrainResult:
     """The epochs. The best epoch's weights are written to `spill` (a temporary folder), not
     kept as a second copy of the model in memory for the rest of the run."""
     takes_task = _takes_task(model, accelerator)
@@ -538,11 +586,19 @@ def _fit(model, opt, scheduler, loaders: dict[str, dict[str, Any]], tasks: dict[
             examples[name] += min(len(tasks[name].train), n * per_round)
         _check_finite(loss_sum, epoch, step)
         train_seconds += time.perf_counter() - t0
-        val = {name: evaluate_loader(model, loaders["validation"][name], tasks[name].card, accelerator, name)
-               for name in tasks}  # fmt: skip
+        val = {
+            name: evaluate_loader(
+                model, loaders["validation"][name], tasks[name].card, accelerator, name
+            )
+            for name in tasks
+        }
         train_loss = (loss_sum / max(1, loss_n)).item()
-        entry: dict[str, float] = {"epoch": epoch, "step": step, "lr": rates[-1] if rates else 0.0,
-                                   "train_loss": round(train_loss, 5)}  # fmt: skip
+        entry: dict[str, float] = {
+            "epoch": epoch,
+            "step": step,
+            "lr": rates[-1] if rates else 0.0,
+            "train_loss": round(train_loss, 5),
+        }
         scores = {
             n: _selection_score(tasks[n].card, val[n][tasks[n].card.primary_metric]) for n in tasks
         }
@@ -555,8 +611,13 @@ def _fit(model, opt, scheduler, loaders: dict[str, dict[str, Any]], tasks: dict[
         if not single:
             entry["val_mean"] = round(mean_score, 5)
         curve.append(entry)
-        accelerator.log({"train/loss": train_loss, **{f"val/{n}/{k}": v for n in val for k, v in val[n].items()}},
-                        step=step)  # fmt: skip
+        accelerator.log(
+            {
+                "train/loss": train_loss,
+                **{f"val/{n}/{k}": v for n in val for k, v in val[n].items()},
+            },
+            step=step,
+        )
         candidates = {"mean": mean_score} if select == "mean" else scores
         state = None
         for key, score in candidates.items():
@@ -580,15 +641,27 @@ def _fit(model, opt, scheduler, loaders: dict[str, dict[str, Any]], tasks: dict[
         card = tasks[name].card
         test = evaluate_loader(model, loaders["test"][name], card, accelerator, name)
         results[name] = TrainResult(
-            test_metrics=test, primary=test[card.primary_metric], best_epoch=chosen["epoch"],
-            validation_metrics=chosen["val"][name], curve=curve, steps=step, train_examples=examples[name],
-            train_seconds=train_seconds, learning_rates=rates,
-        )  # fmt: skip
+            test_metrics=test,
+            primary=test[card.primary_metric],
+            best_epoch=chosen["epoch"],
+            validation_metrics=chosen["val"][name],
+            curve=curve,
+            steps=step,
+            train_examples=examples[name],
+            train_seconds=train_seconds,
+            learning_rates=rates,
+        )
     if single:
         return dataclasses.replace(next(iter(results.values())), tasks=dict(results))
     return TrainResult(
-        test_metrics={}, primary=sum(r.primary for r in results.values()) / len(results),
-        best_epoch=best["mean"]["epoch"] if select == "mean" else 0, validation_metrics={}, curve=curve,
-        steps=step, train_examples=sum(examples.values()), train_seconds=train_seconds, learning_rates=rates,
+        test_metrics={},
+        primary=sum(r.primary for r in results.values()) / len(results),
+        best_epoch=best["mean"]["epoch"] if select == "mean" else 0,
+        validation_metrics={},
+        curve=curve,
+        steps=step,
+        train_examples=sum(examples.values()),
+        train_seconds=train_seconds,
+        learning_rates=rates,
         tasks=results,
-    )  # fmt: skip
+    )

@@ -49,17 +49,40 @@ def _no_head_dropout(build):
 
 def specs(procs: int) -> list:
     per_device = PER_ROUND // procs
-    budget = {"num_train_epochs": 3, "per_device_train_batch_size": per_device, "learning_rate": 5e-3,
-              "group_by_length": False}  # fmt: skip
-    common = {"backbones": [TEXT_BB], "limit": 128, "budget": budget,
-              "source_budget": {"num_train_epochs": 2, "per_device_train_batch_size": per_device}}  # fmt: skip
+    budget = {
+        "num_train_epochs": 3,
+        "per_device_train_batch_size": per_device,
+        "learning_rate": 5e-3,
+        "group_by_length": False,
+    }
+    common = {
+        "backbones": [TEXT_BB],
+        "limit": 128,
+        "budget": budget,
+        "source_budget": {"num_train_epochs": 2, "per_device_train_batch_size": per_device},
+    }
     return [
-        *suite(methods={"finetune": NO_DROPOUT, "feature_extraction": NO_DROPOUT}, sources=["synth_text_far"],
-               **common),
-        *suite(methods={"mtdnn": {**NO_DROPOUT, "optimizer": "adamw"}}, task_set=TASK_SET, **common),
-        *suite(methods={"distill": {**NO_DROPOUT, "optimizer": "adamw", "teachers": 1,
-                                    "teacher_settings": NO_DROPOUT}}, task_set=TASK_SET, **common),
-    ]  # fmt: skip
+        *suite(
+            methods={"finetune": NO_DROPOUT, "feature_extraction": NO_DROPOUT},
+            sources=["synth_text_far"],
+            **common,
+        ),
+        *suite(
+            methods={"mtdnn": {**NO_DROPOUT, "optimizer": "adamw"}}, task_set=TASK_SET, **common
+        ),
+        *suite(
+            methods={
+                "distill": {
+                    **NO_DROPOUT,
+                    "optimizer": "adamw",
+                    "teachers": 1,
+                    "teacher_settings": NO_DROPOUT,
+                }
+            },
+            task_set=TASK_SET,
+            **common,
+        ),
+    ]
 
 
 def shared_scores(record: dict) -> dict:
@@ -67,9 +90,11 @@ def shared_scores(record: dict) -> dict:
     tasks, the teachers."""
     extra = record.get("extra") or {}
     multitask = (extra.get("multitask") or {}).get("tasks") or {}
-    return {"sources": [h["score"] for h in record.get("source_history") or []],
-            "multitask": {t: v["primary"] for t, v in multitask.items()},
-            "teachers": {t: v["teacher_scores"] for t, v in (extra.get("teachers") or {}).items()}}  # fmt: skip
+    return {
+        "sources": [h["score"] for h in record.get("source_history") or []],
+        "multitask": {t: v["primary"] for t, v in multitask.items()},
+        "teachers": {t: v["teacher_scores"] for t, v in (extra.get("teachers") or {}).items()},
+    }
 
 
 def main(out: Path) -> None:
@@ -84,10 +109,19 @@ def main(out: Path) -> None:
         r = read_record(path)
         s = r["spec"]
         what = f"{s['method']} | {'+'.join(s['sources']) or 'none'} | {'+'.join(s['task_set'])} -> {s['target']}"
-        scores[what] = {"status": r["status"], "error": r.get("error"), "score": r.get("primary_score"),
-                        "shared": shared_scores(r)}  # fmt: skip
-    seen = {"rank": acc.process_index, "procs": acc.num_processes, "scores": scores,
-            "counts": dict(outcome.cache_counts), "failed": outcome.failed}  # fmt: skip
+        scores[what] = {
+            "status": r["status"],
+            "error": r.get("error"),
+            "score": r.get("primary_score"),
+            "shared": shared_scores(r),
+        }
+    seen = {
+        "rank": acc.process_index,
+        "procs": acc.num_processes,
+        "scores": scores,
+        "counts": dict(outcome.cache_counts),
+        "failed": outcome.failed,
+    }
     (out / f"rank{acc.process_index}.json").write_text(json.dumps(seen, indent=1))
 
 

@@ -77,8 +77,10 @@ def main(out: Path) -> None:
 
     def collate(rows: list[dict]) -> dict:
         drawn.extend(r["row"] for r in rows if r["split"] == "train")
-        return {"features": torch.stack([r["features"] for r in rows]),
-                "labels": torch.stack([r["labels"] for r in rows])}  # fmt: skip
+        return {
+            "features": torch.stack([r["features"] for r in rows]),
+            "labels": torch.stack([r["labels"] for r in rows]),
+        }
 
     gathered: list = []
     real_metrics = training.compute_metrics
@@ -88,20 +90,43 @@ def main(out: Path) -> None:
         return real_metrics(c, preds, refs)
 
     training.compute_metrics = compute_metrics
-    configs = (("shuffled", N_TRAIN, None), ("length_grouped", N_TRAIN, [i % 7 for i in range(N_TRAIN)]),
-               ("uneven", N_UNEVEN, None))  # fmt: skip
+    configs = (
+        ("shuffled", N_TRAIN, None),
+        ("length_grouped", N_TRAIN, [i % 7 for i in range(N_TRAIN)]),
+        ("uneven", N_UNEVEN, None),
+    )
     for name, n_train, lengths in configs:
         drawn.clear()
         gathered.clear()
-        budget = Budget(num_train_epochs=2, per_device_train_batch_size=PER_ROUND // procs, learning_rate=0.01,
-                        warmup_ratio=0.25, per_device_eval_batch_size=8, group_by_length=lengths is not None)  # fmt: skip
-        res = training.train_model(PredictsRowId(), card, Rows(n_train, "train"), Rows(N_TEST, "val"),
-                                   Rows(N_TEST, "test"), collate, budget, acc, seed=0, lengths=lengths)  # fmt: skip
+        budget = Budget(
+            num_train_epochs=2,
+            per_device_train_batch_size=PER_ROUND // procs,
+            learning_rate=0.01,
+            warmup_ratio=0.25,
+            per_device_eval_batch_size=8,
+            group_by_length=lengths is not None,
+        )
+        res = training.train_model(
+            PredictsRowId(),
+            card,
+            Rows(n_train, "train"),
+            Rows(N_TEST, "val"),
+            Rows(N_TEST, "test"),
+            collate,
+            budget,
+            acc,
+            seed=0,
+            lengths=lengths,
+        )
         # the loader draws both epochs' rows in order; split them per epoch
         per_epoch = len(drawn) // 2
-        seen[name] = {"epochs": [drawn[:per_epoch], drawn[per_epoch:]], "steps": res.steps,
-                      "examples": res.train_examples, "learning_rates": res.learning_rates,
-                      "scored": gathered[-1]}  # fmt: skip
+        seen[name] = {
+            "epochs": [drawn[:per_epoch], drawn[per_epoch:]],
+            "steps": res.steps,
+            "examples": res.train_examples,
+            "learning_rates": res.learning_rates,
+            "scored": gathered[-1],
+        }
 
     # a task set of two: the schedule each process drew
     from harness.multitask import task_schedule
@@ -115,13 +140,24 @@ def main(out: Path) -> None:
         return order
 
     two = [
-        training.TaskSplits(card, Rows(N_TRAIN, "train"), Rows(N_TEST, "val"), Rows(N_TEST, "test"), collate),
-        training.TaskSplits(TaskRegistry().get("synth_text_regression"), Rows(N_UNEVEN, "train"), Rows(N_TEST, "val"),
-                            Rows(N_TEST, "test"), collate),
-    ]  # fmt: skip
+        training.TaskSplits(
+            card, Rows(N_TRAIN, "train"), Rows(N_TEST, "val"), Rows(N_TEST, "test"), collate
+        ),
+        training.TaskSplits(
+            TaskRegistry().get("synth_text_regression"),
+            Rows(N_UNEVEN, "train"),
+            Rows(N_TEST, "val"),
+            Rows(N_TEST, "test"),
+            collate,
+        ),
+    ]
     two[1].card = type(card)(**{**card.__dict__, "name": "regression_copy"})
-    budget = Budget(num_train_epochs=2, per_device_train_batch_size=PER_ROUND // procs, learning_rate=0.01,
-                    group_by_length=False)  # fmt: skip
+    budget = Budget(
+        num_train_epochs=2,
+        per_device_train_batch_size=PER_ROUND // procs,
+        learning_rate=0.01,
+        group_by_length=False,
+    )
     res = training.train_tasks(TwoHeadsRowId(), two, budget, acc, seed=0, schedule=recording)
     seen["task_set"] = {
         "orders": drawn_tasks[1:],
@@ -138,8 +174,13 @@ def main(out: Path) -> None:
 
     runner_mod.write_record = counting_write
     specs = suite(methods={"scratch": {}}, limit=48, budget={**BUDGET, "num_train_epochs": 1})
-    specs += suite(methods={"mtdnn": {}}, task_set=["synth_text_anchor", "synth_text_pair"], limit=48,
-                   budget={**BUDGET, "num_train_epochs": 1}, source_budget={"num_train_epochs": 1})  # fmt: skip
+    specs += suite(
+        methods={"mtdnn": {}},
+        task_set=["synth_text_anchor", "synth_text_pair"],
+        limit=48,
+        budget={**BUDGET, "num_train_epochs": 1},
+        source_budget={"num_train_epochs": 1},
+    )
     runner = runner_mod.SuiteRunner(out / "suite", accelerator=acc)
     runner.run(specs)
     seen["writes"] = writes

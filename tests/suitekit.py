@@ -16,9 +16,17 @@ FE = {"budget": {"learning_rate": 1e-2}}  # heads on frozen features take a larg
 
 
 def suite(**kw):
-    base = {"name": "t", "backbones": [TEXT_BB], "targets": ["synth_text_near"], "sources": ["none"],
-            "methods": {"scratch": {}}, "fractions": [0.5], "seeds": [0], "budget": BUDGET,
-            "source_budget": {"num_train_epochs": 3}}  # fmt: skip
+    base = {
+        "name": "t",
+        "backbones": [TEXT_BB],
+        "targets": ["synth_text_near"],
+        "sources": ["none"],
+        "methods": {"scratch": {}},
+        "fractions": [0.5],
+        "seeds": [0],
+        "budget": BUDGET,
+        "source_budget": {"num_train_epochs": 3},
+    }
     base.update(kw)
     return expand(resolve_suite(base, {}, "test"), TaskRegistry(), "test")
 

@@ -27,10 +27,32 @@ import yaml  # noqa: E402
 
 from harness.cli import main  # noqa: E402
 
-TINY = ("--targets", "synth_text_near", "--methods", "scratch", "--seeds", "0", "--limit", "32",
-        "--num_train_epochs", "1")  # fmt: skip
-SOURCED = ("--targets", "synth_text_near", "--sources", "synth_text_anchor", "--methods",
-           "feature_extraction,finetune", "--seeds", "0", "--limit", "32", "--num_train_epochs", "1")  # fmt: skip
+TINY = (
+    "--targets",
+    "synth_text_near",
+    "--methods",
+    "scratch",
+    "--seeds",
+    "0",
+    "--limit",
+    "32",
+    "--num_train_epochs",
+    "1",
+)
+SOURCED = (
+    "--targets",
+    "synth_text_near",
+    "--sources",
+    "synth_text_anchor",
+    "--methods",
+    "feature_extraction,finetune",
+    "--seeds",
+    "0",
+    "--limit",
+    "32",
+    "--num_train_epochs",
+    "1",
+)
 
 
 # --- helpers (the same conventions as tests/test_cli.py) ---------------------------------------
@@ -270,11 +292,17 @@ def _card(name: str, **over) -> dict:
         "data": {
             "generator": {
                 "function": "tasks.generators.synthetic_text:generate",
-                "kwargs": {"kind": "single", "relatedness": 0.9, "task_seed": 7,
-                           "family_seed": 0, "n_train": 64, "n_test": 32},
+                "kwargs": {
+                    "kind": "single",
+                    "relatedness": 0.9,
+                    "task_seed": 7,
+                    "family_seed": 0,
+                    "n_train": 64,
+                    "n_test": 32,
+                },
             }
         },
-    }  # fmt: skip
+    }
     card.update(over)
     return card
 
@@ -292,9 +320,24 @@ def test_task_name_that_escapes_is_rejected(name, tmp_path, run_main, trainings)
     (cards / "evil.yaml").write_text(yaml.safe_dump(_card(name)))
     before = set(snapshot(tmp_path))
     proc = run_main(
-        "run", "--include_path", cards, "--targets", name, "--methods", "scratch", "--seeds", "0",
-        "--limit", "32", "--num_train_epochs", "1", "--output_dir", out, "--cache_dir", cache,
-    )  # fmt: skip
+        "run",
+        "--include_path",
+        cards,
+        "--targets",
+        name,
+        "--methods",
+        "scratch",
+        "--seeds",
+        "0",
+        "--limit",
+        "32",
+        "--num_train_epochs",
+        "1",
+        "--output_dir",
+        out,
+        "--cache_dir",
+        cache,
+    )
     outside = [
         p
         for p in set(snapshot(tmp_path)) - before
@@ -413,8 +456,19 @@ def _bad_record(kind: str, good: dict) -> bytes:
     }[kind]
 
 
-BAD_RECORDS = ["int", "empty_object", "list", "future_schema", "null_score", "empty_spec",
-               "string_schema", "unknown_status", "invalid_json", "truncated", "binary"]  # fmt: skip
+BAD_RECORDS = [
+    "int",
+    "empty_object",
+    "list",
+    "future_schema",
+    "null_score",
+    "empty_spec",
+    "string_schema",
+    "unknown_status",
+    "invalid_json",
+    "truncated",
+    "binary",
+]
 
 
 @pytest.fixture
@@ -511,9 +565,15 @@ def test_runs_folder_is_a_file(tmp_path, run_main, trainings):
 
 def test_unknown_report_to(tmp_path, run_main, trainings):
     proc = run_main(
-        "run", *TINY, "--report_to", "bogus", "--output_dir", tmp_path / "out",
-        "--cache_dir", tmp_path / "cache",
-    )  # fmt: skip
+        "run",
+        *TINY,
+        "--report_to",
+        "bogus",
+        "--output_dir",
+        tmp_path / "out",
+        "--cache_dir",
+        tmp_path / "cache",
+    )
     assert_user_error(proc, "bogus")
     assert not trainings
 
@@ -597,10 +657,14 @@ def _without(key: str) -> dict:
 
 
 BAD_CARDS = {
-    "unknown_metric": (yaml.safe_dump(_card("my_task", metrics=["accuracy", "accuracyy"])),
-                       ["metrics", "accuracyy"]),
-    "primary_not_in_metrics": (yaml.safe_dump(_card("my_task", primary_metric="f1")),
-                               ["primary_metric", "f1"]),
+    "unknown_metric": (
+        yaml.safe_dump(_card("my_task", metrics=["accuracy", "accuracyy"])),
+        ["metrics", "accuracyy"],
+    ),
+    "primary_not_in_metrics": (
+        yaml.safe_dump(_card("my_task", primary_metric="f1")),
+        ["primary_metric", "f1"],
+    ),
     "missing_label": (yaml.safe_dump(_without("label")), ["'label'", "missing"]),
     "missing_data": (yaml.safe_dump(_without("data")), ["'data'", "missing"]),
     "bad_yaml": ("name: my_task\nversion: 1\n  modality: text\n", ["line 3"]),
@@ -612,11 +676,20 @@ BAD_CARDS = {
     "bad_modality": (yaml.safe_dump(_card("my_task", modality="audio")), ["modality", "audio"]),
     "bad_version": (yaml.safe_dump(_card("my_task", version=[1, 2])), ["version"]),
     "bad_generator_kwargs": (
-        yaml.safe_dump(_card("my_task", data={"generator": {
-            "function": "tasks.generators.synthetic_text:generate", "kwargs": 5}})),
+        yaml.safe_dump(
+            _card(
+                "my_task",
+                data={
+                    "generator": {
+                        "function": "tasks.generators.synthetic_text:generate",
+                        "kwargs": 5,
+                    }
+                },
+            )
+        ),
         ["kwargs"],
     ),
-}  # fmt: skip
+}
 
 
 def _write_bad_card(kind: str, folder: Path) -> Path:

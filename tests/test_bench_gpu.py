@@ -72,8 +72,14 @@ print(json.dumps({k: sorted(v) if isinstance(v, set) else v for k, v in facts.it
 
 def _run(*args: str, env: dict[str, str] | None = None, timeout: int = 300) -> str:
     full_env = {**os.environ, "PYTHONPATH": str(ROOT), **(env or {})}
-    proc = subprocess.run([sys.executable, *args], cwd=ROOT, env=full_env, capture_output=True,
-                          text=True, timeout=timeout)  # fmt: skip
+    proc = subprocess.run(
+        [sys.executable, *args],
+        cwd=ROOT,
+        env=full_env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     return proc.stdout
 
@@ -86,8 +92,18 @@ def test_gpu_bench_runs_tiny_on_cpu_without_datasets():
     # `datasets` and `evaluate` are absent on the GPU image: the bench must not need them
     block = "import sys; sys.modules['datasets'] = sys.modules['evaluate'] = None; "
     run = f"import runpy; runpy.run_path({str(BENCH)!r}, run_name='__main__')"
-    out = _run("-c", block + run, "--tiny", "--steps", "2", "--repeats", "2", "--threads", "1",
-               env={"CUDA_VISIBLE_DEVICES": ""})  # fmt: skip
+    out = _run(
+        "-c",
+        block + run,
+        "--tiny",
+        "--steps",
+        "2",
+        "--repeats",
+        "2",
+        "--threads",
+        "1",
+        env={"CUDA_VISIBLE_DEVICES": ""},
+    )
     assert "precision bf16" in out and "device cpu" in out
     assert "train_model" in out and "1 warm-up + 2 windows x 2" in out
     fields = dict(line.split(": ", 1) for line in out.splitlines() if ": " in line)

@@ -27,8 +27,10 @@ def folder(tmp_path) -> Path:
     write_card(cards, base_card("good"))
     write_card(cards, base_card("bad_metric", metrics=["acuracy"], primary_metric="acuracy"))
     (cards / "broken_yaml.yaml").write_text(BROKEN_YAML)
-    rows = [f"{'nice fine' if i % 2 else 'awful poor'} {i} {'x' * 80},{'pos' if i % 2 else 'neg'}"
-            for i in range(20)]  # fmt: skip
+    rows = [
+        f"{'nice fine' if i % 2 else 'awful poor'} {i} {'x' * 80},{'pos' if i % 2 else 'neg'}"
+        for i in range(20)
+    ]
     write_csv(data / "good" / "train.csv", "sentence,label", rows)
     write_csv(data / "good" / "test.csv", "sentence,label", rows[:6])
     return tmp_path
@@ -130,8 +132,9 @@ def _sample(out: str, role: str) -> list[list[str]]:
 
 
 def test_inspect_goes_on_past_an_invalid_neighbour_and_shows_rows(folder, run_main):
-    proc = run_main("inspect", "good", "--include_path", folder / "cards", "--data_dir",
-                    folder / "data")  # fmt: skip
+    proc = run_main(
+        "inspect", "good", "--include_path", folder / "cards", "--data_dir", folder / "data"
+    )
     assert proc.returncode == 0, proc.stderr
     assert "3 row(s) of each split" in proc.stdout
     sample = _sample(proc.stdout, "test")
@@ -141,14 +144,33 @@ def test_inspect_goes_on_past_an_invalid_neighbour_and_shows_rows(folder, run_ma
     assert sample[0][2].startswith("awful poor 0 xxx") and sample[0][3] == "neg"
     assert {row[3] for row in _sample(proc.stdout, "train")} <= {"neg", "pos"}
     # the sizes table is still the only `|` table
-    assert [line.split("|")[1].strip() for line in proc.stdout.splitlines()
-            if line.startswith("| t") or line.startswith("| v")] == ["train", "validation", "test"]  # fmt: skip
+    assert [
+        line.split("|")[1].strip()
+        for line in proc.stdout.splitlines()
+        if line.startswith("| t") or line.startswith("| v")
+    ] == ["train", "validation", "test"]
 
 
 def test_inspect_rows_option(folder, run_main):
-    proc = run_main("inspect", "good", "--include_path", folder / "cards", "--data_dir",
-                    folder / "data", "--rows", "0")  # fmt: skip
+    proc = run_main(
+        "inspect",
+        "good",
+        "--include_path",
+        folder / "cards",
+        "--data_dir",
+        folder / "data",
+        "--rows",
+        "0",
+    )
     assert proc.returncode == 0 and "row(s) of each split" not in proc.stdout
-    proc = run_main("inspect", "good", "--include_path", folder / "cards", "--data_dir",
-                    folder / "data", "--rows", "10")  # fmt: skip
+    proc = run_main(
+        "inspect",
+        "good",
+        "--include_path",
+        folder / "cards",
+        "--data_dir",
+        folder / "data",
+        "--rows",
+        "10",
+    )
     assert len(_sample(proc.stdout, "test")) == 6  # every row of a 6-row split

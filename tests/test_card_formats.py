@@ -29,8 +29,12 @@ ROWS = [
 
 def _card(tmp_path: Path, **local) -> Path:
     """A `toy` card whose one local entry is `local` (over a csv entry reading toy/*.csv)."""
-    entry = {"format": "csv", "path": "toy", "files": {"train": "train.csv", "test": "test.csv"},
-             **local}  # fmt: skip
+    entry = {
+        "format": "csv",
+        "path": "toy",
+        "files": {"train": "train.csv", "test": "test.csv"},
+        **local,
+    }
     return write_card(tmp_path / "cards", base_card(data={"local": [entry]}))
 
 
@@ -57,7 +61,9 @@ def test_csv_columns_by_position_read_a_file_without_a_header(tmp_path):
 def test_csv_positions_with_a_header_row_and_names_mixed(tmp_path):
     data = tmp_path / "data"
     write_csv(data / "toy" / "train.csv", "id,text,class", [f"{i},{r}" for i, r in enumerate(ROWS)])
-    write_csv(data / "toy" / "test.csv", "id,text,class", [f"{i},{r}" for i, r in enumerate(ROWS[:3])])  # fmt: skip
+    write_csv(
+        data / "toy" / "test.csv", "id,text,class", [f"{i},{r}" for i, r in enumerate(ROWS[:3])]
+    )
     options = {"header": 0, "columns": {1: "sentence", "class": "label"}}
     td = load_task(load_card(_card(tmp_path, options=options)), data)
     assert td.test["sentence"] == ["awful poor 0", "nice fine 1", "awful poor 2"]
@@ -85,8 +91,12 @@ def test_csv_position_outside_the_file_names_file_and_columns(tmp_path):
 def test_column_keys_a_format_cannot_use_are_card_errors_saying_what_to_write(
     fmt, columns, expected
 ):
-    entry = {"format": fmt, "path": "toy", "files": {"train": "a", "test": "b"},
-             "options": {"columns": columns}}  # fmt: skip
+    entry = {
+        "format": fmt,
+        "path": "toy",
+        "files": {"train": "a", "test": "b"},
+        "options": {"columns": columns},
+    }
     with pytest.raises(CardErrors) as info:
         card_from_dict(base_card(data={"local": [entry]}), Path("cards/toy.yaml"))
     (problem,) = info.value.problems
@@ -115,8 +125,14 @@ RECORDS = [{"q": f"question {i}", "answer": "pos" if i % 2 else "neg"} for i in 
 )
 def test_json_field_reads_the_records_under_it(tmp_path, records):
     data = _json(tmp_path, {"version": "1.1", "data": records})
-    card = load_card(_card(tmp_path, format="json", files={"train": "train.json", "test": "test.json"},
-                           options={"field": "data", "columns": {"q": "sentence", "answer": "label"}}))  # fmt: skip
+    card = load_card(
+        _card(
+            tmp_path,
+            format="json",
+            files={"train": "train.json", "test": "test.json"},
+            options={"field": "data", "columns": {"q": "sentence", "answer": "label"}},
+        )
+    )
     td = load_task(card, data)
     assert len(td.test) == 10 and td.test["sentence"][:2] == ["question 0", "question 1"]
     assert _names(td)[:2] == ["neg", "pos"]
@@ -134,8 +150,14 @@ def test_json_records_under_a_field_without_the_option_name_the_field(tmp_path):
 
 def test_json_field_that_is_not_there_lists_the_fields(tmp_path):
     data = _json(tmp_path, {"version": "1.1", "data": RECORDS})
-    card = load_card(_card(tmp_path, format="json", files={"train": "train.json", "test": "test.json"},
-                           options={"field": "rows"}))  # fmt: skip
+    card = load_card(
+        _card(
+            tmp_path,
+            format="json",
+            files={"train": "train.json", "test": "test.json"},
+            options={"field": "rows"},
+        )
+    )
     with pytest.raises(
         DataError, match=r"train.json: options.field: no field 'rows'.*\['version', 'data'\]"
     ):
@@ -143,8 +165,12 @@ def test_json_field_that_is_not_there_lists_the_fields(tmp_path):
 
 
 def test_json_field_must_be_a_name():
-    entry = {"format": "json", "path": "toy", "files": {"train": "a", "test": "b"},
-             "options": {"field": 3}}  # fmt: skip
+    entry = {
+        "format": "json",
+        "path": "toy",
+        "files": {"train": "a", "test": "b"},
+        "options": {"field": 3},
+    }
     with pytest.raises(
         CardErrors, match=r"options.field': must be the name of the top-level field"
     ):
@@ -169,11 +195,24 @@ def _omniglot_like(root: Path) -> None:
 
 
 def _image_card(tmp_path: Path, label_names: list[str], options: dict) -> Path:
-    card = base_card("glyphs", modality="image", inputs={"image": "image"}, label_names=label_names,
-                     metrics=["accuracy"], tags=["image"],
-                     data={"local": [{"format": "imagefolder", "path": "omni",
-                                      "files": {"train": "background", "test": "background"},
-                                      "options": options}]})  # fmt: skip
+    card = base_card(
+        "glyphs",
+        modality="image",
+        inputs={"image": "image"},
+        label_names=label_names,
+        metrics=["accuracy"],
+        tags=["image"],
+        data={
+            "local": [
+                {
+                    "format": "imagefolder",
+                    "path": "omni",
+                    "files": {"train": "background", "test": "background"},
+                    "options": options,
+                }
+            ]
+        },
+    )
     return write_card(tmp_path / "cards", card)
 
 
@@ -185,12 +224,12 @@ def _image_card(tmp_path: Path, label_names: list[str], options: dict) -> Path:
             {"label_level": 2},
             ["character01", "character02"],
             (["character01"] * 3 + ["character02"] * 3) * 2,
-        ),  # fmt: skip
+        ),
         (
             {"label_level": 2, "label_path": True},
             ["Greek/character01", "Greek/character02", "Latin/character01", "Latin/character02"],
             [f"{a}/character0{c}" for a in ("Greek", "Latin") for c in (1, 2) for _ in range(3)],
-        ),  # fmt: skip
+        ),
     ],
     ids=["alphabet", "character", "path"],
 )
@@ -213,18 +252,31 @@ def test_a_wrong_label_level_is_an_error_naming_folder_and_option(tmp_path):
     (flat / "Greek").mkdir(parents=True)
     (flat / "Greek" / "a.png").write_bytes(encode_png(np.zeros((4, 4), np.uint8)))
     card = card_from_dict(
-        {**load_card(_image_card(tmp_path, ["Greek", "Latin"], {"label_level": 2})).raw,
-         "data": {"local": [{"format": "imagefolder", "path": "omni", "files": {"train": "flat"},
-                             "options": {"label_level": 2}}]}})  # fmt: skip
+        {
+            **load_card(_image_card(tmp_path, ["Greek", "Latin"], {"label_level": 2})).raw,
+            "data": {
+                "local": [
+                    {
+                        "format": "imagefolder",
+                        "path": "omni",
+                        "files": {"train": "flat"},
+                        "options": {"label_level": 2},
+                    }
+                ]
+            },
+        }
+    )
     with pytest.raises(DataError, match=r"flat: no images found .*options.label_level is 2"):
         load_raw_split(card, "train", tmp_path / "data", "local")
 
 
 @pytest.mark.parametrize(
     ("options", "expected"),
-    [({"label_level": 0}, "label_level': must be a whole number from 1"),
-     ({"label_path": "yes"}, "label_path': must be true or false")],
-)  # fmt: skip
+    [
+        ({"label_level": 0}, "label_level': must be a whole number from 1"),
+        ({"label_path": "yes"}, "label_path': must be true or false"),
+    ],
+)
 def test_bad_image_folder_options_are_card_errors(tmp_path, options, expected):
     with pytest.raises(CardErrors, match=expected):
         load_card(_image_card(tmp_path, ["Greek", "Latin"], options))
@@ -244,8 +296,9 @@ def test_omniglot_alphabets_card_reads_the_real_nested_folders(real_data_dir):
 
 
 def _saved(folder: Path, flip: bool = False) -> None:
-    features = datasets.Features({"sentence": datasets.Value("string"),
-                                  "label": datasets.ClassLabel(names=["pos", "neg"])})  # fmt: skip
+    features = datasets.Features(
+        {"sentence": datasets.Value("string"), "label": datasets.ClassLabel(names=["pos", "neg"])}
+    )
     rows = {"sentence": [f"s{i}" for i in range(10)], "label": [(i + flip) % 2 for i in range(10)]}
     ds = datasets.Dataset.from_dict(rows, features=features)
     datasets.DatasetDict({"train": ds, "test": ds.select(range(4))}).save_to_disk(str(folder))
@@ -255,8 +308,11 @@ def test_save_to_disk_folders_are_a_local_format(tmp_path):
     data = tmp_path / "data"
     _saved(data / "saved")
     before = sorted(p.relative_to(data) for p in data.rglob("*"))
-    card = load_card(_card(tmp_path, format="save_to_disk", path="saved",
-                           files={"train": "train", "test": "test"}))  # fmt: skip
+    card = load_card(
+        _card(
+            tmp_path, format="save_to_disk", path="saved", files={"train": "train", "test": "test"}
+        )
+    )
     td = load_task(card, data)
     assert td.source == "local" and len(td.test) == 4
     # the data's own class names (pos, neg) are matched by name to the card's (neg, pos)
@@ -295,8 +351,15 @@ def make(path):
 def _generator_card(tmp_path: Path) -> Path:
     (tmp_path / "cards").mkdir(parents=True, exist_ok=True)
     (tmp_path / "cards" / "gen.py").write_text(GENERATOR)
-    card = base_card("gen_task", data={"generator": {"function": "gen.py:make",
-                                                     "kwargs": {"path": "{data_dir}/corpus/rows.txt"}}})  # fmt: skip
+    card = base_card(
+        "gen_task",
+        data={
+            "generator": {
+                "function": "gen.py:make",
+                "kwargs": {"path": "{data_dir}/corpus/rows.txt"},
+            }
+        },
+    )
     return write_card(tmp_path / "cards", card)
 
 
@@ -350,9 +413,24 @@ def test_an_unreachable_hub_fails_in_seconds_saying_what_to_set(tmp_path):
     }
     env.update(HF_ENDPOINT="http://127.0.0.1:9", HF_HOME=str(tmp_path / "hf"), OMP_NUM_THREADS="1")
     started = time.monotonic()
-    proc = subprocess.run([sys.executable, "-c", HUB_SCRIPT, "inspect", "hubbed", "--include_path",
-                           str(tmp_path / "cards"), "--data_dir", str(empty)],
-                          env=env, capture_output=True, text=True, timeout=300, cwd=tmp_path)  # fmt: skip
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            HUB_SCRIPT,
+            "inspect",
+            "hubbed",
+            "--include_path",
+            str(tmp_path / "cards"),
+            "--data_dir",
+            str(empty),
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=tmp_path,
+    )
     assert proc.returncode == 2, (time.monotonic() - started, proc.stderr[-3000:])
     err = proc.stderr
     assert "Traceback" not in err and err.startswith("error: "), err

@@ -51,8 +51,13 @@ def test_a_number_that_is_not_a_name_with_numeric_names_is_an_error_naming_the_f
 
 
 def test_label_offset_counts_positions_from_it(tmp_path):
-    td, _ = _load(tmp_path, NUMBERED, NUMBERED[:4], label_names=["World", "Sports", "Business", "Tech"],
-                  label_offset=1)  # fmt: skip
+    td, _ = _load(
+        tmp_path,
+        NUMBERED,
+        NUMBERED[:4],
+        label_names=["World", "Sports", "Business", "Tech"],
+        label_offset=1,
+    )
     assert [td.card.label_names[i] for i in td.test["labels"]] == [
         "World",
         "Sports",
@@ -65,8 +70,13 @@ def test_labels_from_one_with_dropped_unknowns_are_an_error_not_a_shifted_score(
     """Labels 1..K, no label_offset, drop_unknown_labels: class K's rows were dropped as out of
     range, every other class shifted by one, and the task scored 0.81 on wrong labels."""
     with pytest.raises(DataError) as info:
-        _load(tmp_path, NUMBERED, NUMBERED[:3], label_names=["World", "Sports", "Business", "Tech"],
-              drop_unknown_labels=True)  # fmt: skip
+        _load(
+            tmp_path,
+            NUMBERED,
+            NUMBERED[:3],
+            label_names=["World", "Sports", "Business", "Tech"],
+            drop_unknown_labels=True,
+        )
     msg = str(info.value)
     assert "['World']" in msg and "no training row" in msg and "label_offset: 1" in msg
 
@@ -105,15 +115,27 @@ def test_float_labels_from_a_column_with_a_gap_are_matched_by_name():
 
 
 def test_an_empty_label_is_dropped_and_counted(tmp_path):
-    td, _ = _load(tmp_path, ["a,1", "b,", "c,2", "d,1"], ["x,1", "y,2"], label_names=["1", "2"],
-                  drop_unknown_labels=True, splits={"train": "train", "validation": "test", "test": "test"})  # fmt: skip
+    td, _ = _load(
+        tmp_path,
+        ["a,1", "b,", "c,2", "d,1"],
+        ["x,1", "y,2"],
+        label_names=["1", "2"],
+        drop_unknown_labels=True,
+        splits={"train": "train", "validation": "test", "test": "test"},
+    )
     assert td.train["labels"] == [0, 1, 0] and td.dropped == {"train": {"": 1}}
 
 
 def test_label_map_and_dropped_rows_are_counted(tmp_path):
     rows = ["a,p", "b,n", "c,-", "d,p", "e,-"]
-    td, _ = _load(tmp_path, rows, ["x,p", "y,n"], label_map={"p": "pos", "n": "neg"}, drop_unknown_labels=True,
-                  splits={"train": "train", "validation": "test", "test": "test"})  # fmt: skip
+    td, _ = _load(
+        tmp_path,
+        rows,
+        ["x,p", "y,n"],
+        label_map={"p": "pos", "n": "neg"},
+        drop_unknown_labels=True,
+        splits={"train": "train", "validation": "test", "test": "test"},
+    )
     assert td.train["labels"] == [1, 0, 1]  # neg=0, pos=1
     assert td.dropped == {"train": {"-": 2}}
     with pytest.raises(
@@ -163,9 +185,15 @@ def test_resplit_with_splits_too_is_an_error():
 
 def test_joined_inputs_are_one_column(tmp_path):
     header = "title,body,label"
-    td, _ = _load(tmp_path, ["T1,B1,pos", "T2,,neg"], ["T3,B3,pos"], header=header,
-                  inputs={"text": ["title", "body"]}, input_separator=" | ",
-                  splits={"train": "train", "validation": "test", "test": "test"})  # fmt: skip
+    td, _ = _load(
+        tmp_path,
+        ["T1,B1,pos", "T2,,neg"],
+        ["T3,B3,pos"],
+        header=header,
+        inputs={"text": ["title", "body"]},
+        input_separator=" | ",
+        splits={"train": "train", "validation": "test", "test": "test"},
+    )
     assert td.train.column_names == ["labels", "title+body"]
     assert td.train["title+body"] == ["T1 | B1", "T2"] and td.test["title+body"] == ["T3 | B3"]
 
@@ -210,8 +238,16 @@ def _lines_card(tmp_path, layout_options, text, **card):
     (data / "toy" / "train.txt").write_text(text)
     (data / "toy" / "test.txt").write_text(text)
     c = base_card(**card)
-    c["data"] = {"local": [{"format": "lines", "path": "toy", "files": {"train": "train.txt", "test": "test.txt"},
-                            "options": layout_options}]}  # fmt: skip
+    c["data"] = {
+        "local": [
+            {
+                "format": "lines",
+                "path": "toy",
+                "files": {"train": "train.txt", "test": "test.txt"},
+                "options": layout_options,
+            }
+        ]
+    }
     return load_task(load_card(write_card(tmp_path / "cards", c)), data)
 
 
@@ -239,8 +275,14 @@ def test_coarse_fine_lines_give_both_labels(tmp_path):
         label_names=["DESC", "HUM"],
     )
     assert td.test["labels"] == [0, 1] and td.test["text"] == ["How did it go ?", "Who was he ?"]
-    fine = _lines_card(tmp_path, {"layout": "coarse_fine"}, text, inputs={"text": "text"}, label="fine_label",
-                       label_names=["DESC:manner", "HUM:ind"])  # fmt: skip
+    fine = _lines_card(
+        tmp_path,
+        {"layout": "coarse_fine"},
+        text,
+        inputs={"text": "text"},
+        label="fine_label",
+        label_names=["DESC:manner", "HUM:ind"],
+    )
     assert fine.test["labels"] == [0, 1]
 
 
@@ -248,8 +290,13 @@ def test_a_line_that_does_not_match_names_file_and_line(tmp_path):
     with pytest.raises(
         DataError, match=r"train.txt: line 2: does not match the 'coarse_fine' layout"
     ):
-        _lines_card(tmp_path, {"layout": "coarse_fine"}, "DESC:m ok ?\nno colon here\n", inputs={"text": "text"},
-                    label_names=["DESC", "HUM"])  # fmt: skip
+        _lines_card(
+            tmp_path,
+            {"layout": "coarse_fine"},
+            "DESC:m ok ?\nno colon here\n",
+            inputs={"text": "text"},
+            label_names=["DESC", "HUM"],
+        )
 
 
 def test_unknown_layout_and_option_are_card_errors(tmp_path):
@@ -267,9 +314,12 @@ def _parallel(tmp_path, labels: str):
     (data / "toy" / "s1.dev").write_text("a man sleeps\na dog runs\nit rains\nhe cooks\n")
     (data / "toy" / "s2.dev").write_text("a person rests\na cat sits\nit is dry\nhe eats\n")
     (data / "toy" / "labels.dev").write_text(labels)
-    c = base_card(inputs={"text": "premise", "text_pair": "hypothesis"},
-                  label_names=["entailment", "neutral", "contradiction"], drop_unknown_labels=True,
-                  splits={"train": "dev", "test": "dev"})  # fmt: skip
+    c = base_card(
+        inputs={"text": "premise", "text_pair": "hypothesis"},
+        label_names=["entailment", "neutral", "contradiction"],
+        drop_unknown_labels=True,
+        splits={"train": "dev", "test": "dev"},
+    )
     files = {"premise": "s1.dev", "hypothesis": "s2.dev", "label": "labels.dev"}
     c["data"] = {"local": [{"format": "parallel", "path": "toy", "files": {"dev": files}}]}
     return load_task(load_card(write_card(tmp_path / "cards", c)), data)
@@ -359,10 +409,27 @@ def test_real_datasets_train_with_every_method(real_data_dir, tmp_path):
         "source_budget: {num_train_epochs: 1, per_device_train_batch_size: 16}\n"
     )
     proc = subprocess.run(
-        [sys.executable, "-m", "harness", "run", "--config", suite,
-         "--data_dir", real_data_dir, "--limit", "48", "--output_dir", tmp_path / "out", "--cache_dir", tmp_path / "c"],
-        capture_output=True, text=True, timeout=900, env={**os.environ, "HF_HUB_OFFLINE": "1"},
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "harness",
+            "run",
+            "--config",
+            suite,
+            "--data_dir",
+            real_data_dir,
+            "--limit",
+            "48",
+            "--output_dir",
+            tmp_path / "out",
+            "--cache_dir",
+            tmp_path / "c",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=900,
+        env={**os.environ, "HF_HUB_OFFLINE": "1"},
+    )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     assert "Traceback" not in proc.stderr
     assert "0 failed" in proc.stdout and "| majority " in proc.stdout
@@ -389,8 +456,14 @@ def make():
 """
 
 
-@pytest.mark.parametrize(("names", "expected"), [(["pos", "neg"], None), (["neg", "pos"], None),
-                                                 (["negative", "positive"], "the data names its classes")])  # fmt: skip
+@pytest.mark.parametrize(
+    ("names", "expected"),
+    [
+        (["pos", "neg"], None),
+        (["neg", "pos"], None),
+        (["negative", "positive"], "the data names its classes"),
+    ],
+)
 def test_classes_the_data_names_are_mapped_by_name(names, expected, tmp_path):
     """A `datasets` ClassLabel (neg, pos) under a card listing [pos, neg] swapped every label."""
     import yaml

@@ -291,7 +291,11 @@ def test_non_string_field_name_is_reported():
     "fld, value, expected",
     [
         ("modality", "audio", "field 'modality': must be one of text, image, got 'audio'"),
-        ("problem", "ranking", "must be one of classification, regression, multiple_choice, got 'ranking'"),
+        (
+            "problem",
+            "ranking",
+            "must be one of classification, regression, multiple_choice, got 'ranking'",
+        ),
         ("direction", "up", "field 'direction': must be 'max' or 'min', got 'up'"),
         ("direction", "min", "metric 'accuracy' is better when maximised, not min"),
         ("name", "  ", "field 'name': must be letters, digits"),
@@ -679,7 +683,15 @@ def test_every_card_field_format_and_option_is_documented():
 
     doc = (Path(__file__).parents[1] / "docs" / "cards.md").read_text()
     assert set(FORMAT_OPTIONS) == set(FORMATS.names()), "every format declares its options"
-    names = {*TOP_LEVEL_FIELDS, *LOCAL_FIELDS, *HUB_FIELDS, *GENERATOR_FIELDS, *RESPLIT_FIELDS,
-             *FORMATS.names(), *LAYOUTS, *(o for opts in FORMAT_OPTIONS.values() for o in opts)}  # fmt: skip
+    names = {
+        *TOP_LEVEL_FIELDS,
+        *LOCAL_FIELDS,
+        *HUB_FIELDS,
+        *GENERATOR_FIELDS,
+        *RESPLIT_FIELDS,
+        *FORMATS.names(),
+        *LAYOUTS,
+        *(o for opts in FORMAT_OPTIONS.values() for o in opts),
+    }
     missing = sorted(n for n in names if f"`{n}`" not in doc)
     assert not missing, f"docs/cards.md does not document {missing}"

@@ -37,8 +37,15 @@ def _save(folder, flip_test: bool) -> None:
             text, label = words[i % 2]
             out["sentence"].append(f"{text} {i % 7}")
             out["label"].append(1 - label if flip else label)
-        return datasets.Dataset.from_dict(out, features=datasets.Features(
-            {"sentence": datasets.Value("string"), "label": datasets.ClassLabel(names=["neg", "pos"])}))  # fmt: skip
+        return datasets.Dataset.from_dict(
+            out,
+            features=datasets.Features(
+                {
+                    "sentence": datasets.Value("string"),
+                    "label": datasets.ClassLabel(names=["neg", "pos"]),
+                }
+            ),
+        )
 
     dd = datasets.DatasetDict({"train": rows(64, False), "test": rows(40, flip_test)})
     if folder.exists():
@@ -72,8 +79,17 @@ def test_flipped_labels_behind_a_card_give_a_new_score(kind, tmp_path, run_main)
         make = _hub_folder
     (cards / "flippable.yaml").write_text(yaml.safe_dump(card))
     (tmp_path / "suite.yaml").write_text(yaml.safe_dump({**SUITE, "targets": ["flippable"]}))
-    argv = ["run", "--config", tmp_path / "suite.yaml", "--include_path", cards, "--output_dir",
-            tmp_path / "out", "--cache_dir", tmp_path / "cache"]  # fmt: skip
+    argv = [
+        "run",
+        "--config",
+        tmp_path / "suite.yaml",
+        "--include_path",
+        cards,
+        "--output_dir",
+        tmp_path / "out",
+        "--cache_dir",
+        tmp_path / "cache",
+    ]
 
     def score():
         from harness.records import load_records
@@ -106,8 +122,9 @@ def test_loading_writes_nothing_under_the_data_folder(tmp_path):
         "sentence": [f"s{i}" for i in range(30)],
         "label": ["neg", "pos", "-"] * 10,
     }  # '-': no gold
-    datasets.DatasetDict({"train": datasets.Dataset.from_dict(rows), "test": datasets.Dataset.from_dict(rows)}
-                         ).save_to_disk(str(data))  # fmt: skip
+    datasets.DatasetDict(
+        {"train": datasets.Dataset.from_dict(rows), "test": datasets.Dataset.from_dict(rows)}
+    ).save_to_disk(str(data))
     before = sorted(p.relative_to(data) for p in data.rglob("*"))
     (cards / "gen.py").write_text(GEN)
     card = base_card(name="saved_task", drop_unknown_labels=True)

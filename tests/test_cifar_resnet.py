@@ -120,8 +120,11 @@ def test_a_suite_naming_missing_weights_fails_before_any_run(tmp_path):
     env = {**os.environ, "TRANSFERBENCH_DATA_DIR": str(tmp_path / "nowhere")}
     proc = subprocess.run(
         [sys.executable, "-m", "harness", "run", "--config", str(suite), "--dry_run"],
-        capture_output=True, text=True, env=env, cwd=tmp_path,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+    )
     assert proc.returncode == 2, proc.stderr
     assert "resnet20-12fca82f.th" in proc.stderr and "Traceback" not in proc.stderr
 

@@ -295,9 +295,15 @@ def test_run_unknown_target_without_a_backbone(run_main):
 
 def test_run_unknown_source(run_main):
     proc = run_main(
-        "run", "--targets", "sst2", "--sources", "synth_text_anchr", "--backbone", "bert-tiny",
+        "run",
+        "--targets",
+        "sst2",
+        "--sources",
+        "synth_text_anchr",
+        "--backbone",
+        "bert-tiny",
         "--dry_run",
-    )  # fmt: skip
+    )
     assert_user_error(proc, "unknown task 'synth_text_anchr'", "Did you mean 'synth_text_anchor'")
 
 
@@ -305,9 +311,16 @@ def test_run_unknown_method_fails_before_training(tmp_path, monkeypatch, run_mai
     monkeypatch.chdir(tmp_path)
     out = tmp_path / "out"
     proc = run_main(
-        "run", "--targets", "synth_text_near", "--backbone", "bert-tiny", "--methods", "finetun",
-        "--output_dir", out,
-    )  # fmt: skip
+        "run",
+        "--targets",
+        "synth_text_near",
+        "--backbone",
+        "bert-tiny",
+        "--methods",
+        "finetun",
+        "--output_dir",
+        out,
+    )
     assert_user_error(proc, "unknown method 'finetun'", "Did you mean 'finetune'")
     assert not out.exists() and not (tmp_path / "results").exists()
 
@@ -335,10 +348,19 @@ def test_run_missing_suite_file(tmp_path, run_main):
 def test_run_dry_run_expands_a_command_line_grid(tmp_path, monkeypatch, run_main):
     monkeypatch.chdir(tmp_path)
     proc = run_main(
-        "run", "--targets", "synth_text_near,synth_image_near", "--sources", "none,synth_text_anchor",
-        "--backbone", "bert-tiny,resnet-tiny", "--methods", "scratch,finetune", "--seeds", "0,1",
+        "run",
+        "--targets",
+        "synth_text_near,synth_image_near",
+        "--sources",
+        "none,synth_text_anchor",
+        "--backbone",
+        "bert-tiny,resnet-tiny",
+        "--methods",
+        "scratch,finetune",
+        "--seeds",
+        "0,1",
         "--dry_run",
-    )  # fmt: skip
+    )
     assert proc.returncode == 0, proc.stderr
     lines = proc.stdout.splitlines()
     # text: scratch once + finetune from {none, anchor}; image: scratch + finetune from none

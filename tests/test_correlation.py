@@ -20,8 +20,13 @@ from harness.analysis.correlation import (
 
 
 def _runs(gains: dict[tuple[str, str], list[float]]) -> pd.DataFrame:
-    return pd.DataFrame([{"source": s, "target": t, "seed": i, "gain": g}
-                         for (s, t), gs in gains.items() for i, g in enumerate(gs)])  # fmt: skip
+    return pd.DataFrame(
+        [
+            {"source": s, "target": t, "seed": i, "gain": g}
+            for (s, t), gs in gains.items()
+            for i, g in enumerate(gs)
+        ]
+    )
 
 
 def _scores(scores: dict[tuple[str, str], float]) -> pd.DataFrame:
@@ -29,8 +34,14 @@ def _scores(scores: dict[tuple[str, str], float]) -> pd.DataFrame:
 
 
 def test_rank_statistics_by_hand():
-    frame = pd.DataFrame({"source": list("abcd"), "target": "t", "score": [1.0, 2, 3, 4],
-                          "gain": [0.1, 0.3, 0.2, 0.4]})  # fmt: skip
+    frame = pd.DataFrame(
+        {
+            "source": list("abcd"),
+            "target": "t",
+            "score": [1.0, 2, 3, 4],
+            "gain": [0.1, 0.3, 0.2, 0.4],
+        }
+    )
     out = rank_statistics(frame)
     # pairs (i<j): ab+ ac+ ad+ bc- bd+ cd+ -> 5 concordant, 1 discordant: tau = (5-1)/6
     assert out["kendall_tau"] == pytest.approx(4 / 6)

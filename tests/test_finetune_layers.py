@@ -30,28 +30,44 @@ def captured(tmp_path_factory):
 
     def train(self, model, param_groups=None, desc=None):
         enc = model.encoder
-        groups = [[n for n, p in enc.named_parameters() if any(p is q for q in g.parameters())]
-                  for g in enc.layer_groups()]  # fmt: skip
+        groups = [
+            [n for n, p in enc.named_parameters() if any(p is q for q in g.parameters())]
+            for g in enc.layer_groups()
+        ]
         before = {k: v.detach().clone() for k, v in enc.named_parameters()}
         n_opt = len(optimizers)
         result = orig_train(self, model, param_groups, desc)
-        source = {f"model.{k}" if not k.startswith("model.") else k: v
-                  for k, v in self.encoders.source()[0].items()}  # fmt: skip
-        seen[self.spec.variant] = {"groups": groups, "before": before, "source": source,
-                                   "after": {k: v.detach().clone() for k, v in enc.named_parameters()},
-                                   "optimizer": optimizers[n_opt], "model": model}  # fmt: skip
+        source = {
+            f"model.{k}" if not k.startswith("model.") else k: v
+            for k, v in self.encoders.source()[0].items()
+        }
+        seen[self.spec.variant] = {
+            "groups": groups,
+            "before": before,
+            "source": source,
+            "after": {k: v.detach().clone() for k, v in enc.named_parameters()},
+            "optimizer": optimizers[n_opt],
+            "model": model,
+        }
         return result
 
     mp = pytest.MonkeyPatch()
     mp.setattr(RunContext, "train", train)
     mp.setattr(torch.optim, "AdamW", RecordingAdamW)
-    methods = {"AnB": {"method": "finetune", "copy_first_n": 2, "finetune_copied": False},
-               "AnB+": {"method": "finetune", "copy_first_n": 2},
-               "frozen": {"method": "finetune", "freeze_first_n": 2},
-               "llrd": {"method": "finetune", "layer_lr_decay": 0.5, "head_lr_multiplier": 1.0}}  # fmt: skip
-    specs = suite(sources=[SOURCE], methods=methods, fractions=[0.2], limit=96,
-                  budget={**BUDGET, "num_train_epochs": 1, "learning_rate": LR},
-                  source_budget={"num_train_epochs": 1})  # fmt: skip
+    methods = {
+        "AnB": {"method": "finetune", "copy_first_n": 2, "finetune_copied": False},
+        "AnB+": {"method": "finetune", "copy_first_n": 2},
+        "frozen": {"method": "finetune", "freeze_first_n": 2},
+        "llrd": {"method": "finetune", "layer_lr_decay": 0.5, "head_lr_multiplier": 1.0},
+    }
+    specs = suite(
+        sources=[SOURCE],
+        methods=methods,
+        fractions=[0.2],
+        limit=96,
+        budget={**BUDGET, "num_train_epochs": 1, "learning_rate": LR},
+        source_budget={"num_train_epochs": 1},
+    )
     try:
         _, outcome, _ = run(specs, out, tmp_path_factory.mktemp("cache"))
     finally:

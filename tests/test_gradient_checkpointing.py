@@ -31,8 +31,10 @@ def test_checkpointing_keeps_outputs_and_gradients(name):
             m.p = 0.0
     g = torch.Generator().manual_seed(0)
     if enc.modality == "text":
-        inputs = {"input_ids": torch.randint(0, 100, (4, 12), generator=g),
-                  "attention_mask": torch.ones(4, 12, dtype=torch.long)}  # fmt: skip
+        inputs = {
+            "input_ids": torch.randint(0, 100, (4, 12), generator=g),
+            "attention_mask": torch.ones(4, 12, dtype=torch.long),
+        }
     else:
         inputs = {"pixel_values": torch.randn(4, 3, 32, 32, generator=g)}
     plain = copy.deepcopy(enc)
@@ -71,8 +73,16 @@ def test_checkpointing_saves_activation_memory_in_the_backward_graph():
 
 
 def test_the_budget_field_leaves_older_ids_alone():
-    spec = dict(backbone={"name": "bert-tiny"}, sources=(), method="scratch", variant="scratch",
-                method_config={}, target="synth_text_near", fraction=0.5, seed=0)  # fmt: skip
+    spec = dict(
+        backbone={"name": "bert-tiny"},
+        sources=(),
+        method="scratch",
+        variant="scratch",
+        method_config={},
+        target="synth_text_near",
+        fraction=0.5,
+        seed=0,
+    )
     budget = Budget()
     old = {k: v for k, v in vars(budget).items() if k != "gradient_checkpointing"}
     a = RunSpec(**spec, budget=vars(budget), source_budget=vars(budget))
@@ -91,8 +101,12 @@ def test_a_run_with_checkpointing_scores_as_one_without(tmp_path):
 
     scores = []
     for flag in (False, True):
-        specs = suite(methods={"finetune": {}}, sources=["none"], fractions=[0.2],
-                      budget={**BUDGET, "num_train_epochs": 2, "gradient_checkpointing": flag})  # fmt: skip
+        specs = suite(
+            methods={"finetune": {}},
+            sources=["none"],
+            fractions=[0.2],
+            budget={**BUDGET, "num_train_epochs": 2, "gradient_checkpointing": flag},
+        )
         _, outcome, records = run(specs, tmp_path / f"out{flag}", tmp_path / "cache")
         assert not outcome.failed
         (record,) = records.values()

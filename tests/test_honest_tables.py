@@ -24,16 +24,45 @@ from harness.analysis.intervals import (
 from harness.records import write_record
 
 
-def rec(score, seed, *, variant="finetune", sources=(), metric="accuracy", target="synth_text_near",
-        fraction=0.1, task_set=()):  # fmt: skip
-    spec = {"backbone": {"name": "bert-tiny"}, "sources": list(sources), "method": variant, "variant": variant,
-            "method_config": {}, "target": target, "fraction": fraction, "seed": seed,
-            "budget": {"num_train_epochs": 3.0}, "source_budget": {"num_train_epochs": 3.0}, "source_seed": 0,
-            "limit": None, "task_versions": {target: "v1", **{s: "v1" for s in sources}},
-            "task_set": list(task_set)}  # fmt: skip
+def rec(
+    score,
+    seed,
+    *,
+    variant="finetune",
+    sources=(),
+    metric="accuracy",
+    target="synth_text_near",
+    fraction=0.1,
+    task_set=(),
+):
+    spec = {
+        "backbone": {"name": "bert-tiny"},
+        "sources": list(sources),
+        "method": variant,
+        "variant": variant,
+        "method_config": {},
+        "target": target,
+        "fraction": fraction,
+        "seed": seed,
+        "budget": {"num_train_epochs": 3.0},
+        "source_budget": {"num_train_epochs": 3.0},
+        "source_seed": 0,
+        "limit": None,
+        "task_versions": {target: "v1", **{s: "v1" for s in sources}},
+        "task_set": list(task_set),
+    }
     run_id = f"{variant}-{'+'.join(sources) or 'none'}-{metric}-{fraction}-{seed}"
-    return {"schema_version": 1, "run_id": run_id, "status": "ok", "spec": spec, "primary_metric": metric,
-            "primary_score": score, "direction": "max", "comparable": True, "target_tags": []}  # fmt: skip
+    return {
+        "schema_version": 1,
+        "run_id": run_id,
+        "status": "ok",
+        "spec": spec,
+        "primary_metric": metric,
+        "primary_score": score,
+        "direction": "max",
+        "comparable": True,
+        "target_tags": [],
+    }
 
 
 T2 = stats.t.ppf(0.975, 1)  # 12.706: Student's t with one degree of freedom
@@ -113,11 +142,30 @@ def test_the_submissions_board_cuts_and_marks_its_intervals():
     from harness.analysis.leaderboard_html import _cell
     from harness.analysis.ranking import ranked_table
 
-    rows = [{"suite": "s", "condition": "c", "entry": e, "submission": who, "modality": "text",
-             "backbone": "bb", "target": "t", "fraction": 1.0, "metric": "accuracy", "direction": "max",
-             "method": e, "source": "none", "seed": seed, "score": score, "run_id": f"{e}{seed}"}
-            for e, who, scores in (("finetune", "baseline", [0.48, 0.68]), ("x", "team", [0.6, 0.7, 0.8]))
-            for seed, score in enumerate(scores)]  # fmt: skip
+    rows = [
+        {
+            "suite": "s",
+            "condition": "c",
+            "entry": e,
+            "submission": who,
+            "modality": "text",
+            "backbone": "bb",
+            "target": "t",
+            "fraction": 1.0,
+            "metric": "accuracy",
+            "direction": "max",
+            "method": e,
+            "source": "none",
+            "seed": seed,
+            "score": score,
+            "run_id": f"{e}{seed}",
+        }
+        for e, who, scores in (
+            ("finetune", "baseline", [0.48, 0.68]),
+            ("x", "team", [0.6, 0.7, 0.8]),
+        )
+        for seed, score in enumerate(scores)
+    ]
     table = ranked_table(pd.DataFrame(rows)).set_index("entry")
     two, three = table.loc["finetune"], table.loc["x"]
     assert (two["ci_low"], two["ci_high"]) == (0.0, 1.0) and two["ci_clipped"] and two["few_seeds"]
@@ -139,8 +187,10 @@ def _runs_and_scores(sources_per_target: dict[str, int]) -> tuple[pd.DataFrame, 
     for t, n in sources_per_target.items():
         for i in range(n):
             scores.append({"source": f"s{i}", "target": t, "score": float(i)})
-            runs += [{"source": f"s{i}", "target": t, "seed": seed, "gain": 0.1 * i + 0.01 * seed}
-                     for seed in (0, 1)]  # fmt: skip
+            runs += [
+                {"source": f"s{i}", "target": t, "seed": seed, "gain": 0.1 * i + 0.01 * seed}
+                for seed in (0, 1)
+            ]
     return pd.DataFrame(runs), pd.DataFrame(scores)
 
 
@@ -174,21 +224,40 @@ def test_too_few_pairs_to_rank_is_shown_as_such():
 
 def _correlation(rows: list[tuple]) -> pd.DataFrame:
     """A `correlation.csv` of one family: (measure, τ, p, pairs, min p) per row."""
-    return pd.DataFrame([{"family": "text/classification", "measure": m, "kendall_tau": tau,
-                          "kendall_tau_low": tau - 0.2, "kendall_tau_high": min(tau + 0.2, 1.0),
-                          "kendall_tau_p": p, "pairs": pairs, "targets": 1, "min_p": mp,
-                          "rankable": mp < 0.05, "top1": 1.0, "top3": 1.0}
-                         for m, tau, p, pairs, mp in rows])  # fmt: skip
+    return pd.DataFrame(
+        [
+            {
+                "family": "text/classification",
+                "measure": m,
+                "kendall_tau": tau,
+                "kendall_tau_low": tau - 0.2,
+                "kendall_tau_high": min(tau + 0.2, 1.0),
+                "kendall_tau_p": p,
+                "pairs": pairs,
+                "targets": 1,
+                "min_p": mp,
+                "rankable": mp < 0.05,
+                "top1": 1.0,
+                "top3": 1.0,
+            }
+            for m, tau, p, pairs, mp in rows
+        ]
+    )
 
 
 def test_recommend_says_when_no_measure_clears_its_baselines_and_ranks_by_the_best_supported():
     """The quick suite: covariance at τ +1.00 over 2 pairs (p 0.489), every baseline tying it."""
     from harness.similarity.recommend import caution, choose_measure, reliability
 
-    quick = _correlation([("covariance", 1.0, 0.489, 2, 0.5), ("frechet", 1.0, 0.489, 2, 0.5),
-                          ("knn_probe", 1.0, 0.489, 2, 0.5),
-                          ("floor_source_size", 1.0, 0.489, 2, 0.5),
-                          ("floor_source_score", 1.0, 0.489, 2, 0.5)])  # fmt: skip
+    quick = _correlation(
+        [
+            ("covariance", 1.0, 0.489, 2, 0.5),
+            ("frechet", 1.0, 0.489, 2, 0.5),
+            ("knn_probe", 1.0, 0.489, 2, 0.5),
+            ("floor_source_size", 1.0, 0.489, 2, 0.5),
+            ("floor_source_score", 1.0, 0.489, 2, 0.5),
+        ]
+    )
     chosen, why = choose_measure(quick, "text/classification", set())
     assert chosen["measure"] == "knn_probe"  # a measure that only ties the baseline has no claim
     assert len(why) == 2 and why[1].startswith(
@@ -201,13 +270,23 @@ def test_recommend_says_when_no_measure_clears_its_baselines_and_ranks_by_the_be
     lines = reliability(quick, "text/classification", chosen)
     assert "is no evidence (n/a: 2 pairs)" in lines[0] and "100%" not in lines[0]
     # enough pairs, p < 0.05, but below the k-NN probe, which clears the floors: the probe ranks
-    below = _correlation([("logme", 0.4, 0.01, 30, 1e-9), ("knn_probe", 0.6, 0.001, 30, 1e-9),
-                          ("floor_source_size", 0.2, 0.1, 30, 1e-9)])  # fmt: skip
+    below = _correlation(
+        [
+            ("logme", 0.4, 0.01, 30, 1e-9),
+            ("knn_probe", 0.6, 0.001, 30, 1e-9),
+            ("floor_source_size", 0.2, 0.1, 30, 1e-9),
+        ]
+    )
     chosen, why = choose_measure(below, "text/classification", set())
     assert chosen["measure"] == "knn_probe" and why == []
     # ... and when the probe does not beat a floor either, nothing clears: said, then the best τ
-    neither = _correlation([("logme", 0.4, 0.01, 30, 1e-9), ("knn_probe", 0.5, 0.001, 30, 1e-9),
-                            ("floor_source_size", 0.6, 0.001, 30, 1e-9)])  # fmt: skip
+    neither = _correlation(
+        [
+            ("logme", 0.4, 0.01, 30, 1e-9),
+            ("knn_probe", 0.5, 0.001, 30, 1e-9),
+            ("floor_source_size", 0.6, 0.001, 30, 1e-9),
+        ]
+    )
     chosen, why = choose_measure(neither, "text/classification", set())
     assert chosen["measure"] == "knn_probe" and why[0].startswith(
         "knn_probe (τ +0.50): floor_source_size beats it"
@@ -217,8 +296,14 @@ def test_recommend_says_when_no_measure_clears_its_baselines_and_ranks_by_the_be
         and "floor_source_size beats it (τ +0.60)" in why[1]
     )
     # a measure that clears them: no caution, ranked by the highest τ of those that do
-    clears = _correlation([("logme", 0.7, 0.001, 30, 1e-9), ("frechet", 0.8, 0.2, 30, 1e-9),
-                           ("knn_probe", 0.3, 0.01, 30, 1e-9), ("floor_source_size", 0.1, 0.3, 30, 1e-9)])  # fmt: skip
+    clears = _correlation(
+        [
+            ("logme", 0.7, 0.001, 30, 1e-9),
+            ("frechet", 0.8, 0.2, 30, 1e-9),
+            ("knn_probe", 0.3, 0.01, 30, 1e-9),
+            ("floor_source_size", 0.1, 0.3, 30, 1e-9),
+        ]
+    )
     chosen, why = choose_measure(clears, "text/classification", set())
     assert chosen["measure"] == "logme" and why == []  # frechet's τ is higher, its p is not < 0.05
     assert "Kendall τ +0.70 [+0.50, +0.90]" in reliability(clears, "text/classification", chosen)[0]
@@ -248,18 +333,38 @@ def test_learning_curve_tick_labels_do_not_overlap():
         0.7,
         1.0,
     ]
-    g = pd.DataFrame([{"variant": v, "sources": "none", "fraction": f, "mean": 0.5 + f / 3, "std": 0.02,
-                       "metric": "accuracy", "limit": None} for v in ("finetune", "scratch") for f in fractions])  # fmt: skip
+    g = pd.DataFrame(
+        [
+            {
+                "variant": v,
+                "sources": "none",
+                "fraction": f,
+                "mean": 0.5 + f / 3,
+                "std": 0.02,
+                "metric": "accuracy",
+                "limit": None,
+            }
+            for v in ("finetune", "scratch")
+            for f in fractions
+        ]
+    )
     for shown in (fractions, [0.05, 0.5], fractions[:6]):
         fig, data = learning_curve_figure(g[g["fraction"].isin(shown)], "t")
         fig.canvas.draw()
         renderer = fig.canvas.get_renderer()
         ax = fig.axes[0]
-        labels = [t for t in ax.get_xticklabels(minor=False) + ax.get_xticklabels(minor=True)
-                  if t.get_visible() and t.get_text()]  # fmt: skip
+        labels = [
+            t
+            for t in ax.get_xticklabels(minor=False) + ax.get_xticklabels(minor=True)
+            if t.get_visible() and t.get_text()
+        ]
         boxes = [t.get_window_extent(renderer) for t in labels]
-        clashes = [(labels[i].get_text(), labels[j].get_text()) for i in range(len(boxes))
-                   for j in range(i + 1, len(boxes)) if boxes[i].overlaps(boxes[j])]  # fmt: skip
+        clashes = [
+            (labels[i].get_text(), labels[j].get_text())
+            for i in range(len(boxes))
+            for j in range(i + 1, len(boxes))
+            if boxes[i].overlaps(boxes[j])
+        ]
         assert not clashes, (shown, clashes)
         texts = [t.get_text() for t in labels]
         assert texts[0] == f"{min(shown):g}" and texts[-1] == f"{max(shown):g}"

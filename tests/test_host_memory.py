@@ -107,8 +107,12 @@ print((libc.mallinfo2().hblkhd - before) // 2**20)
     env = {k: v for k, v in os.environ.items() if k != "MALLOC_MMAP_THRESHOLD_"}
 
     def mapped_mb(tune: str) -> int:
-        out = subprocess.run([sys.executable, "-c", code.replace("TUNE", tune)], env=env,
-                             capture_output=True, text=True)  # fmt: skip
+        out = subprocess.run(
+            [sys.executable, "-c", code.replace("TUNE", tune)],
+            env=env,
+            capture_output=True,
+            text=True,
+        )
         assert out.returncode == 0, out.stderr
         return int(out.stdout.strip())
 
@@ -137,8 +141,11 @@ def test_the_best_epoch_waits_on_disk_not_as_a_second_model_in_memory(monkeypatc
         return real(model, loader, card, accelerator, task)
 
     monkeypatch.setattr(training, "evaluate_loader", evaluate_loader)
-    res = fit(head_model(), separable(128),
-              {"num_train_epochs": 3, "per_device_train_batch_size": 16, "learning_rate": 0.05})  # fmt: skip
+    res = fit(
+        head_model(),
+        separable(128),
+        {"num_train_epochs": 3, "per_device_train_batch_size": 16, "learning_rate": 0.05},
+    )
     assert res.best_epoch == 2
     assert seen == [[], ["epoch-1.pt"], ["epoch-2.pt"], ["epoch-2.pt"]]
     assert not list(tmp_path.glob("transferbench-best-*"))

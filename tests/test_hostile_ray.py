@@ -32,17 +32,35 @@ def test_an_unreachable_ray_address_is_named_within_seconds(tmp_path, run_main):
     with pytest.raises(ConfigError, match=rf"--ray_address {address}: no Ray cluster answers"):
         run_with_ray([], RunnerSettings(output_dir=str(tmp_path)), address=address)
     assert time.monotonic() - started < 15
-    proc = run_main("run", "--targets", "synth_text_near", "--methods", "scratch", "--executor", "ray",
-                    "--ray_address", "127.0.0.1:1", "--output_dir", tmp_path / "out")  # fmt: skip
+    proc = run_main(
+        "run",
+        "--targets",
+        "synth_text_near",
+        "--methods",
+        "scratch",
+        "--executor",
+        "ray",
+        "--ray_address",
+        "127.0.0.1:1",
+        "--output_dir",
+        tmp_path / "out",
+    )
     assert proc.returncode == 2, proc.stdout + proc.stderr
     assert "--ray_address 127.0.0.1:1" in proc.stderr and "Traceback" not in proc.stderr
     assert time.monotonic() - started < 60
 
 
-@pytest.mark.parametrize("address,endpoint", [("10.0.0.5:6379", ("10.0.0.5", 6379)),
-                                              ("ray://head:10001", ("head", 10001)),
-                                              ("ray://head", ("head", 10001)), ("head", ("head", 6379)),
-                                              ("[::1]:6380", ("::1", 6380)), ("auto", None)])  # fmt: skip
+@pytest.mark.parametrize(
+    "address,endpoint",
+    [
+        ("10.0.0.5:6379", ("10.0.0.5", 6379)),
+        ("ray://head:10001", ("head", 10001)),
+        ("ray://head", ("head", 10001)),
+        ("head", ("head", 6379)),
+        ("[::1]:6380", ("::1", 6380)),
+        ("auto", None),
+    ],
+)
 def test_ray_address_forms(address, endpoint):
     assert ray_endpoint(address) == endpoint
 
@@ -53,8 +71,14 @@ def test_a_malformed_ray_address_is_named(address):
         ray_endpoint(address)
 
 
-@pytest.mark.parametrize("cpus,gpus,flag", [(4, 0, "--ray_cpus_per_run 4"), (1, 1, "--ray_gpus_per_run 1"),
-                                            (1, 0.5, "--ray_gpus_per_run 0.5")])  # fmt: skip
+@pytest.mark.parametrize(
+    "cpus,gpus,flag",
+    [
+        (4, 0, "--ray_cpus_per_run 4"),
+        (1, 1, "--ray_gpus_per_run 1"),
+        (1, 0.5, "--ray_gpus_per_run 0.5"),
+    ],
+)
 def test_more_resources_per_run_than_the_cluster_has_is_named(cpus, gpus, flag):
     with pytest.raises(ConfigError, match=rf"{flag}: the local Ray instance has \d+ (CPU|GPU)"):
         check_resources({"CPU": 2.0, "memory": 1e9}, cpus, gpus, "the local Ray instance")
@@ -93,8 +117,13 @@ class FakeRay(types.ModuleType):
         def wrap(fn):
             def remote(spec, settings):
                 self.sent.append(RunSpec.from_dict(spec).id)
-                return {"run_id": self.sent[-1], "status": "ok", "pid": 1, "cache_counts": {},
-                        "prepare_seconds": 0.0}  # fmt: skip
+                return {
+                    "run_id": self.sent[-1],
+                    "status": "ok",
+                    "pid": 1,
+                    "cache_counts": {},
+                    "prepare_seconds": 0.0,
+                }
 
             return types.SimpleNamespace(remote=remote)
 
@@ -105,8 +134,13 @@ class FakeRay(types.ModuleType):
 
 
 def _record(spec, status: str, fingerprints: dict) -> dict:
-    record = {"schema_version": 1, "run_id": spec.id, "status": status, "spec": spec.to_dict(),
-              "provenance": {"dataset_fingerprints": fingerprints}}  # fmt: skip
+    record = {
+        "schema_version": 1,
+        "run_id": spec.id,
+        "status": status,
+        "spec": spec.to_dict(),
+        "provenance": {"dataset_fingerprints": fingerprints},
+    }
     if status == "ok":
         record.update(primary_metric="accuracy", primary_score=0.5, metrics={"accuracy": 0.5})
     else:
@@ -115,8 +149,9 @@ def _record(spec, status: str, fingerprints: dict) -> dict:
 
 
 @pytest.mark.parametrize("rerun_failed,given_runner", [(False, True), (True, True), (False, False)])
-def test_the_ray_executor_skips_recorded_runs_as_the_runner_does(rerun_failed, given_runner, tmp_path,
-                                                                  monkeypatch):  # fmt: skip
+def test_the_ray_executor_skips_recorded_runs_as_the_runner_does(
+    rerun_failed, given_runner, tmp_path, monkeypatch
+):
     from harness.runner import SuiteRunner
 
     out = tmp_path / "out"

@@ -26,18 +26,38 @@ BUDGET = {"num_train_epochs": 6.0, "per_device_train_batch_size": 32, "learning_
 
 
 def make_spec(seed: int = 0, **method_config) -> dict:
-    return {"backbone": {"name": "bert-tiny", "max_length": 32}, "sources": [], "method": "finetune",
-            "variant": "finetune", "method_config": method_config, "target": "synth_text_near",
-            "fraction": 0.2, "seed": seed, "budget": BUDGET, "source_budget": BUDGET, "source_seed": 0,
-            "limit": None, "task_versions": {"synth_text_near": "v1"}, "task_set": []}  # fmt: skip
+    return {
+        "backbone": {"name": "bert-tiny", "max_length": 32},
+        "sources": [],
+        "method": "finetune",
+        "variant": "finetune",
+        "method_config": method_config,
+        "target": "synth_text_near",
+        "fraction": 0.2,
+        "seed": seed,
+        "budget": BUDGET,
+        "source_budget": BUDGET,
+        "source_seed": 0,
+        "limit": None,
+        "task_versions": {"synth_text_near": "v1"},
+        "task_set": [],
+    }
 
 
 def rec(score: float, seed: int = 0, metrics: dict | None = None, **extra) -> dict:
     spec = make_spec(seed)
-    record = {"schema_version": 1, "run_id": RunSpec.from_dict(spec).id, "status": "ok", "spec": spec,
-              "comparable": True, "created": "2026-11-01T02:00:00+00:00", "primary_metric": "accuracy",
-              "primary_score": score, "direction": "max",
-              "metrics": {"accuracy": score} if metrics is None else metrics}  # fmt: skip
+    record = {
+        "schema_version": 1,
+        "run_id": RunSpec.from_dict(spec).id,
+        "status": "ok",
+        "spec": spec,
+        "comparable": True,
+        "created": "2026-11-01T02:00:00+00:00",
+        "primary_metric": "accuracy",
+        "primary_score": score,
+        "direction": "max",
+        "metrics": {"accuracy": score} if metrics is None else metrics,
+    }
     record.update(extra)
     return record
 
@@ -54,8 +74,13 @@ def strict_loads(text: str):
 
 def test_a_nan_metric_is_written_as_null_and_the_record_still_ranks(tmp_path, run_main):
     out = tmp_path / "results"
-    record = rec(0.8, metrics={"accuracy": 0.8, "f1": math.nan}, curve=[{"epoch": 1, "loss": math.inf}],
-                 extra={"gap": -math.inf, "ok": 1.5}, throughput=math.nan)  # fmt: skip
+    record = rec(
+        0.8,
+        metrics={"accuracy": 0.8, "f1": math.nan},
+        curve=[{"epoch": 1, "loss": math.inf}],
+        extra={"gap": -math.inf, "ok": 1.5},
+        throughput=math.nan,
+    )
     for seed in (1, 2):
         write_record(rec(0.8 + seed / 100, seed), out)
     path = write_record(record, out)
@@ -84,8 +109,17 @@ def test_compare_and_history_read_a_null_metric(tmp_path, run_main):
     for night, day in enumerate(("01", "02", "03")):
         folder = tmp_path / f"night{night}"
         for seed in range(3):
-            write_record({**rec(0.8 + seed / 100, seed, metrics={"accuracy": 0.8 + seed / 100, "f1": math.nan}),
-                          "created": f"2026-11-{day}T02:00:00+00:00"}, folder)  # fmt: skip
+            write_record(
+                {
+                    **rec(
+                        0.8 + seed / 100,
+                        seed,
+                        metrics={"accuracy": 0.8 + seed / 100, "f1": math.nan},
+                    ),
+                    "created": f"2026-11-{day}T02:00:00+00:00",
+                },
+                folder,
+            )
         nights.append(folder)
     cmp = run_main("compare", "--reference", nights[0], "--results", nights[1])
     assert cmp.returncode == 0, cmp.stdout + cmp.stderr
@@ -131,8 +165,11 @@ def test_validate_submission_rerun_below_one_is_an_error(k, tmp_path, run_main):
 DEEP = "[" * 100_000 + "]" * 100_000
 
 
-@pytest.mark.parametrize("text", [DEEP, '{"runs": ' + DEEP + "}", '{"runs": ' + "[" * 500 + "]" * 500 + "}"],
-                         ids=["list", "in-an-object", "500-levels"])  # fmt: skip
+@pytest.mark.parametrize(
+    "text",
+    [DEEP, '{"runs": ' + DEEP + "}", '{"runs": ' + "[" * 500 + "]" * 500 + "}"],
+    ids=["list", "in-an-object", "500-levels"],
+)
 def test_a_deeply_nested_submission_is_named(text, tmp_path, run_main):
     path = tmp_path / "deep.json"
     path.write_text(text)
@@ -162,8 +199,10 @@ def test_compare_and_history_name_a_deeply_nested_record(tmp_path, run_main):
     deep.write_text(DEEP)
     with pytest.raises(DataError, match="deadbeef.json.*nested deeper than"):
         read_record(deep)
-    for proc in (run_main("compare", "--reference", good, "--results", bad),
-                 run_main("history", good, bad, "--order", "given", "--output_dir", tmp_path / "h")):  # fmt: skip
+    for proc in (
+        run_main("compare", "--reference", good, "--results", bad),
+        run_main("history", good, bad, "--order", "given", "--output_dir", tmp_path / "h"),
+    ):
         assert proc.returncode == 2, proc.stdout + proc.stderr
         assert "deadbeef.json" in proc.stderr and "nested deeper than" in proc.stderr
         assert "Traceback" not in proc.stderr

@@ -26,18 +26,56 @@ from harness.records import write_record
 BUDGET = {"num_train_epochs": 3.0, "learning_rate": 5e-4}
 
 
-def rec(score, *, variant="finetune", method=None, sources=(), target="synth_text_near", seed=0,
-        fraction=0.1, limit=None, budget=None, metric="accuracy", direction="max",
-        method_config=None, versions=None, backbone="bert-tiny", task_set=(), tags=None):  # fmt: skip
+def rec(
+    score,
+    *,
+    variant="finetune",
+    method=None,
+    sources=(),
+    target="synth_text_near",
+    seed=0,
+    fraction=0.1,
+    limit=None,
+    budget=None,
+    metric="accuracy",
+    direction="max",
+    method_config=None,
+    versions=None,
+    backbone="bert-tiny",
+    task_set=(),
+    tags=None,
+):
     method = method or variant
-    spec = {"backbone": {"name": backbone}, "sources": list(sources), "method": method, "variant": variant,
-            "method_config": method_config or {}, "target": target, "fraction": fraction, "seed": seed,
-            "budget": budget or BUDGET, "source_budget": BUDGET, "source_seed": 0, "limit": limit,
-            "task_versions": versions or {target: "v1", **{s: "v1" for s in sources}}, "task_set": list(task_set)}  # fmt: skip
+    spec = {
+        "backbone": {"name": backbone},
+        "sources": list(sources),
+        "method": method,
+        "variant": variant,
+        "method_config": method_config or {},
+        "target": target,
+        "fraction": fraction,
+        "seed": seed,
+        "budget": budget or BUDGET,
+        "source_budget": BUDGET,
+        "source_seed": 0,
+        "limit": limit,
+        "task_versions": versions or {target: "v1", **{s: "v1" for s in sources}},
+        "task_set": list(task_set),
+    }
     run_id = f"{variant}-{'+'.join(sources) or 'none'}-{target}-{fraction}-{seed}-{limit}-{abs(hash(str(spec))) % 10**8}"
-    return {"schema_version": 1, "run_id": run_id, "status": "ok", "spec": spec, "primary_metric": metric,
-            "primary_score": score, "direction": direction, "comparable": limit is None,
-            "target_tags": tags if tags is not None else (["glue"] if target in ("rte", "mrpc") else [])}  # fmt: skip
+    return {
+        "schema_version": 1,
+        "run_id": run_id,
+        "status": "ok",
+        "spec": spec,
+        "primary_metric": metric,
+        "primary_score": score,
+        "direction": direction,
+        "comparable": limit is None,
+        "target_tags": tags
+        if tags is not None
+        else (["glue"] if target in ("rte", "mrpc") else []),
+    }
 
 
 def runs(scores, **kw):
@@ -89,8 +127,11 @@ def test_interval_kinds():
 
 
 def test_gain_over_scratch_and_over_no_source():
-    records = (runs([0.5, 0.6], variant="scratch") + runs([0.7, 0.8], variant="finetune")
-               + runs([0.9, 0.9], variant="finetune", sources=["synth_text_anchor"]))  # fmt: skip
+    records = (
+        runs([0.5, 0.6], variant="scratch")
+        + runs([0.7, 0.8], variant="finetune")
+        + runs([0.9, 0.9], variant="finetune", sources=["synth_text_anchor"])
+    )
     agg = agg_of(records)
     src = row(agg, sources="synth_text_anchor")
     assert src["gain_vs_scratch"] == pytest.approx(0.9 - 0.55)
@@ -103,8 +144,11 @@ def test_gain_over_scratch_and_over_no_source():
 
 def test_gain_sign_flips_for_lower_is_better_metrics():
     kw = {"metric": "mse", "direction": "min", "target": "synth_text_regression"}
-    records = (runs([1.0, 1.2], variant="scratch", **kw) + runs([0.9, 0.9], variant="finetune", **kw)
-               + runs([0.5, 0.7], variant="finetune", sources=["synth_text_anchor"], **kw))  # fmt: skip
+    records = (
+        runs([1.0, 1.2], variant="scratch", **kw)
+        + runs([0.9, 0.9], variant="finetune", **kw)
+        + runs([0.5, 0.7], variant="finetune", sources=["synth_text_anchor"], **kw)
+    )
     src = row(agg_of(records), sources="synth_text_anchor")
     # mse 0.6 against scratch's 1.1 and no-source's 0.9: lower is better, so both gains are positive
     assert src["gain_vs_scratch"] == pytest.approx(0.5)
@@ -133,8 +177,11 @@ def test_negative_transfer_flag_and_seed_noise_note():
 
 def test_limited_and_full_runs_are_not_pooled():
     """Two seeds with --limit 64 and two without: two rows of two seeds, not one of four."""
-    records = (runs([0.9, 0.8], variant="finetune", limit=64) + runs([0.6, 0.7], variant="finetune")
-               + runs([0.5, 0.5], variant="scratch"))  # fmt: skip
+    records = (
+        runs([0.9, 0.8], variant="finetune", limit=64)
+        + runs([0.6, 0.7], variant="finetune")
+        + runs([0.5, 0.5], variant="scratch")
+    )
     agg = agg_of(records)
     ft = agg[agg["variant"] == "finetune"]
     assert len(ft) == 2 and sorted(ft["n"]) == [2, 2]
@@ -168,23 +215,37 @@ def test_runs_that_differ_in_what_changes_the_number_are_not_pooled(change):
 
 
 def test_gain_is_computed_only_against_the_same_budget():
-    records = (runs([0.5, 0.5], variant="scratch") + runs([0.8, 0.8], variant="finetune",
-               budget={**BUDGET, "num_train_epochs": 10.0}))  # fmt: skip
+    records = runs([0.5, 0.5], variant="scratch") + runs(
+        [0.8, 0.8], variant="finetune", budget={**BUDGET, "num_train_epochs": 10.0}
+    )
     assert pd.isna(row(agg_of(records), variant="finetune")["gain_vs_scratch"])
 
 
 def test_no_source_runs_pool_whatever_their_source_budget():
     a = runs([0.6, 0.7])
-    b = [dict(r, spec={**r["spec"], "source_budget": {"num_train_epochs": 9.0}, "seed": r["spec"]["seed"] + 2},
-              run_id=r["run_id"] + "b") for r in runs([0.8, 0.9])]  # fmt: skip
+    b = [
+        dict(
+            r,
+            spec={
+                **r["spec"],
+                "source_budget": {"num_train_epochs": 9.0},
+                "seed": r["spec"]["seed"] + 2,
+            },
+            run_id=r["run_id"] + "b",
+        )
+        for r in runs([0.8, 0.9])
+    ]
     assert list(agg_of(a + b)["n"]) == [
         4
     ]  # the source budget does not change a run without a source
 
 
 def test_glue_average():
-    records = (runs([0.6, 0.6], target="rte") + runs([0.8, 0.9], target="mrpc")
-               + runs([0.1, 0.1], target="synth_text_near"))  # fmt: skip
+    records = (
+        runs([0.6, 0.6], target="rte")
+        + runs([0.8, 0.9], target="mrpc")
+        + runs([0.1, 0.1], target="synth_text_near")
+    )
     glue = glue_average(agg_of(records))
     (r,) = glue.itertuples()
     assert r.glue_average == pytest.approx((0.6 + 0.85) / 2) and r.tasks == 2
@@ -194,8 +255,12 @@ def test_glue_average():
 
 def test_gain_matrices():
     records = runs([0.5, 0.5], target="synth_text_near") + runs([0.4, 0.4], target="synth_text_far")
-    for src, tgt, s in [("synth_text_anchor", "synth_text_near", 0.9), ("synth_text_anchor", "synth_text_far", 0.3),
-                        ("synth_text_mid", "synth_text_near", 0.6), ("synth_text_mid", "synth_text_far", 0.45)]:  # fmt: skip
+    for src, tgt, s in [
+        ("synth_text_anchor", "synth_text_near", 0.9),
+        ("synth_text_anchor", "synth_text_far", 0.3),
+        ("synth_text_mid", "synth_text_near", 0.6),
+        ("synth_text_mid", "synth_text_far", 0.45),
+    ]:
         records += runs([s, s], sources=[src], target=tgt)
     mats = gain_matrices(agg_of(records))
     (m,) = mats.values()
@@ -204,8 +269,13 @@ def test_gain_matrices():
     assert m.loc["synth_text_anchor", "synth_text_far"] == pytest.approx(-0.1)
     assert m.loc["synth_text_mid", "synth_text_near"] == pytest.approx(0.1)
     assert m.loc["synth_text_mid", "synth_text_far"] == pytest.approx(0.05)
-    limited = gain_matrices(agg_of(records + runs([0.5], target="synth_text_near", limit=8)
-                                   + runs([0.7], sources=["synth_text_anchor"], target="synth_text_near", limit=8)))  # fmt: skip
+    limited = gain_matrices(
+        agg_of(
+            records
+            + runs([0.5], target="synth_text_near", limit=8)
+            + runs([0.7], sources=["synth_text_anchor"], target="synth_text_near", limit=8)
+        )
+    )
     assert set(limited) == {"bert-tiny__finetune__f0.1", "bert-tiny__finetune__f0.1__limit8"}
     assert limited["bert-tiny__finetune__f0.1__limit8"].loc[
         "synth_text_anchor", "synth_text_near"
@@ -239,9 +309,13 @@ def test_delta_m_against_single_task_finetuning():
     Δm = mean 15 %, std over seeds sqrt(((55−15)² + (−25−15)²)/1) = 56.5685 %."""
     ts = ("synth_text_anchor", "synth_text_near", "synth_text_regression")
     mse = {"target": "synth_text_regression", "metric": "mse", "direction": "min"}
-    records = (runs([0.5, 0.6], variant="finetune") + runs([1.0, 1.0], variant="finetune", **mse)
-               + runs([0.8, 0.6], variant="mtdnn", task_set=ts) + runs([0.5, 1.5], variant="mtdnn", task_set=ts, **mse)
-               + runs([0.1, 0.1], variant="scratch"))  # fmt: skip
+    records = (
+        runs([0.5, 0.6], variant="finetune")
+        + runs([1.0, 1.0], variant="finetune", **mse)
+        + runs([0.8, 0.6], variant="mtdnn", task_set=ts)
+        + runs([0.5, 1.5], variant="mtdnn", task_set=ts, **mse)
+        + runs([0.1, 0.1], variant="scratch")
+    )
     (r,) = delta_m(records_frame(records)).itertuples()
     assert r.variant == "mtdnn" and r.tasks == 2 and r.seeds == 2
     assert r.delta_m == pytest.approx(15.0) and r.std == pytest.approx(56.5685, abs=1e-4)
@@ -305,9 +379,17 @@ def test_multi_task_runs_with_different_task_sets_are_not_pooled():
 
 def test_distillation_table():
     r = rec(0.85, variant="distill", target="synth_text_anchor", task_set=("synth_text_anchor",))
-    r["extra"] = {"teachers": {"synth_text_anchor": {"teacher_scores": [0.80, 0.82], "teacher_mean": 0.81,
-                                                     "ensemble": 0.85, "metric": "accuracy"}},
-                  "multitask": {"tasks": {"synth_text_anchor": {"primary": 0.84}}}}  # fmt: skip
+    r["extra"] = {
+        "teachers": {
+            "synth_text_anchor": {
+                "teacher_scores": [0.80, 0.82],
+                "teacher_mean": 0.81,
+                "ensemble": 0.85,
+                "metric": "accuracy",
+            }
+        },
+        "multitask": {"tasks": {"synth_text_anchor": {"primary": 0.84}}},
+    }
     (row_,) = distillation([r]).itertuples()
     # the student keeps (0.84 − 0.81) / (0.85 − 0.81) = 75 % of the ensemble's gain
     assert row_.teachers == 2 and row_.ensemble == 0.85 and row_.student == 0.84
@@ -318,13 +400,30 @@ def test_distillation_table_keeps_fractions_apart_and_averages_seeds():
     """Teachers and student are trained per (fraction, seed) when the task is a target in the
     set; the table pooled them all under the first record's values."""
     records = []
-    for fraction, seed, (t_mean, ens, student) in [(0.25, 0, (0.50, 0.60, 0.58)), (0.25, 1, (0.52, 0.62, 0.56)),
-                                                   (1.0, 0, (0.70, 0.72, 0.74))]:  # fmt: skip
-        r = rec(0.6, variant="distill", target="synth_text_anchor", task_set=("synth_text_anchor",), seed=seed,
-                fraction=fraction)  # fmt: skip
-        r["extra"] = {"teachers": {"synth_text_anchor": {"teacher_scores": [t_mean, t_mean], "teacher_mean": t_mean,
-                                                         "ensemble": ens, "metric": "accuracy"}},
-                      "multitask": {"tasks": {"synth_text_anchor": {"primary": student}}}}  # fmt: skip
+    for fraction, seed, (t_mean, ens, student) in [
+        (0.25, 0, (0.50, 0.60, 0.58)),
+        (0.25, 1, (0.52, 0.62, 0.56)),
+        (1.0, 0, (0.70, 0.72, 0.74)),
+    ]:
+        r = rec(
+            0.6,
+            variant="distill",
+            target="synth_text_anchor",
+            task_set=("synth_text_anchor",),
+            seed=seed,
+            fraction=fraction,
+        )
+        r["extra"] = {
+            "teachers": {
+                "synth_text_anchor": {
+                    "teacher_scores": [t_mean, t_mean],
+                    "teacher_mean": t_mean,
+                    "ensemble": ens,
+                    "metric": "accuracy",
+                }
+            },
+            "multitask": {"tasks": {"synth_text_anchor": {"primary": student}}},
+        }
         records.append(r)
     table = distillation(records).set_index("fraction")
     assert list(table.index) == [0.25, 1.0] and list(table["seeds"]) == [2, 1]
@@ -343,8 +442,9 @@ def test_distillation_table_keeps_fractions_apart_and_averages_seeds():
 def test_a_method_with_its_own_learning_rate_is_compared_at_the_same_compute():
     """Gains compare runs with the same epochs, steps and batch; a variant's learning rate is
     part of its recipe (feature_extraction's 1e-2), so it still gets a gain over scratch."""
-    records = runs([0.5, 0.5], variant="scratch") + runs([0.7, 0.7], variant="feature_extraction",
-                                                          budget={**BUDGET, "learning_rate": 1e-2})  # fmt: skip
+    records = runs([0.5, 0.5], variant="scratch") + runs(
+        [0.7, 0.7], variant="feature_extraction", budget={**BUDGET, "learning_rate": 1e-2}
+    )
     assert row(agg_of(records), variant="feature_extraction")["gain_vs_scratch"] == pytest.approx(
         0.2
     )
@@ -419,10 +519,23 @@ def test_paired_differences_against_finetune_by_hand():
     rows = []
     for seed, (ft, mt) in enumerate([(0.50, 0.60), (0.56, 0.60), (0.53, 0.60)]):
         for method, score, task_set in (("finetune", ft, ""), ("mtdnn", mt, "a+b")):
-            rows.append({"backbone": "bb", "variant": method, "method": method, "sources": "none" if not task_set
-                         else "{a,b}", "target": "rte", "fraction": 1.0, "seed": seed, "limit": None,
-                         "score": score, "metric": "accuracy", "direction": "max", "task_set": task_set,
-                         "setting": method})  # fmt: skip
+            rows.append(
+                {
+                    "backbone": "bb",
+                    "variant": method,
+                    "method": method,
+                    "sources": "none" if not task_set else "{a,b}",
+                    "target": "rte",
+                    "fraction": 1.0,
+                    "seed": seed,
+                    "limit": None,
+                    "score": score,
+                    "metric": "accuracy",
+                    "direction": "max",
+                    "task_set": task_set,
+                    "setting": method,
+                }
+            )
         rows.append({**rows[-1], "target": "cb", "seed": seed})  # no finetune on cb: not paired
     out = paired_differences(pd.DataFrame(rows))
     assert len(out) == 1

@@ -59,9 +59,11 @@ def test_every_registered_method_learns_on_a_synthetic_task(name, tmp_path, shar
     cls = discover_methods().get(name)
     settings = cls.test_settings
     if settings is None:
-        pytest.fail(f"method '{name}' ({cls.__module__}) has no test_settings: give the class e.g. "
-                    "`test_settings = {'sources': ['synth_text_anchor'], 'fraction': 0.2}` "
-                    "(see tests/test_methods_learn.py) so this test can check that it learns")  # fmt: skip
+        pytest.fail(
+            f"method '{name}' ({cls.__module__}) has no test_settings: give the class e.g. "
+            "`test_settings = {'sources': ['synth_text_anchor'], 'fraction': 0.2}` "
+            "(see tests/test_methods_learn.py) so this test can check that it learns"
+        )
     unknown = set(settings) - SETTINGS
     assert not unknown, (
         f"method '{name}': unknown test_settings {sorted(unknown)}; use {sorted(SETTINGS)}"
@@ -71,9 +73,15 @@ def test_every_registered_method_learns_on_a_synthetic_task(name, tmp_path, shar
     if "max_train_samples" in settings:  # caps sources and task sets too: a quicker check
         kw["max_train_samples"] = settings["max_train_samples"]
     sources = settings.get("sources") or []
-    specs = suite(targets=[target], sources=["+".join(sources)] if sources else ["none"],
-                  methods={name: dict(settings.get("config") or {})}, fractions=[settings.get("fraction", 0.2)],
-                  seeds=[0], budget={**BUDGET, **(settings.get("budget") or {})}, **kw)  # fmt: skip
+    specs = suite(
+        targets=[target],
+        sources=["+".join(sources)] if sources else ["none"],
+        methods={name: dict(settings.get("config") or {})},
+        fractions=[settings.get("fraction", 0.2)],
+        seeds=[0],
+        budget={**BUDGET, **(settings.get("budget") or {})},
+        **kw,
+    )
     _, outcome, records = run(specs, tmp_path / "out", shared_cache)
     assert not outcome.failed, [r.get("error") for r in records.values()]
     score = np.mean([r["primary_score"] for r in records.values()])

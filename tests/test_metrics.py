@@ -144,7 +144,11 @@ def test_spec_is_well_formed(name):
     spec = METRICS[name]
     assert spec.name == name
     assert spec.direction in ("max", "min")
-    assert spec.problems and set(spec.problems) <= {"classification", "regression", "multiple_choice"}
+    assert spec.problems and set(spec.problems) <= {
+        "classification",
+        "regression",
+        "multiple_choice",
+    }
     assert (MODULES_DIR / spec.module / f"{spec.module}.py").is_file(), spec.module
     assert (spec.module, spec.key) in REFERENCES, (
         f"add a scikit-learn/SciPy reference for ({spec.module!r}, {spec.key!r}) to REFERENCES"

@@ -14,11 +14,22 @@ from harness.errors import CardErrors
 from harness.heads import build_head
 from harness.taskregistry import TaskRegistry
 
-CARD = {"name": "mc", "version": 1, "modality": "text", "problem": "multiple_choice",
-        "inputs": {"text": "context"}, "choices": ["a", "b", "c"], "label": "label",
-        "splits": {"train": "train", "test": "test"}, "metrics": ["accuracy"],
-        "primary_metric": "accuracy", "direction": "max",
-        "data": {"local": [{"format": "csv", "path": "x", "files": {"train": "a.csv", "test": "b.csv"}}]}}  # fmt: skip
+CARD = {
+    "name": "mc",
+    "version": 1,
+    "modality": "text",
+    "problem": "multiple_choice",
+    "inputs": {"text": "context"},
+    "choices": ["a", "b", "c"],
+    "label": "label",
+    "splits": {"train": "train", "test": "test"},
+    "metrics": ["accuracy"],
+    "primary_metric": "accuracy",
+    "direction": "max",
+    "data": {
+        "local": [{"format": "csv", "path": "x", "files": {"train": "a.csv", "test": "b.csv"}}]
+    },
+}
 
 
 @pytest.mark.parametrize(
@@ -62,12 +73,20 @@ METHODS = {
     "finetune": {"sources": ["synth_text_anchor"]},
     # a frozen random-init encoder: from synth_text_anchor's encoder (trained on single
     # sentences) the probe stays at chance on these pairs (0.32 against 0.50 from random init)
-    "feature_extraction": {"fraction": 1.0, "budget": {"learning_rate": 1e-2, "num_train_epochs": 10},
-                           "margin": 0.08},  # 0.50 against 0.36
-    "mtdnn": {"task_set": ["synth_text_anchor", "synth_text_choice"], "config": {"optimizer": "adamw"}},
-    "distill": {"task_set": ["synth_text_anchor", "synth_text_choice"],
-                "config": {"optimizer": "adamw", "teachers": 1}},
-}  # fmt: skip
+    "feature_extraction": {
+        "fraction": 1.0,
+        "budget": {"learning_rate": 1e-2, "num_train_epochs": 10},
+        "margin": 0.08,
+    },  # 0.50 against 0.36
+    "mtdnn": {
+        "task_set": ["synth_text_anchor", "synth_text_choice"],
+        "config": {"optimizer": "adamw"},
+    },
+    "distill": {
+        "task_set": ["synth_text_anchor", "synth_text_choice"],
+        "config": {"optimizer": "adamw", "teachers": 1},
+    },
+}
 
 
 @pytest.fixture(scope="module")
@@ -79,10 +98,16 @@ def mc_cache(tmp_path_factory):
 def test_every_method_learns_a_multiple_choice_task(method, tmp_path, mc_cache):
     s = METHODS[method]
     kw = {"task_set": s["task_set"]} if "task_set" in s else {}
-    specs = suite(targets=["synth_text_choice"], methods={method: s.get("config", {})},
-                  sources=["+".join(s.get("sources", [])) or "none"], fractions=[s.get("fraction", 0.3)],
-                  budget={**BUDGET, "num_train_epochs": 4, **s.get("budget", {})},
-                  max_train_samples=400, max_test_samples=300, **kw)  # fmt: skip
+    specs = suite(
+        targets=["synth_text_choice"],
+        methods={method: s.get("config", {})},
+        sources=["+".join(s.get("sources", [])) or "none"],
+        fractions=[s.get("fraction", 0.3)],
+        budget={**BUDGET, "num_train_epochs": 4, **s.get("budget", {})},
+        max_train_samples=400,
+        max_test_samples=300,
+        **kw,
+    )
     _, outcome, records = run(specs, tmp_path / "out", mc_cache)
     assert not outcome.failed, [r.get("error") for r in records.values()]
     (record,) = records.values()

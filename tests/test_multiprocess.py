@@ -28,19 +28,51 @@ def _free_port() -> int:
 @pytest.fixture(scope="module")
 def probes(tmp_path_factory):
     root = tmp_path_factory.mktemp("mp")
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "OMP_NUM_THREADS": "1",
-           "TRANSFERBENCH_CACHE": str(root / "cache")}  # fmt: skip
-    one = subprocess.run([sys.executable, str(PROBE), str(root / "one")], env=env, capture_output=True,
-                         text=True, timeout=600)  # fmt: skip
+    env = {
+        **os.environ,
+        "HF_HUB_OFFLINE": "1",
+        "HF_DATASETS_OFFLINE": "1",
+        "OMP_NUM_THREADS": "1",
+        "TRANSFERBENCH_CACHE": str(root / "cache"),
+    }
+    one = subprocess.run(
+        [sys.executable, str(PROBE), str(root / "one")],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert one.returncode == 0, one.stderr[-3000:]
-    two = subprocess.run(["accelerate", "launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1",
-                          "--main_process_port", str(_free_port()), "--mixed_precision", "no",
-                          "--dynamo_backend", "no", str(PROBE), str(root / "two")],
-                         env=env, capture_output=True, text=True, timeout=600)  # fmt: skip
+    two = subprocess.run(
+        [
+            "accelerate",
+            "launch",
+            "--multi_gpu",
+            "--num_processes",
+            "2",
+            "--num_machines",
+            "1",
+            "--main_process_port",
+            str(_free_port()),
+            "--mixed_precision",
+            "no",
+            "--dynamo_backend",
+            "no",
+            str(PROBE),
+            str(root / "two"),
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert two.returncode == 0, two.stderr[-3000:]
     load = lambda p: json.loads(p.read_text())  # noqa: E731
-    return {"one": [load(root / "one" / "rank0.json")],
-            "two": [load(root / "two" / f"rank{r}.json") for r in (0, 1)], "root": root}  # fmt: skip
+    return {
+        "one": [load(root / "one" / "rank0.json")],
+        "two": [load(root / "two" / f"rank{r}.json") for r in (0, 1)],
+        "root": root,
+    }
 
 
 @pytest.mark.parametrize("sampler", ["shuffled", "length_grouped"])

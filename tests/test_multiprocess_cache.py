@@ -31,17 +31,37 @@ def _launch(script: Path, *args: str) -> list[str]:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    return ["accelerate", "launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1",
-            "--main_process_port", str(port), "--mixed_precision", "no", "--dynamo_backend", "no",
-            str(script), *args]  # fmt: skip
+    return [
+        "accelerate",
+        "launch",
+        "--multi_gpu",
+        "--num_processes",
+        "2",
+        "--num_machines",
+        "1",
+        "--main_process_port",
+        str(port),
+        "--mixed_precision",
+        "no",
+        "--dynamo_backend",
+        "no",
+        str(script),
+        *args,
+    ]
 
 
 def _run(cmd: list[str], env: dict[str, str], timeout: int = 300) -> subprocess.CompletedProcess:
     """Run `cmd`; on a timeout, end it and what it started: processes that wait for each other
     forever (the failure this file tests) must not outlive the test. The launcher ends its
     workers (each in a session of its own) when it is terminated; the rest is killed."""
-    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            start_new_session=True)  # fmt: skip
+    proc = subprocess.Popen(
+        cmd,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
     try:
         out, err = proc.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
@@ -59,16 +79,21 @@ def _run(cmd: list[str], env: dict[str, str], timeout: int = 300) -> subprocess.
 def cold(tmp_path_factory):
     root = tmp_path_factory.mktemp("mp_cache")
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
-    one = _run([sys.executable, str(PROBE), str(root / "one")],
-               {**env, "TRANSFERBENCH_CACHE": str(root / "cache-one")})  # fmt: skip
+    one = _run(
+        [sys.executable, str(PROBE), str(root / "one")],
+        {**env, "TRANSFERBENCH_CACHE": str(root / "cache-one")},
+    )
     assert one.returncode == 0, one.stderr[-3000:]
     two = _run(
         _launch(PROBE, str(root / "two")), {**env, "TRANSFERBENCH_CACHE": str(root / "cache-two")}
     )
     assert two.returncode == 0, two.stderr[-3000:]
     load = lambda p: json.loads(p.read_text())  # noqa: E731
-    return {"one": load(root / "one" / "rank0.json"),
-            "two": [load(root / "two" / f"rank{r}.json") for r in (0, 1)], "root": root}  # fmt: skip
+    return {
+        "one": load(root / "one" / "rank0.json"),
+        "two": [load(root / "two" / f"rank{r}.json") for r in (0, 1)],
+        "root": root,
+    }
 
 
 def test_two_processes_on_an_empty_cache_score_as_one_process_does(cold):
@@ -112,8 +137,10 @@ def test_the_cache_keeps_two_processes_in_step(tmp_path):
     proc = _run(_launch(PROTOCOL, str(tmp_path)), env, timeout=180)
     assert proc.returncode == 0, proc.stderr[-3000:]
     r0, r1 = (json.loads((tmp_path / f"rank{r}.json").read_text()) for r in (0, 1))
-    said = [(a["key"], a.get("value") or a["error"], b.get("value") or b["error"])
-            for a, b in zip(r0["calls"], r1["calls"])]  # fmt: skip
+    said = [
+        (a["key"], a.get("value") or a["error"], b.get("value") or b["error"])
+        for a, b in zip(r0["calls"], r1["calls"])
+    ]
     assert said[0] == ("cold", "cold-value", "cold-value")
     assert said[1] == ("cold", "cold-value", "cold-value")  # a hit: "other" is not computed
     for _, on0, on1 in said[2:4]:  # failed on process 1; the second time not computed again

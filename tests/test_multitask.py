@@ -106,8 +106,16 @@ def test_train_tasks_learns_each_task_with_its_own_head():
     from harness.spec import Budget
 
     cards = _cards()
-    tasks = [TaskSplits(cards[n], _features(256, 0, flip), _features(64, 1, flip), _features(64, 2, flip), collate_features)
-             for n, flip in (("a", False), ("b", True))]  # fmt: skip
+    tasks = [
+        TaskSplits(
+            cards[n],
+            _features(256, 0, flip),
+            _features(64, 1, flip),
+            _features(64, 2, flip),
+            collate_features,
+        )
+        for n, flip in (("a", False), ("b", True))
+    ]
     budget = Budget(
         num_train_epochs=3,
         per_device_train_batch_size=16,
@@ -144,11 +152,22 @@ def test_a_head_that_did_not_learn_in_the_multi_task_phase_is_named():
         y = torch.randint(0, 2, (n,), generator=torch.Generator().manual_seed(seed + 100))
         return FeatureSet(x, y)
 
-    tasks = [TaskSplits(cards["a"], _features(256, 0, False), _features(64, 1, False), _features(64, 2, False),
-                        collate_features),
-             TaskSplits(cards["b"], noise(256, 0), noise(200, 1), noise(64, 2), collate_features)]  # fmt: skip
-    budget = Budget(num_train_epochs=2, per_device_train_batch_size=16, learning_rate=0.05,
-                    group_by_length=False)  # fmt: skip
+    tasks = [
+        TaskSplits(
+            cards["a"],
+            _features(256, 0, False),
+            _features(64, 1, False),
+            _features(64, 2, False),
+            collate_features,
+        ),
+        TaskSplits(cards["b"], noise(256, 0), noise(200, 1), noise(64, 2), collate_features),
+    ]
+    budget = Budget(
+        num_train_epochs=2,
+        per_device_train_batch_size=16,
+        learning_rate=0.05,
+        group_by_length=False,
+    )
     res = train_tasks(TwoHeads(), tasks, budget, make_accelerator(), seed=0, select="per_task")
     flagged = untrained_heads([t.card for t in tasks], tasks, res)
     assert set(flagged) == {"b"} and "best constant" in flagged["b"]
@@ -158,7 +177,15 @@ def test_a_diverged_run_leaves_nothing_prepared():
     from baselines.feature_extraction import collate_features
 
     cards = _cards()
-    tasks = [TaskSplits(cards["a"], _features(64, 0, False), _features(16, 1, False), _features(16, 2, False), collate_features)]  # fmt: skip
+    tasks = [
+        TaskSplits(
+            cards["a"],
+            _features(64, 0, False),
+            _features(16, 1, False),
+            _features(16, 2, False),
+            collate_features,
+        )
+    ]
     acc = make_accelerator()
     nan_loss = lambda out, batch, card: out.sum() * float("nan")  # noqa: E731
     with pytest.raises(DivergedError):
@@ -175,8 +202,12 @@ def test_a_diverged_run_leaves_nothing_prepared():
 
 # -- suites and specs ------------------------------------------------------------------------------
 def test_task_set_expansion_and_single_task_ids_unchanged():
-    specs = suite(targets=[NEAR], task_set=["tag:synthetic-text"], methods={"mtdnn": {}, "finetune": {}},
-                  fractions=[1.0])  # fmt: skip
+    specs = suite(
+        targets=[NEAR],
+        task_set=["tag:synthetic-text"],
+        methods={"mtdnn": {}, "finetune": {}},
+        fractions=[1.0],
+    )
     mt = next(s for s in specs if s.method == "mtdnn")
     ft = next(s for s in specs if s.method == "finetune")
     family = {"synth_text_anchor", NEAR, MID, FAR, "synth_text_pair", "synth_text_regression"}
@@ -208,8 +239,11 @@ def test_task_set_expansion_and_single_task_ids_unchanged():
 
 
 def test_a_variant_may_run_on_some_targets_only():
-    specs = suite(targets=[NEAR, MID, FAR], fractions=[1.0],
-                  methods={"scratch": {}, "finetune": {"targets": [MID]}})  # fmt: skip
+    specs = suite(
+        targets=[NEAR, MID, FAR],
+        fractions=[1.0],
+        methods={"scratch": {}, "finetune": {"targets": [MID]}},
+    )
     assert Counter(s.variant for s in specs) == {"scratch": 3, "finetune": 1}
     assert next(s for s in specs if s.variant == "finetune").target == MID
     assert "targets" not in next(s for s in specs if s.variant == "finetune").method_config
@@ -316,9 +350,19 @@ def test_method_budget_defaults_sit_below_the_suite_and_the_command_line():
 def ladder(tmp_path_factory):
     """mtdnn and distill (2 teachers) on the task set {anchor, regression}; targets near / mid / far
     outside it at a small fraction, three seeds, against single-task fine-tuning."""
-    specs = suite(targets=[NEAR, MID, FAR], task_set=TASK_SET, fractions=[0.05], seeds=SEEDS,
-                  methods={"mtdnn": {}, "distill": {"teachers": 2}, "finetune": {}, "mt_only": {"method": "mtdnn", "finetune": False}},
-                  source_budget={"num_train_epochs": 3})  # fmt: skip
+    specs = suite(
+        targets=[NEAR, MID, FAR],
+        task_set=TASK_SET,
+        fractions=[0.05],
+        seeds=SEEDS,
+        methods={
+            "mtdnn": {},
+            "distill": {"teachers": 2},
+            "finetune": {},
+            "mt_only": {"method": "mtdnn", "finetune": False},
+        },
+        source_budget={"num_train_epochs": 3},
+    )
     specs = [s for s in specs if not (s.variant == "mt_only")]
     runner, outcome, records = run(specs, tmp_path_factory.mktemp("mt"), None)
     assert not outcome.failed, [r.get("error") for r in records.values() if r["status"] != "ok"]
@@ -440,8 +484,22 @@ def test_glue_mtdnn_local_suite_expands_on_the_local_data(tmp_path):
     import subprocess
     import sys
 
-    res = subprocess.run([sys.executable, "-m", "harness", "run", "--suite", "glue-mtdnn-local", "--data_dir",
-                          os.environ["TRANSFERBENCH_DATA_DIR"], "--dry_run"], capture_output=True, text=True, timeout=300)  # fmt: skip
+    res = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "harness",
+            "run",
+            "--suite",
+            "glue-mtdnn-local",
+            "--data_dir",
+            os.environ["TRANSFERBENCH_DATA_DIR"],
+            "--dry_run",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert res.returncode == 0, res.stderr[-2000:]
     assert "72 run(s)" in res.stdout and "all-MiniLM-L6-v2" in res.stdout
 
@@ -481,11 +539,22 @@ def test_max_train_and_eval_samples_cap_training_and_selection_not_scoring(tmp_p
     assert seen == {"train": 60, "validation": 30, "test": 500} and rec["comparable"] is True
     assert specs[0].id != suite(fractions=[1.0], budget={**BUDGET, "num_train_epochs": 1})[0].id
     # max_test_samples caps the scored split too: one fixed, stratified sample for every seed
-    capped = suite(fractions=[1.0], seeds=[0, 1], max_train_samples=60, max_test_samples=100,
-                   budget={**BUDGET, "num_train_epochs": 1})  # fmt: skip
+    capped = suite(
+        fractions=[1.0],
+        seeds=[0, 1],
+        max_train_samples=60,
+        max_test_samples=100,
+        budget={**BUDGET, "num_train_epochs": 1},
+    )
     test_rows = []
-    monkeypatch.setattr(RunContext, "train", lambda self, *a, **k: (
-        test_rows.append(self.splits.rows("test")), real_train(self, *a, **k))[1])  # fmt: skip
+    monkeypatch.setattr(
+        RunContext,
+        "train",
+        lambda self, *a, **k: (
+            test_rows.append(self.splits.rows("test")),
+            real_train(self, *a, **k),
+        )[1],
+    )
     _, _, capped_records = run(capped, tmp_path / "capped", None)
     assert len(test_rows) == 2 and test_rows[0] == test_rows[1] and len(test_rows[0]) == 100
     assert {r["spec"]["max_test_samples"] for r in capped_records.values()} == {100}
@@ -502,8 +571,14 @@ def test_capped_splits_are_encoded_only_where_used(tmp_path, monkeypatch):
         "_compute",
         lambda self, enc, ds: (encoded.append(len(ds)), real(self, enc, ds))[1],
     )
-    specs = suite(fractions=[1.0], methods={"feature_extraction": {}}, max_train_samples=60,
-                  max_eval_samples=30, max_test_samples=40, budget={**BUDGET, "num_train_epochs": 1})  # fmt: skip
+    specs = suite(
+        fractions=[1.0],
+        methods={"feature_extraction": {}},
+        max_train_samples=60,
+        max_eval_samples=30,
+        max_test_samples=40,
+        budget={**BUDGET, "num_train_epochs": 1},
+    )
     _, outcome, _ = run(specs, tmp_path / "out", tmp_path / "cache")
     assert not outcome.failed and sorted(encoded) == [30, 40, 60]  # not the whole 500-row splits
     encoded.clear()
@@ -517,9 +592,11 @@ def test_a_suite_with_failed_runs_exits_non_zero_with_a_summary(tmp_path):
     import sys
 
     cfg = tmp_path / "suite.yaml"
-    cfg.write_text("name: f\nbackbones: [{name: bert-tiny, max_length: 32, vocab_size: 1000}]\ntargets: [synth_text_near]\n"
-                   "methods: {scratch: {}, broken: {method: finetune, freeze_first_n: 99}}\nfractions: [0.2]\n"
-                   "budget: {num_train_epochs: 1}\nlimit: 32\n")  # fmt: skip
+    cfg.write_text(
+        "name: f\nbackbones: [{name: bert-tiny, max_length: 32, vocab_size: 1000}]\ntargets: [synth_text_near]\n"
+        "methods: {scratch: {}, broken: {method: finetune, freeze_first_n: 99}}\nfractions: [0.2]\n"
+        "budget: {num_train_epochs: 1}\nlimit: 32\n"
+    )
     env = {**os.environ, "TRANSFERBENCH_CACHE": str(tmp_path / "cache")}
     args = [
         sys.executable,
@@ -563,9 +640,14 @@ def test_a_failed_teacher_fails_the_distill_runs_with_its_reason(tmp_path, monke
         return real_run(self, ctx)
 
     monkeypatch.setattr(Finetune, "run", flaky)
-    specs = suite(targets=[NEAR], task_set=TASK_SET, methods={"distill": {"teachers": 2}, "finetune": {}},
-                  limit=64, budget={**BUDGET, "num_train_epochs": 1},
-                  source_budget={"num_train_epochs": 1})  # fmt: skip
+    specs = suite(
+        targets=[NEAR],
+        task_set=TASK_SET,
+        methods={"distill": {"teachers": 2}, "finetune": {}},
+        limit=64,
+        budget={**BUDGET, "num_train_epochs": 1},
+        source_budget={"num_train_epochs": 1},
+    )
     _, outcome, records = run(specs, tmp_path / "out", tmp_path / "cache")
     by_method = {r["spec"]["method"]: r for r in records.values()}
     assert by_method["finetune"]["status"] == "ok"
@@ -586,9 +668,18 @@ def test_a_task_set_task_without_training_rows_is_a_recorded_failure(tmp_path):
     (tmp_path / "cards").mkdir()
     (tmp_path / "cards" / "empty_train.yaml").write_text(yaml.safe_dump(card))
     registry = TaskRegistry([tmp_path / "cards"])
-    data = {"name": "t", "backbones": [TEXT_BB], "targets": [NEAR], "sources": ["none"],
-            "task_set": ["synth_text_anchor", "empty_train"], "methods": {"mtdnn": {}},
-            "fractions": [0.5], "seeds": [0], "budget": BUDGET, "source_budget": {"num_train_epochs": 1}}  # fmt: skip
+    data = {
+        "name": "t",
+        "backbones": [TEXT_BB],
+        "targets": [NEAR],
+        "sources": ["none"],
+        "task_set": ["synth_text_anchor", "empty_train"],
+        "methods": {"mtdnn": {}},
+        "fractions": [0.5],
+        "seeds": [0],
+        "budget": BUDGET,
+        "source_budget": {"num_train_epochs": 1},
+    }
     specs = expand(resolve_suite(data, {}, "test"), registry, "test")
     _, outcome, records = run(specs, tmp_path / "out", tmp_path / "cache", registry=registry)
     (rec,) = records.values()
@@ -621,10 +712,16 @@ def test_a_target_in_the_task_set_gives_the_phase_only_the_rows_of_its_run(tmp_p
 
     monkeypatch.setattr("harness.multitask.train_tasks", spy)
     monkeypatch.setattr(RunContext, "train", train)
-    specs = suite(targets=[NEAR], task_set=["synth_text_anchor", NEAR], fractions=[0.2, 1.0], seeds=[0, 1],
-                  methods={"finetune": {}, "mtdnn": {"grad_cosine_every": 0}}, max_train_samples=150,
-                  max_train_samples_per_task={"synth_text_anchor": 90},
-                  budget={**BUDGET, "num_train_epochs": 1})  # fmt: skip
+    specs = suite(
+        targets=[NEAR],
+        task_set=["synth_text_anchor", NEAR],
+        fractions=[0.2, 1.0],
+        seeds=[0, 1],
+        methods={"finetune": {}, "mtdnn": {"grad_cosine_every": 0}},
+        max_train_samples=150,
+        max_train_samples_per_task={"synth_text_anchor": 90},
+        budget={**BUDGET, "num_train_epochs": 1},
+    )
     multi = [s for s in specs if s.method == "mtdnn"]
     assert all(s.fraction_tasks == (NEAR,) for s in multi)
     assert all(s.fraction_tasks == () for s in specs if s.method == "finetune")

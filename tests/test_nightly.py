@@ -34,23 +34,60 @@ T99_4 = 3.746947  # t(0.99; 4)
 # --- hand-made records ----------------------------------------------------------------------
 
 
-def make_spec(variant="finetune", method=None, sources=(), target="synth_text_near", fraction=0.2,
-              seed=0, budget=None, task_set=()):  # fmt: skip
-    return {"backbone": {"name": "bert-tiny", "max_length": 32}, "sources": list(sources),
-            "method": method or variant, "variant": variant, "method_config": {}, "target": target,
-            "fraction": fraction, "seed": seed, "budget": budget or BUDGET, "source_budget": BUDGET,
-            "source_seed": 0, "limit": None, "task_versions": {target: "v1"},
-            "task_set": list(task_set)}  # fmt: skip
+def make_spec(
+    variant="finetune",
+    method=None,
+    sources=(),
+    target="synth_text_near",
+    fraction=0.2,
+    seed=0,
+    budget=None,
+    task_set=(),
+):
+    return {
+        "backbone": {"name": "bert-tiny", "max_length": 32},
+        "sources": list(sources),
+        "method": method or variant,
+        "variant": variant,
+        "method_config": {},
+        "target": target,
+        "fraction": fraction,
+        "seed": seed,
+        "budget": budget or BUDGET,
+        "source_budget": BUDGET,
+        "source_seed": 0,
+        "limit": None,
+        "task_versions": {target: "v1"},
+        "task_set": list(task_set),
+    }
 
 
-def rec(score, *, metric="accuracy", direction="max", metrics=None, status="ok",
-        created="2026-11-01T02:00:00+00:00", **spec_kw):  # fmt: skip
+def rec(
+    score,
+    *,
+    metric="accuracy",
+    direction="max",
+    metrics=None,
+    status="ok",
+    created="2026-11-01T02:00:00+00:00",
+    **spec_kw,
+):
     spec = make_spec(**spec_kw)
-    record = {"schema_version": 1, "run_id": RunSpec.from_dict(spec).id, "status": status,
-              "spec": spec, "comparable": True, "created": created}  # fmt: skip
+    record = {
+        "schema_version": 1,
+        "run_id": RunSpec.from_dict(spec).id,
+        "status": status,
+        "spec": spec,
+        "comparable": True,
+        "created": created,
+    }
     if status == "ok":
-        record.update(primary_metric=metric, primary_score=score, direction=direction,
-                      metrics={metric: score, **(metrics or {})})  # fmt: skip
+        record.update(
+            primary_metric=metric,
+            primary_score=score,
+            direction=direction,
+            metrics={metric: score, **(metrics or {})},
+        )
     else:
         record["error"] = "training diverged (NaN loss at step 3)"
     return record
@@ -68,8 +105,11 @@ def write(folder: Path, records) -> Path:
 
 def baseline():
     """Three groups of three seeds: fine-tuning, scratch, fine-tuning from a source."""
-    return (seeds([0.80, 0.81, 0.82]) + seeds([0.60, 0.61, 0.62], variant="scratch")
-            + seeds([0.90, 0.91, 0.92], sources=["synth_text_anchor"]))  # fmt: skip
+    return (
+        seeds([0.80, 0.81, 0.82])
+        + seeds([0.60, 0.61, 0.62], variant="scratch")
+        + seeds([0.90, 0.91, 0.92], sources=["synth_text_anchor"])
+    )
 
 
 def replace(records, scores, **where):
@@ -78,8 +118,11 @@ def replace(records, scores, **where):
     for r in records:
         s = r["spec"]
         if all((s.get(k) if k != "sources" else s["sources"]) == v for k, v in where.items()):
-            r = {**r, "primary_score": scores[s["seed"]],
-                 "metrics": {**r["metrics"], r["primary_metric"]: scores[s["seed"]]}}  # fmt: skip
+            r = {
+                **r,
+                "primary_score": scores[s["seed"]],
+                "metrics": {**r["metrics"], r["primary_metric"]: scores[s["seed"]]},
+            }
         out.append(r)
     return out
 
@@ -219,17 +262,32 @@ def test_groups_without_seed_spread_are_held_to_the_floor(tmp_path, run_main):
 def test_lower_is_better_metrics(tmp_path, run_main):
     """mse as the primary metric (card direction min) and as a secondary one of a pearson run."""
     kw = {"target": "synth_text_regression"}
-    ref = write(tmp_path / "ref", [rec(p, metric="pearson", metrics={"mse": m}, seed=i, **kw)
-                                   for i, (p, m) in enumerate([(0.80, 0.50), (0.81, 0.51), (0.82, 0.52)])])  # fmt: skip
-    worse = write(tmp_path / "worse", [rec(p, metric="pearson", metrics={"mse": m}, seed=i, **kw)
-                                       for i, (p, m) in enumerate([(0.80, 0.60), (0.81, 0.61), (0.82, 0.62)])])  # fmt: skip
+    ref = write(
+        tmp_path / "ref",
+        [
+            rec(p, metric="pearson", metrics={"mse": m}, seed=i, **kw)
+            for i, (p, m) in enumerate([(0.80, 0.50), (0.81, 0.51), (0.82, 0.52)])
+        ],
+    )
+    worse = write(
+        tmp_path / "worse",
+        [
+            rec(p, metric="pearson", metrics={"mse": m}, seed=i, **kw)
+            for i, (p, m) in enumerate([(0.80, 0.60), (0.81, 0.61), (0.82, 0.62)])
+        ],
+    )
     code, report = compare_json(run_main, ref, worse)
     assert code == 1
     assert rows_by(report, metric="pearson")[0]["status"] == "ok"
     mse = rows_by(report, metric="mse")[0]
     assert mse["direction"] == "min" and mse["status"] == "REGRESSION"
-    better = write(tmp_path / "better", [rec(p, metric="pearson", metrics={"mse": m}, seed=i, **kw)
-                                         for i, (p, m) in enumerate([(0.80, 0.40), (0.81, 0.41), (0.82, 0.42)])])  # fmt: skip
+    better = write(
+        tmp_path / "better",
+        [
+            rec(p, metric="pearson", metrics={"mse": m}, seed=i, **kw)
+            for i, (p, m) in enumerate([(0.80, 0.40), (0.81, 0.41), (0.82, 0.42)])
+        ],
+    )
     code, report = compare_json(run_main, ref, better)
     assert code == 0 and rows_by(report, metric="mse")[0]["status"] == "improved"
     prim = write(tmp_path / "prim", seeds([0.50, 0.51, 0.52], metric="mse", direction="min", **kw))
@@ -373,8 +431,13 @@ def test_bad_levels_are_user_errors(tmp_path, run_main):
 
 
 def test_the_real_command_exits_2_without_a_traceback(tmp_path):
-    proc = subprocess.run([sys.executable, "-m", "harness", "compare", "--reference", tmp_path / "nope"],
-                          capture_output=True, text=True, timeout=120, cwd=ROOT)  # fmt: skip
+    proc = subprocess.run(
+        [sys.executable, "-m", "harness", "compare", "--reference", tmp_path / "nope"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=ROOT,
+    )
     assert proc.returncode == 2, show(proc)
     assert "Traceback" not in proc.stderr and "no such results folder" in proc.stderr
 
@@ -410,8 +473,11 @@ def test_the_reference_is_tracked_by_git_and_small():
     if shutil.which("git") is None or not (ROOT / ".git").exists():
         pytest.skip("not a git checkout")
     for path in (files[0], find_records(REFERENCE)[0]):
-        ignored = subprocess.run(["git", "check-ignore", "-q", "--no-index", str(path.relative_to(ROOT))],
-                                 cwd=ROOT, capture_output=True)  # fmt: skip
+        ignored = subprocess.run(
+            ["git", "check-ignore", "-q", "--no-index", str(path.relative_to(ROOT))],
+            cwd=ROOT,
+            capture_output=True,
+        )
         assert ignored.returncode == 1, f"{path} is ignored by git"
 
 
@@ -454,8 +520,15 @@ def nightly_part(tmp_path: Path) -> Path:
 def test_a_rerun_of_part_of_the_nightly_suite_matches_the_reference(tmp_path, run_main):
     out = tmp_path / "nightly"
     start = time.perf_counter()
-    proc = run_main("run", "--config", nightly_part(tmp_path), "--output_dir", out,
-                    "--cache_dir", tmp_path / "cache")  # fmt: skip
+    proc = run_main(
+        "run",
+        "--config",
+        nightly_part(tmp_path),
+        "--output_dir",
+        out,
+        "--cache_dir",
+        tmp_path / "cache",
+    )
     assert proc.returncode == 0, show(proc)
     code, report = compare_json(run_main, REFERENCE, out)
     s = report["summary"]
@@ -491,8 +564,11 @@ def nights_of(tmp_path: Path, series: dict[str, np.ndarray], name: str = "night"
     folders = []
     for night in range(n_nights):
         created = f"2026-11-{night + 1:02d}T02:00:00+00:00"
-        records = [rec(float(score), variant=variant, seed=seed, created=created)
-                   for variant, scores in series.items() for seed, score in enumerate(scores[night])]  # fmt: skip
+        records = [
+            rec(float(score), variant=variant, seed=seed, created=created)
+            for variant, scores in series.items()
+            for seed, score in enumerate(scores[night])
+        ]
         folders.append(write(tmp_path / f"{name}-{night:02d}", records))
     return folders
 
@@ -502,8 +578,11 @@ def test_history_flags_a_slow_drift_that_no_single_night_shows(tmp_path, run_mai
     nights = 10
     # each seed sits where it sits (s.d. 0.01 over seeds), with a little night-to-night jitter
     noise = np.array([-0.01, 0.0, 0.01]) + rng.normal(0, 0.003, size=(3, nights, 3))
-    series = {"finetune": 0.85 - 0.008 * np.arange(nights)[:, None] + noise[0],  # −0.008 a night
-              "scratch": 0.70 + noise[1], "mtdnn": 0.80 + noise[2]}  # fmt: skip
+    series = {
+        "finetune": 0.85 - 0.008 * np.arange(nights)[:, None] + noise[0],  # −0.008 a night
+        "scratch": 0.70 + noise[1],
+        "mtdnn": 0.80 + noise[2],
+    }
     folders = nights_of(tmp_path, series)
     # night to night, the drift hides in the seed noise
     for a, b in zip(folders[:-1], folders[1:]):
@@ -523,8 +602,10 @@ def test_history_flags_a_slow_drift_that_no_single_night_shows(tmp_path, run_mai
 
 def test_history_does_not_flag_pure_noise(tmp_path, run_main):
     rng = np.random.default_rng(11)
-    series = {v: 0.8 + rng.normal(0, 0.02, size=(8, 3))
-              for v in ("scratch", "finetune", "feature_extraction", "mtdnn", "distill")}  # fmt: skip
+    series = {
+        v: 0.8 + rng.normal(0, 0.02, size=(8, 3))
+        for v in ("scratch", "finetune", "feature_extraction", "mtdnn", "distill")
+    }
     proc = run_main(
         "history", *nights_of(tmp_path, series), "--output_dir", tmp_path / "h", "--fail_on_drift"
     )
@@ -536,12 +617,16 @@ def test_drift_test_false_alarms_and_power():
     """Over many simulated series: pure noise is flagged rarely (the two tests each at 1 %),
     a drift of half a seed s.d. a night over 8 nights most of the time."""
     rng = np.random.default_rng(3)
-    false = sum(drift_test(list(0.8 + rng.normal(0, 0.02, (8, 3))), "max")["status"] == "DRIFT"
-                for _ in range(400))  # fmt: skip
+    false = sum(
+        drift_test(list(0.8 + rng.normal(0, 0.02, (8, 3))), "max")["status"] == "DRIFT"
+        for _ in range(400)
+    )
     assert false <= 8  # ≤ 2 %
     down = 0.8 - 0.01 * np.arange(8)[:, None]
-    hits = sum(drift_test(list(down + rng.normal(0, 0.02, (8, 3))), "max")["status"] == "DRIFT"
-               for _ in range(200))  # fmt: skip
+    hits = sum(
+        drift_test(list(down + rng.normal(0, 0.02, (8, 3))), "max")["status"] == "DRIFT"
+        for _ in range(200)
+    )
     assert hits >= 160  # ≥ 80 % (about 87 % measured)
     rising = 0.02 * np.arange(8)[:, None]  # one seed s.d. a night: no doubt left
     up = drift_test(list(0.8 + rising + rng.normal(0, 0.02, (8, 3))), "max")
@@ -570,9 +655,11 @@ def test_history_orders_nights_by_their_records_time_or_as_given(tmp_path, run_m
 
 def test_history_bad_input(tmp_path, run_main):
     folders = nights_of(tmp_path, {"finetune": np.full((5, 3), 0.8)})
-    for args, text in (((*folders, tmp_path / "nope"), "no such results folder"),
-                       ((*folders, folders[0]), "given twice"),
-                       ((*folders, "--min_nights", "2"), "--min_nights")):  # fmt: skip
+    for args, text in (
+        ((*folders, tmp_path / "nope"), "no such results folder"),
+        ((*folders, folders[0]), "given twice"),
+        ((*folders, "--min_nights", "2"), "--min_nights"),
+    ):
         proc = run_main("history", *args, "--output_dir", tmp_path / "h")
         assert proc.returncode == 2 and text in proc.stderr and "Traceback" not in proc.stderr, (
             show(proc)

@@ -25,16 +25,33 @@ TINY = (
 def _cli(
     *args: object, env: dict | None = None, cwd: Path | None = None
 ) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "harness", *map(str, args)], capture_output=True, text=True,
-                          timeout=600, env={**os.environ, **(env or {})}, cwd=cwd)  # fmt: skip
+    return subprocess.run(
+        [sys.executable, "-m", "harness", *map(str, args)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env={**os.environ, **(env or {})},
+        cwd=cwd,
+    )
 
 
 def test_a_method_in_one_file_runs_against_the_baselines(tmp_path):
     config = tmp_path / "suite.yaml"
     config.write_text(TINY)
     out = tmp_path / "out"
-    proc = _cli("run", "--config", config, "--include", L2SP, "--methods", "l2sp,finetune",
-                "--output_dir", out, "--cache_dir", tmp_path / "cache")  # fmt: skip
+    proc = _cli(
+        "run",
+        "--config",
+        config,
+        "--include",
+        L2SP,
+        "--methods",
+        "l2sp,finetune",
+        "--output_dir",
+        out,
+        "--cache_dir",
+        tmp_path / "cache",
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     records = [json.loads(p.read_text()) for p in (out / "runs").glob("*.json")]
     by_method = {r["spec"]["method"]: r for r in records}
@@ -84,12 +101,16 @@ def test_an_installed_entry_point_registers_its_method(tmp_path):
         ("x = (\n", "syntax.py", "SyntaxError"),
         ("import no_such_module_for_sure\n", "imports.py", "ModuleNotFoundError"),
         ("X = 1\n", "empty.py", "registers no method"),
-        ("from baselines.finetune import Finetune\nfrom harness.methods import register_method\n\n"
-         "@register_method\nclass Clash(Finetune):\n    name = 'finetune'\n", "clash.py", "registered twice"),
+        (
+            "from baselines.finetune import Finetune\nfrom harness.methods import register_method\n\n"
+            "@register_method\nclass Clash(Finetune):\n    name = 'finetune'\n",
+            "clash.py",
+            "registered twice",
+        ),
         ("", "notes.txt", "expected a Python file"),
         ("import sys\nsys.exit(0)\n", "exits.py", "sys.exit(0)"),  # once: exit 0 and no output
     ],
-)  # fmt: skip
+)
 def test_a_bad_plugin_file_is_named_without_a_traceback(content, name, expected, tmp_path):
     path = tmp_path / name
     if content is not None:
@@ -140,9 +161,16 @@ def test_a_strong_l2sp_pull_keeps_the_encoder_at_the_source(tmp_path):
     from harness.plugins import load_method_file
 
     load_method_file(L2SP)
-    specs = suite(targets=["synth_text_near"], sources=["synth_text_anchor"], fractions=[0.2],
-                  methods={"weak": {"method": "l2sp", "alpha": 0.0}, "strong": {"method": "l2sp", "alpha": 100.0}},
-                  budget={**BUDGET, "num_train_epochs": 2})  # fmt: skip
+    specs = suite(
+        targets=["synth_text_near"],
+        sources=["synth_text_anchor"],
+        fractions=[0.2],
+        methods={
+            "weak": {"method": "l2sp", "alpha": 0.0},
+            "strong": {"method": "l2sp", "alpha": 100.0},
+        },
+        budget={**BUDGET, "num_train_epochs": 2},
+    )
     _, outcome, records = run(specs, tmp_path / "out", tmp_path / "cache")
     assert not outcome.failed
     moved = {r["spec"]["variant"]: r["extra"]["distance_from_source"] for r in records.values()}
@@ -172,8 +200,19 @@ def test_a_plugin_method_that_raises_fails_its_run_not_the_suite(tmp_path):
     config = tmp_path / "suite.yaml"
     config.write_text(TINY)
     out = tmp_path / "out"
-    proc = _cli("run", "--config", config, "--include", plugin, "--methods", "raises,finetune",
-                "--output_dir", out, "--cache_dir", tmp_path / "cache")  # fmt: skip
+    proc = _cli(
+        "run",
+        "--config",
+        config,
+        "--include",
+        plugin,
+        "--methods",
+        "raises,finetune",
+        "--output_dir",
+        out,
+        "--cache_dir",
+        tmp_path / "cache",
+    )
     assert proc.returncode == 1 and "Traceback" not in proc.stderr, proc.stderr[-2000:]
     records = [json.loads(p.read_text()) for p in (out / "runs").glob("*.json")]
     by_method = {r["spec"]["method"]: r for r in records}

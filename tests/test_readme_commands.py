@@ -66,7 +66,7 @@ def forms(tmp: Path) -> dict[str, list[list[str]]]:
                 "--output_dir",
                 quick,
                 *lim,
-            ]  # fmt: skip
+            ]
         ],
         "transferbench run --config my_suite.yaml --output_dir results/mine": [
             ["run", "--config", str(mine), "--output_dir", str(tmp / "mine"), *dry]
@@ -93,7 +93,7 @@ def forms(tmp: Path) -> dict[str, list[list[str]]]:
                 "--learning_rate",
                 "3e-5",
                 *dry,
-            ]  # fmt: skip
+            ]
         ],
         "transferbench run ... --limit 64": [["run", "--limit", "64", *dry]],
         f"transferbench run --suite glue-mtdnn-local --data_dir {DATA}": [
@@ -169,7 +169,7 @@ def forms(tmp: Path) -> dict[str, list[list[str]]]:
                 "--cache_dir",
                 str(tmp / "cache"),
             ],
-        ],  # fmt: skip
+        ],
         "transferbench run --suite similarity": [["run", "--suite", "similarity", *dry]],
         "transferbench recommend --target T --results results/similarity": [
             [
@@ -182,7 +182,7 @@ def forms(tmp: Path) -> dict[str, list[list[str]]]:
                 "64",
                 "--cache_dir",
                 str(tmp / "cache"),
-            ]  # fmt: skip
+            ]
         ],
         "transferbench report --results results/similarity": [["report", "--results", quick]],
     }

@@ -102,8 +102,18 @@ def test_a_regression_task_far_from_zero_learns_in_a_short_budget(optimizer):
     )
     model = EncoderWithHead(Features(), build_head(card, 8, dropout=0.0))
     train, val, test = _data(320, 0), _data(64, 1), _data(200, 2)
-    res = train_model(model, card, train, val, test, collate_features, budget, make_accelerator(), seed=0,
-                      optimizer=make_optimizer(optimizer))  # fmt: skip
+    res = train_model(
+        model,
+        card,
+        train,
+        val,
+        test,
+        collate_features,
+        budget,
+        make_accelerator(),
+        seed=0,
+        optimizer=make_optimizer(optimizer),
+    )
     with torch.no_grad():
         pred = model(features=test.features)
     mse = float(((pred - test.labels) ** 2).mean())

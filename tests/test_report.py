@@ -24,19 +24,51 @@ SOURCES = ["none", "graded_text_r100", "graded_text_r000"]
 def report(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("results")
     cache = tmp_path_factory.mktemp("cache")
-    specs = suite(targets=["graded_text_target"], sources=SOURCES, methods={"finetune": {}, "scratch": {}},
-                  fractions=[0.05, 0.5], seeds=[0, 1], limit=96, budget={"num_train_epochs": 2, "learning_rate": 2e-3},
-                  source_budget={"num_train_epochs": 1})  # fmt: skip
+    specs = suite(
+        targets=["graded_text_target"],
+        sources=SOURCES,
+        methods={"finetune": {}, "scratch": {}},
+        fractions=[0.05, 0.5],
+        seeds=[0, 1],
+        limit=96,
+        budget={"num_train_epochs": 2, "learning_rate": 2e-3},
+        source_budget={"num_train_epochs": 1},
+    )
     _, outcome, _ = run(specs, out, cache)
     assert not outcome.failed
     import yaml
     from suitekit import TEXT_BB
 
-    (out / "config.yaml").write_text(yaml.safe_dump({"backbones": [TEXT_BB], "sources": SOURCES, "limit": 96,
-                                                     "targets": ["graded_text_target"], "source_budget": {"num_train_epochs": 1},
-                                                     "budget": {"num_train_epochs": 2, "learning_rate": 2e-3}}))  # fmt: skip
-    assert main(["similarity", "--results", str(out), "--measures", "logme,mean_embedding,knn_probe",
-                 "--max_rows", "96", "--cache_dir", str(cache), "--n_boot", "50"]) == 0  # fmt: skip
+    (out / "config.yaml").write_text(
+        yaml.safe_dump(
+            {
+                "backbones": [TEXT_BB],
+                "sources": SOURCES,
+                "limit": 96,
+                "targets": ["graded_text_target"],
+                "source_budget": {"num_train_epochs": 1},
+                "budget": {"num_train_epochs": 2, "learning_rate": 2e-3},
+            }
+        )
+    )
+    assert (
+        main(
+            [
+                "similarity",
+                "--results",
+                str(out),
+                "--measures",
+                "logme,mean_embedding,knn_probe",
+                "--max_rows",
+                "96",
+                "--cache_dir",
+                str(cache),
+                "--n_boot",
+                "50",
+            ]
+        )
+        == 0
+    )
     assert main(["report", "--results", str(out)]) == 0
     return out / "report" / "index.html"
 
@@ -93,7 +125,12 @@ def _matrix_matches(data: dict, csv: Path, sign: float = 1.0) -> None:
     frame = pd.read_csv(csv, index_col=0)
     frame.index, frame.columns = frame.index.astype(str), frame.columns.astype(str)
     assert set(data["index"]) <= set(frame.index) and set(data["columns"]) <= set(frame.columns), (
-        csv, data["index"], data["columns"], list(frame.index), list(frame.columns))  # fmt: skip
+        csv,
+        data["index"],
+        data["columns"],
+        list(frame.index),
+        list(frame.columns),
+    )
     drawn = sum(v is not None for row in data["values"] for v in row)
     assert drawn, f"{csv.name}: the picture draws no value"
     for i, r in enumerate(data["index"]):
@@ -141,8 +178,11 @@ def test_every_picture_draws_the_numbers_of_the_csv_it_stands_for(report, tmp_pa
             assert sum(len(line["x"]) for line in data["lines"]) == len(rows)
             for line in data["lines"]:
                 for x, y in zip(line["x"], line["y"]):
-                    hit = rows[(rows["variant"] == line["variant"]) & (rows["sources"] == line["sources"])
-                               & (rows["fraction"] == x)]  # fmt: skip
+                    hit = rows[
+                        (rows["variant"] == line["variant"])
+                        & (rows["sources"] == line["sources"])
+                        & (rows["fraction"] == x)
+                    ]
                     assert len(hit) == 1 and _same(y, hit["mean"].iloc[0]), (line["label"], x, y)
             checked.setdefault("curve", []).append(name)
         elif name == "hinton_gain":  # the realised gain the measures are set against
@@ -211,8 +251,22 @@ def test_recommend_says_first_that_its_evidence_does_not_clear_the_baselines(rep
     the baseline, on the tie) and marks the recommendation a guess."""
     results = report.parent.parent
     capsys.readouterr()
-    assert main(["recommend", "--target", "graded_text_target", "--results", str(results), "--max_rows", "96",
-                 "--cache_dir", str(results.parent / "cache-recommend")]) == 0  # fmt: skip
+    assert (
+        main(
+            [
+                "recommend",
+                "--target",
+                "graded_text_target",
+                "--results",
+                str(results),
+                "--max_rows",
+                "96",
+                "--cache_dir",
+                str(results.parent / "cache-recommend"),
+            ]
+        )
+        == 0
+    )
     shown = capsys.readouterr().out
     first = shown.index("caution: no measure's evidence clears its baselines")
     assert first < shown.index("sources for graded_text_target, ranked by")

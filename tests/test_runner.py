@@ -22,8 +22,11 @@ def cache_dir(tmp_path_factory):
 
 
 def test_every_method_learns_and_related_source_helps(tmp_path, cache_dir):
-    specs = suite(sources=["none", "synth_text_anchor"], methods={"scratch": {}, "feature_extraction": FE, "finetune": {}},
-                  fractions=[0.05])  # fmt: skip
+    specs = suite(
+        sources=["none", "synth_text_anchor"],
+        methods={"scratch": {}, "feature_extraction": FE, "finetune": {}},
+        fractions=[0.05],
+    )
     _, outcome, records = run(specs, tmp_path, cache_dir)
     assert not outcome.failed
     by = {
@@ -58,8 +61,13 @@ def test_scratch_learns_with_enough_data(tmp_path, cache_dir):
 
 
 def test_image_methods_learn(tmp_path, cache_dir):
-    specs = suite(backbones=[IMAGE_BB], targets=["synth_image_near"], sources=["none", "synth_image_anchor"],
-                  methods={"scratch": {}, "finetune": {}}, fractions=[0.5])  # fmt: skip
+    specs = suite(
+        backbones=[IMAGE_BB],
+        targets=["synth_image_near"],
+        sources=["none", "synth_image_anchor"],
+        methods={"scratch": {}, "finetune": {}},
+        fractions=[0.5],
+    )
     _, outcome, records = run(specs, tmp_path, cache_dir)
     assert not outcome.failed
     for r in records.values():
@@ -70,9 +78,14 @@ def test_image_methods_learn(tmp_path, cache_dir):
 
 
 def test_source_encoder_trained_once_and_feature_cache_hit(tmp_path, cache_dir):
-    specs = suite(targets=["synth_text_near", "synth_text_mid"], sources=["synth_text_far"],
-                  methods={"feature_extraction": FE, "finetune": {}}, fractions=[0.2, 0.4], seeds=[0, 1],
-                  budget={**BUDGET, "num_train_epochs": 1})  # fmt: skip
+    specs = suite(
+        targets=["synth_text_near", "synth_text_mid"],
+        sources=["synth_text_far"],
+        methods={"feature_extraction": FE, "finetune": {}},
+        fractions=[0.2, 0.4],
+        seeds=[0, 1],
+        budget={**BUDGET, "num_train_epochs": 1},
+    )
     runner, outcome, _ = run(specs, tmp_path, cache_dir)
     assert len(outcome.ran) == 2 * 2 * 2 * 2
     counts = runner.cache.counts
@@ -100,9 +113,14 @@ def test_a_score_does_not_depend_on_what_the_cache_held(tmp_path, cache_dir):
     this suite or found in the cache. (Before the preparation phase, a source trained inside
     the first run moved the random state its head was initialised from: that run scored
     differently from the same run on a warm cache.)"""
-    specs = suite(sources=["synth_text_far"], methods={"feature_extraction": FE, "finetune": {}},
-                  fractions=[0.2], limit=96, budget={**BUDGET, "num_train_epochs": 2},
-                  source_budget={"num_train_epochs": 1})  # fmt: skip
+    specs = suite(
+        sources=["synth_text_far"],
+        methods={"feature_extraction": FE, "finetune": {}},
+        fractions=[0.2],
+        limit=96,
+        budget={**BUDGET, "num_train_epochs": 2},
+        source_budget={"num_train_epochs": 1},
+    )
     runner, _, cold = run(specs, tmp_path / "cold", cache_dir)
     assert runner.cache.counts["sources_miss"] == 1
     runner, _, warm = run(specs, tmp_path / "warm", cache_dir)
@@ -148,8 +166,10 @@ def test_a_record_is_its_run_whatever_its_file_name(tmp_path, cache_dir, caplog)
 
 
 def test_failed_run_is_recorded_and_suite_goes_on(tmp_path, cache_dir):
-    specs = suite(methods={"bad": {"method": "finetune", "freeze_first_n": 99}, "scratch": {}},
-                  budget={**BUDGET, "num_train_epochs": 1})  # fmt: skip
+    specs = suite(
+        methods={"bad": {"method": "finetune", "freeze_first_n": 99}, "scratch": {}},
+        budget={**BUDGET, "num_train_epochs": 1},
+    )
     _, outcome, records = run(specs, tmp_path, cache_dir)
     assert len(outcome.failed) == 1 and len(outcome.ran) == 1
     failed = [r for r in records.values() if r["status"] == "failed"]
@@ -170,10 +190,16 @@ def test_nan_loss_is_recorded_as_diverged(tmp_path, cache_dir):
 
 
 def test_yosinski_copy_and_freeze(tmp_path, cache_dir):
-    specs = suite(sources=["synth_text_anchor"], fractions=[0.2], budget={**BUDGET, "num_train_epochs": 1},
-                  methods={"AnB": {"method": "finetune", "copy_first_n": 2, "finetune_copied": False},
-                           "AnB+": {"method": "finetune", "copy_first_n": 2},
-                           "frozen": {"method": "finetune", "freeze_first_n": 3}})  # fmt: skip
+    specs = suite(
+        sources=["synth_text_anchor"],
+        fractions=[0.2],
+        budget={**BUDGET, "num_train_epochs": 1},
+        methods={
+            "AnB": {"method": "finetune", "copy_first_n": 2, "finetune_copied": False},
+            "AnB+": {"method": "finetune", "copy_first_n": 2},
+            "frozen": {"method": "finetune", "freeze_first_n": 3},
+        },
+    )
     _, outcome, records = run(specs, tmp_path, cache_dir)
     assert not outcome.failed
     extra = {r["spec"]["variant"]: r["extra"] for r in records.values()}
@@ -208,9 +234,11 @@ def cli(*args, cwd=None, check=True):
 
 def test_cli_run_overrides_yaml_and_saves_config(tmp_path):
     cfg = tmp_path / "suite.yaml"
-    cfg.write_text("name: mine\nbackbones: [{name: bert-tiny, max_length: 32, vocab_size: 1000}]\n"
-                   "targets: [synth_text_near]\nmethods: {scratch: {}}\nfractions: [0.5]\nseeds: [0]\n"
-                   "budget: {num_train_epochs: 5, learning_rate: 0.002}\n")  # fmt: skip
+    cfg.write_text(
+        "name: mine\nbackbones: [{name: bert-tiny, max_length: 32, vocab_size: 1000}]\n"
+        "targets: [synth_text_near]\nmethods: {scratch: {}}\nfractions: [0.5]\nseeds: [0]\n"
+        "budget: {num_train_epochs: 5, learning_rate: 0.002}\n"
+    )
     out = tmp_path / "out"
     res = cli(
         "run",
@@ -245,8 +273,18 @@ def test_leaderboard_rejects_corrupt_record(tmp_path, cache_dir):
     assert "synth\\_text\\_near" in res.stdout and "broken.json" in res.stdout  # LaTeX escapes _
 
 
-LEARN = ["--targets", "synth_text_near", "--backbone", "bert-tiny", "--fractions", "1.0",
-         "--num_train_epochs", "6", "--learning_rate", "0.002"]  # fmt: skip
+LEARN = [
+    "--targets",
+    "synth_text_near",
+    "--backbone",
+    "bert-tiny",
+    "--fractions",
+    "1.0",
+    "--num_train_epochs",
+    "6",
+    "--learning_rate",
+    "0.002",
+]
 SMALL = [
     "--targets",
     "synth_text_near",
@@ -264,13 +302,38 @@ def test_two_process_cli_run_learns_and_records_like_one_process(tmp_path):
     here). Shards, accounting, gathering and write counts are checked in test_multiprocess.py."""
     env = {**ENV, "TRANSFERBENCH_CACHE": str(tmp_path / "cache")}
     args = ["run", *LEARN, "--methods", "finetune", "--sources", "none", "--seeds", "0"]
-    one = subprocess.run([sys.executable, "-m", "harness", *args, "--output_dir", str(tmp_path / "one")],
-                         capture_output=True, text=True, env=env, timeout=600)  # fmt: skip
+    one = subprocess.run(
+        [sys.executable, "-m", "harness", *args, "--output_dir", str(tmp_path / "one")],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=600,
+    )
     assert one.returncode == 0, one.stderr[-2000:]
-    two = subprocess.run(["accelerate", "launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1",
-                          "--mixed_precision", "no", "--dynamo_backend", "no", "-m", "harness", *args,
-                          "--output_dir", str(tmp_path / "two")],
-                         capture_output=True, text=True, env=env, timeout=600)  # fmt: skip
+    two = subprocess.run(
+        [
+            "accelerate",
+            "launch",
+            "--multi_gpu",
+            "--num_processes",
+            "2",
+            "--num_machines",
+            "1",
+            "--mixed_precision",
+            "no",
+            "--dynamo_backend",
+            "no",
+            "-m",
+            "harness",
+            *args,
+            "--output_dir",
+            str(tmp_path / "two"),
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=600,
+    )
     assert two.returncode == 0, two.stderr[-3000:]
     assert (
         two.stdout.count("run(s) done") == 1

@@ -27,9 +27,14 @@ SUITE = (
 
 
 def _cli(*args: object, cwd: Path) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "harness", *map(str, args)], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, cwd=cwd,
-                            env={**os.environ, "OMP_NUM_THREADS": "1"})  # fmt: skip
+    return subprocess.Popen(
+        [sys.executable, "-m", "harness", *map(str, args)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=cwd,
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
+    )
 
 
 def _caches(stdout: str) -> Counter:
@@ -42,8 +47,11 @@ def _records(out: Path) -> list[dict]:
 
 
 def test_shards_cover_the_suite_once_balanced_and_deterministic():
-    specs = suite(targets=["synth_text_near", "synth_text_far", "synth_text_mid"],
-                  methods={"scratch": {}, "finetune": {}}, seeds=[0, 1, 2])  # fmt: skip
+    specs = suite(
+        targets=["synth_text_near", "synth_text_far", "synth_text_mid"],
+        methods={"scratch": {}, "finetune": {}},
+        seeds=[0, 1, 2],
+    )
     shards = [shard_specs(specs, f"{i}/4") for i in range(4)]
     ids = [s.id for part in shards for s in part]
     assert sorted(ids) == sorted(s.id for s in specs) and len(set(ids)) == len(ids)
@@ -64,15 +72,33 @@ def test_two_shards_at_once_record_every_run_once_and_train_the_source_once(tmp_
     config = tmp_path / "suite.yaml"
     config.write_text(SUITE)
     out, cache = tmp_path / "results", tmp_path / "cache"
-    procs = [_cli("run", "--config", config, "--shard", f"{i}/2", "--output_dir", out, "--cache_dir", cache,
-                  cwd=tmp_path) for i in range(2)]  # fmt: skip
+    procs = [
+        _cli(
+            "run",
+            "--config",
+            config,
+            "--shard",
+            f"{i}/2",
+            "--output_dir",
+            out,
+            "--cache_dir",
+            cache,
+            cwd=tmp_path,
+        )
+        for i in range(2)
+    ]
     outputs = [p.communicate(timeout=900) for p in procs]
     for p, (_, stderr) in zip(procs, outputs):
         assert p.returncode == 0, stderr[-3000:]
         assert "Traceback" not in stderr
     records = _records(out)
-    specs = subprocess.run([sys.executable, "-m", "harness", "run", "--config", config, "--dry_run"],
-                           capture_output=True, text=True, cwd=tmp_path, check=True).stdout  # fmt: skip
+    specs = subprocess.run(
+        [sys.executable, "-m", "harness", "run", "--config", config, "--dry_run"],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        check=True,
+    ).stdout
     suite_ids = {ln.split()[0] for ln in specs.splitlines() if ln and not ln.endswith("run(s)")}
     assert len(suite_ids) == 4 and sorted(r["run_id"] for r in records) == sorted(suite_ids)
     assert all(r["status"] == "ok" for r in records)
@@ -82,8 +108,12 @@ def test_two_shards_at_once_record_every_run_once_and_train_the_source_once(tmp_
     assert sum(c["sources_miss"] for c in counts) == 1, counts
     assert all(c["sources_miss"] + c["sources_hit"] >= 1 for c in counts)
     # once both are done, the leaderboard of the whole suite reads every record
-    board = subprocess.run([sys.executable, "-m", "harness", "leaderboard", "--results", out],
-                           capture_output=True, text=True, cwd=tmp_path)  # fmt: skip
+    board = subprocess.run(
+        [sys.executable, "-m", "harness", "leaderboard", "--results", out],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+    )
     assert board.returncode == 0 and board.stdout.count("synth_text_anchor") >= 4
 
 
@@ -92,8 +122,20 @@ def test_the_ray_executor_runs_every_run_as_a_task_and_trains_the_source_once(tm
     config = tmp_path / "suite.yaml"
     config.write_text(SUITE)
     out = tmp_path / "results"
-    proc = _cli("run", "--config", config, "--executor", "ray", "--ray_num_cpus", "2", "--output_dir", out,
-                "--cache_dir", tmp_path / "cache", cwd=tmp_path)  # fmt: skip
+    proc = _cli(
+        "run",
+        "--config",
+        config,
+        "--executor",
+        "ray",
+        "--ray_num_cpus",
+        "2",
+        "--output_dir",
+        out,
+        "--cache_dir",
+        tmp_path / "cache",
+        cwd=tmp_path,
+    )
     stdout, stderr = proc.communicate(timeout=900)
     assert proc.returncode == 0, stderr[-4000:]
     records = _records(out)

@@ -43,19 +43,39 @@ def test_the_graded_family_has_six_known_levels():
         for k in (100, 80, 60, 40, 20, 0)
     ]
     assert levels == pytest.approx([1.0, 0.8, 0.6, 0.4, 0.2, 0.0], abs=1e-9)
-    image = [known_relatedness(reg.get("graded_image_target"), reg.get(f"graded_image_r{k:03d}"))
-             for k in (100, 80, 60, 40, 20, 0)]  # fmt: skip
+    image = [
+        known_relatedness(reg.get("graded_image_target"), reg.get(f"graded_image_r{k:03d}"))
+        for k in (100, 80, 60, 40, 20, 0)
+    ]
     assert image == sorted(image, reverse=True)  # ordered, as the generator makes them
     assert known_relatedness(target, reg.get("rte")) is None
 
 
 def test_pair_gains_by_hand():
     def rec(score, sources, seed, variant="finetune"):
-        spec = {"backbone": {"name": "b"}, "sources": sources, "method": variant, "variant": variant, "method_config": {},
-                "target": "t", "fraction": 0.2, "seed": seed, "budget": {}, "source_budget": {}, "source_seed": 0,
-                "limit": None, "task_versions": {}}  # fmt: skip
-        return {"run_id": f"{sources}{seed}", "status": "ok", "spec": spec, "primary_score": score,
-                "primary_metric": "accuracy", "direction": "max"}  # fmt: skip
+        spec = {
+            "backbone": {"name": "b"},
+            "sources": sources,
+            "method": variant,
+            "variant": variant,
+            "method_config": {},
+            "target": "t",
+            "fraction": 0.2,
+            "seed": seed,
+            "budget": {},
+            "source_budget": {},
+            "source_seed": 0,
+            "limit": None,
+            "task_versions": {},
+        }
+        return {
+            "run_id": f"{sources}{seed}",
+            "status": "ok",
+            "spec": spec,
+            "primary_score": score,
+            "primary_metric": "accuracy",
+            "direction": "max",
+        }
 
     records = [
         rec(0.5, [], 0),
@@ -139,16 +159,34 @@ def computed(tmp_path_factory):
     from harness.runner import SuiteRunner
 
     runner = SuiteRunner(tmp_path_factory.mktemp("out"), cache_dir=tmp_path_factory.mktemp("cache"))
-    setup = SimilaritySetup(backbone={**TEXT_BB, "init": "pretrained"}, limit=96, max_rows=96,
-                            source_budget={"num_train_epochs": 2, "per_device_train_batch_size": 32,
-                                           "learning_rate": 2e-3})  # fmt: skip
+    setup = SimilaritySetup(
+        backbone={**TEXT_BB, "init": "pretrained"},
+        limit=96,
+        max_rows=96,
+        source_budget={
+            "num_train_epochs": 2,
+            "per_device_train_batch_size": 32,
+            "learning_rate": 2e-3,
+        },
+    )
     from dataclasses import asdict
 
     from harness.spec import Budget
 
     setup.source_budget = asdict(Budget.from_dict(setup.source_budget))
-    cheap = ["frechet", "covariance", "mean_embedding", "cka_linear", "logme", "leep", "nce", "hscore",
-             "hscore_plain", "gbc", "knn_probe"]  # fmt: skip
+    cheap = [
+        "frechet",
+        "covariance",
+        "mean_embedding",
+        "cka_linear",
+        "logme",
+        "leep",
+        "nce",
+        "hscore",
+        "hscore_plain",
+        "gbc",
+        "knn_probe",
+    ]
     frames = SimilarityComputer(runner, setup).compute(GRADED, cheap)
     return runner, frames
 
@@ -171,17 +209,42 @@ def test_pair_measures_are_symmetric_and_transfer_measures_skip_the_diagonal(com
 def test_similarity_command_writes_matrices_and_pictures(tmp_path):
     out = tmp_path / "sim"
     proc = subprocess.run(
-        [sys.executable, "-m", "harness", "similarity", "--tasks", ",".join(GRADED[:3]), "--measures",
-         "frechet,mean_embedding,knn_probe", "--limit", "64", "--max_rows", "64", "--source_epochs", "1",
-         "--output_dir", out, "--cache_dir", tmp_path / "cache", "--n_boot", "50"],
-        capture_output=True, text=True, timeout=600,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "harness",
+            "similarity",
+            "--tasks",
+            ",".join(GRADED[:3]),
+            "--measures",
+            "frechet,mean_embedding,knn_probe",
+            "--limit",
+            "64",
+            "--max_rows",
+            "64",
+            "--source_epochs",
+            "1",
+            "--output_dir",
+            out,
+            "--cache_dir",
+            tmp_path / "cache",
+            "--n_boot",
+            "50",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     for name in ("frechet", "mean_embedding", "knn_probe"):
         assert (out / f"{name}.csv").exists() and (out / f"hinton_{name}.png").stat().st_size > 1000
     # complete task x task matrices as clustered heatmaps, the task map, each task's covariance
-    for name in ("heatmap_frechet_text", "heatmap_mean_embedding_text", "task_map_text",
-                 *(f"covariance_{t}" for t in GRADED[:3])):  # fmt: skip
+    for name in (
+        "heatmap_frechet_text",
+        "heatmap_mean_embedding_text",
+        "task_map_text",
+        *(f"covariance_{t}" for t in GRADED[:3]),
+    ):
         for ext in ("png", "svg"):
             assert (out / f"{name}.{ext}").stat().st_size > 1000, name
     assert not (out / "heatmap_knn_probe_text.png").exists()  # source -> target: no diagonal
@@ -225,22 +288,47 @@ def test_similarity_command_bad_input(args, message, tmp_path, capsys):
 
 
 def test_measures_against_realised_gain_after_a_suite(tmp_path, capsys):
-    specs = suite(targets=["graded_text_target"], sources=["none", *GRADED[1:]], methods={"finetune": {}},
-                  fractions=[0.2], seeds=[0, 1], limit=96, budget={"num_train_epochs": 2, "learning_rate": 2e-3},
-                  source_budget={"num_train_epochs": 1})  # fmt: skip
+    specs = suite(
+        targets=["graded_text_target"],
+        sources=["none", *GRADED[1:]],
+        methods={"finetune": {}},
+        fractions=[0.2],
+        seeds=[0, 1],
+        limit=96,
+        budget={"num_train_epochs": 2, "learning_rate": 2e-3},
+        source_budget={"num_train_epochs": 1},
+    )
     import yaml
 
     out = tmp_path / "results"
     runner, outcome, _ = run(specs, out, tmp_path / "cache")
     assert not outcome.failed
-    config = {"backbones": [TEXT_BB], "sources": ["none", *GRADED[1:]], "targets": ["graded_text_target"],
-              "budget": {"num_train_epochs": 2, "learning_rate": 2e-3}, "source_budget": {"num_train_epochs": 1},
-              "limit": 96}  # fmt: skip
+    config = {
+        "backbones": [TEXT_BB],
+        "sources": ["none", *GRADED[1:]],
+        "targets": ["graded_text_target"],
+        "budget": {"num_train_epochs": 2, "learning_rate": 2e-3},
+        "source_budget": {"num_train_epochs": 1},
+        "limit": 96,
+    }
     (out / "config.yaml").write_text(yaml.safe_dump(config))
     from harness.cli import main
 
-    code = main(["similarity", "--results", str(out), "--measures", "mean_embedding,knn_probe,logme",
-                 "--max_rows", "96", "--cache_dir", str(tmp_path / "cache"), "--n_boot", "50"])  # fmt: skip
+    code = main(
+        [
+            "similarity",
+            "--results",
+            str(out),
+            "--measures",
+            "mean_embedding,knn_probe,logme",
+            "--max_rows",
+            "96",
+            "--cache_dir",
+            str(tmp_path / "cache"),
+            "--n_boot",
+            "50",
+        ]
+    )
     assert code == 0
     table = pd.read_csv(out / "similarity" / "correlation.csv")
     assert set(table["measure"]) == {
@@ -260,8 +348,19 @@ def test_measures_against_realised_gain_after_a_suite(tmp_path, capsys):
     assert "target run's seed (0, 1;" in shown and "trained once (source_seed 0)" in shown
     assert (table["ceiling_seeds"] == 2).all() and "ceiling_per_target_tau" in table
     # recommend: ranks the suite's sources for the target by the family's best measure
-    code = main(["recommend", "--target", "graded_text_target", "--results", str(out), "--max_rows", "96",
-                 "--cache_dir", str(tmp_path / "cache")])  # fmt: skip
+    code = main(
+        [
+            "recommend",
+            "--target",
+            "graded_text_target",
+            "--results",
+            str(out),
+            "--max_rows",
+            "96",
+            "--cache_dir",
+            str(tmp_path / "cache"),
+        ]
+    )
     shown = capsys.readouterr().out
     assert "noise ceiling (Kendall τ between seed replicates" in shown
     best = table[~table["measure"].str.startswith("floor_")].dropna(subset=["kendall_tau"])
@@ -276,8 +375,19 @@ def test_measures_against_realised_gain_after_a_suite(tmp_path, capsys):
         or best == "knn_probe"
     )
     # a target of no suite, without results: ranked by the default measure, reliability unknown
-    code = main(["recommend", "--target", "graded_text_r040", "--sources", "graded_text_r100,graded_text_r000",
-                 "--max_rows", "64", "--cache_dir", str(tmp_path / "cache2")])  # fmt: skip
+    code = main(
+        [
+            "recommend",
+            "--target",
+            "graded_text_r040",
+            "--sources",
+            "graded_text_r100,graded_text_r000",
+            "--max_rows",
+            "64",
+            "--cache_dir",
+            str(tmp_path / "cache2"),
+        ]
+    )
     shown = capsys.readouterr().out
     assert code == 0 and "ranked by logme" in shown and "reliability here is unknown" in shown
 
@@ -312,9 +422,15 @@ def test_the_similarity_suite_has_a_measure_that_recovers_the_known_order(tmp_pa
 def test_recommend_shows_a_failed_source_as_failed_and_never_recommends_it():
     from harness.similarity.recommend import ranked_table
 
-    ranked = pd.DataFrame({"rank": [1, 2, 3], "source": ["a", "b", "c"], "score": [0.5, math.nan, math.nan],
-                           "status": ["ok", "failed", "not applicable"],
-                           "reason": ["", "LinAlgError: Singular matrix", "regression target"]})  # fmt: skip
+    ranked = pd.DataFrame(
+        {
+            "rank": [1, 2, 3],
+            "source": ["a", "b", "c"],
+            "score": [0.5, math.nan, math.nan],
+            "status": ["ok", "failed", "not applicable"],
+            "reason": ["", "LinAlgError: Singular matrix", "regression target"],
+        }
+    )
     table, best = ranked_table(ranked)
     assert best == "a" and "failed: LinAlgError: Singular matrix" in table
     assert "not applicable: regression target" in table and "nan" not in table.lower()

@@ -35,10 +35,20 @@ from harness.cli import main
 from harness.spec import RunSpec
 from harness.workflows.submission import RerunResult, choose_runs, seal, seed_tolerance
 
-SUITE = {"name": "subtest", "backbones": [TEXT_BB], "targets": ["synth_text_near", "synth_text_mid"],
-         "sources": ["none"], "fractions": [0.1], "seeds": [0, 1],
-         "methods": {"scratch": {}, "finetune": {}, "my_method": {"method": "finetune", "layer_lr_decay": 0.5}},
-         "budget": {"num_train_epochs": 1, "per_device_train_batch_size": 32, "learning_rate": 2e-3}}  # fmt: skip
+SUITE = {
+    "name": "subtest",
+    "backbones": [TEXT_BB],
+    "targets": ["synth_text_near", "synth_text_mid"],
+    "sources": ["none"],
+    "fractions": [0.1],
+    "seeds": [0, 1],
+    "methods": {
+        "scratch": {},
+        "finetune": {},
+        "my_method": {"method": "finetune", "layer_lr_decay": 0.5},
+    },
+    "budget": {"num_train_epochs": 1, "per_device_train_batch_size": 32, "learning_rate": 2e-3},
+}
 RUNS = 2 * 3 * 2  # targets × methods × seeds
 
 
@@ -148,12 +158,21 @@ def test_gzip_by_extension(results, tmp_path, capsys):
 def test_rejects_malformed_and_truncated_files(kind, packed, tmp_path, capsys):
     raw = packed.read_bytes()
     path = tmp_path / ("bad.json.gz" if kind == "truncated-gzip" else "bad.json")
-    path.write_bytes({"garbage": b"PK\x03\x04 not json at all", "truncated-json": raw[: len(raw) // 2],
-                      "truncated-gzip": gzip.compress(raw)[:500], "not-an-object": b"[1, 2, 3]"}[kind])  # fmt: skip
+    path.write_bytes(
+        {
+            "garbage": b"PK\x03\x04 not json at all",
+            "truncated-json": raw[: len(raw) // 2],
+            "truncated-gzip": gzip.compress(raw)[:500],
+            "not-an-object": b"[1, 2, 3]",
+        }[kind]
+    )
     rc, out = validate(path, capsys)
-    expected = {"garbage": "malformed file: not valid JSON", "truncated-json": "truncated file: not valid JSON",
-                "truncated-gzip": "malformed or truncated file: not a complete gzip stream",
-                "not-an-object": "malformed file: expected a JSON object, got list"}[kind]  # fmt: skip
+    expected = {
+        "garbage": "malformed file: not valid JSON",
+        "truncated-json": "truncated file: not valid JSON",
+        "truncated-gzip": "malformed or truncated file: not a complete gzip stream",
+        "not-an-object": "malformed file: expected a JSON object, got list",
+    }[kind]
     assert rc == 1 and expected in out, out
 
 
@@ -184,8 +203,10 @@ def test_rejects_a_missing_run_naming_it(packed, tmp_path, capsys):
     rc, out = validate(save(doc, tmp_path / "s.json"), capsys)
     s = gone["spec"]
     assert rc == 1
-    assert (f"missing run {gone['run_id']} ({s['variant']}, none → {s['target']}, frac 0.1, seed {s['seed']}): "
-            "in the suite, not in the submission") in out  # fmt: skip
+    assert (
+        f"missing run {gone['run_id']} ({s['variant']}, none → {s['target']}, frac 0.1, seed {s['seed']}): "
+        "in the suite, not in the submission"
+    ) in out
     assert (
         f"seeds fewer than the suite asks: {s['variant']}, none → {s['target']}, frac 0.1 has seeds"
         in out
@@ -249,8 +270,10 @@ def test_rejects_fewer_seeds_than_the_registered_suite_asks(packed, tmp_path, ca
     doc["runs"] = [e for e in doc["runs"] if e["record"]["spec"]["seed"] == 0]
     rc, out = validate(save(doc, tmp_path / "s.json"), capsys)
     assert rc == 1 and "missing run" not in out
-    assert ("seeds fewer than the registered suite asks: the registered suite 'quick' has seeds [0, 1]; "
-            "the submission's suite has [0] (lacks [1])") in out  # fmt: skip
+    assert (
+        "seeds fewer than the registered suite asks: the registered suite 'quick' has seeds [0, 1]; "
+        "the submission's suite has [0] (lacks [1])"
+    ) in out
     assert (
         "targets missing: the registered suite 'quick' has targets" in out
         and "(lacks ['digits', " in out
@@ -399,8 +422,10 @@ def test_an_edited_score_with_recomputed_checksums_fails_the_rerun(packed, cache
     rc, out = validate(path, capsys, "--rerun", "1", "--seed", "0", "--cache_dir", str(cache))
     s = record["spec"]
     assert rc == 1, out
-    assert (f"rerun mismatch: run {record['run_id']} ({s['variant']}, none → {s['target']}, frac 0.1, "
-            f"seed {s['seed']}) does not reproduce: recorded {record['primary_score']!r}, rerun {true_score!r}") in out  # fmt: skip
+    assert (
+        f"rerun mismatch: run {record['run_id']} ({s['variant']}, none → {s['target']}, frac 0.1, "
+        f"seed {s['seed']}) does not reproduce: recorded {record['primary_score']!r}, rerun {true_score!r}"
+    ) in out
 
 
 def test_rerun_in_another_environment_allows_seed_noise(packed, cache, tmp_path, capsys):
@@ -414,12 +439,28 @@ def test_rerun_in_another_environment_allows_seed_noise(packed, cache, tmp_path,
     record["provenance"]["libraries"]["torch"] = "1.0.0"
     true_score = record["primary_score"]
     record["primary_score"] = true_score + tol / 2
-    rc, out = validate(save(doc, tmp_path / "other.json"), capsys, "--rerun", "1", "--seed", "3",
-                       "--cache_dir", str(cache))  # fmt: skip
+    rc, out = validate(
+        save(doc, tmp_path / "other.json"),
+        capsys,
+        "--rerun",
+        "1",
+        "--seed",
+        "3",
+        "--cache_dir",
+        str(cache),
+    )
     assert rc == 0 and "(0 exactly, 1 within seed-noise tolerance)" in out, out
     record["primary_score"] = true_score + 2 * tol
-    rc, out = validate(save(doc, tmp_path / "other.json"), capsys, "--rerun", "1", "--seed", "3",
-                       "--cache_dir", str(cache))  # fmt: skip
+    rc, out = validate(
+        save(doc, tmp_path / "other.json"),
+        capsys,
+        "--rerun",
+        "1",
+        "--seed",
+        "3",
+        "--cache_dir",
+        str(cache),
+    )
     assert rc == 1 and f"run {record['run_id']}" in out and f"tolerance ±{tol:.4g}" in out
 
 
@@ -450,12 +491,30 @@ def test_rerun_builds_the_tokenizer_from_every_task_of_the_suite(tmp_path, cache
     cards = tmp_path / "cards"
     cards.mkdir()
     (cards / "other_family_text.yaml").write_text(OTHER_FAMILY)
-    suite = {**SUITE, "name": "families", "targets": ["synth_text_near", "other_family_text"],
-             "methods": {"scratch": {}}, "seeds": [0]}  # fmt: skip
+    suite = {
+        **SUITE,
+        "name": "families",
+        "targets": ["synth_text_near", "other_family_text"],
+        "methods": {"scratch": {}},
+        "seeds": [0],
+    }
     (tmp_path / "suite.yaml").write_text(yaml.safe_dump(suite))
     out, sub, inc = tmp_path / "results", tmp_path / "families.json", ["--include_path", str(cards)]
-    assert main(["run", "--config", str(tmp_path / "suite.yaml"), "--output_dir", str(out),
-                 "--cache_dir", str(cache), *inc]) == 0  # fmt: skip
+    assert (
+        main(
+            [
+                "run",
+                "--config",
+                str(tmp_path / "suite.yaml"),
+                "--output_dir",
+                str(out),
+                "--cache_dir",
+                str(cache),
+                *inc,
+            ]
+        )
+        == 0
+    )
     assert main(["submit", "--results", str(out), "--name", "f", "--output", str(sub), *inc]) == 0
     for seed in (0, 1):  # one run at a time: seed 0 draws one target, seed 1 the other
         rc, text = validate(
@@ -474,10 +533,25 @@ def test_rerun_builds_the_tokenizer_from_every_task_of_the_suite(tmp_path, cache
 
 
 def _rec(score, seed, target="synth_text_near", variant="finetune"):
-    spec = {"backbone": {"name": "bert-tiny"}, "sources": [], "method": "finetune", "variant": variant,
-            "method_config": {}, "target": target, "fraction": 0.1, "seed": seed, "budget": {}, "source_budget": {}}  # fmt: skip
-    return {"run_id": f"{variant}-{target}-{seed}", "status": "ok", "spec": spec, "primary_score": score,
-            "primary_metric": "accuracy"}  # fmt: skip
+    spec = {
+        "backbone": {"name": "bert-tiny"},
+        "sources": [],
+        "method": "finetune",
+        "variant": variant,
+        "method_config": {},
+        "target": target,
+        "fraction": 0.1,
+        "seed": seed,
+        "budget": {},
+        "source_budget": {},
+    }
+    return {
+        "run_id": f"{variant}-{target}-{seed}",
+        "status": "ok",
+        "spec": spec,
+        "primary_score": score,
+        "primary_metric": "accuracy",
+    }
 
 
 def test_seed_tolerance_by_hand():
@@ -535,13 +609,29 @@ def test_ranked_table_by_hand():
     Condition synth_text_regression (mse, lower is better): finetune 0.5, 0.5; X 0.4, 0.6:
     equal means, so they share rank 1.5 and X's difference is 0 with p = 1."""
     rows = []
-    for variant, who, scores in [("scratch", "baseline", [0.60, 0.62, 0.64]),
-                                 ("finetune", "baseline", [0.70, 0.72, 0.74]), ("x", "team", [0.80, 0.83, 0.83])]:  # fmt: skip
-        rows += [run_row({**_rec(s, i, variant=variant), "direction": "max"}, "suite", who, "text")
-                 for i, s in enumerate(scores)]  # fmt: skip
+    for variant, who, scores in [
+        ("scratch", "baseline", [0.60, 0.62, 0.64]),
+        ("finetune", "baseline", [0.70, 0.72, 0.74]),
+        ("x", "team", [0.80, 0.83, 0.83]),
+    ]:
+        rows += [
+            run_row({**_rec(s, i, variant=variant), "direction": "max"}, "suite", who, "text")
+            for i, s in enumerate(scores)
+        ]
     for variant, who, scores in [("finetune", "baseline", [0.5, 0.5]), ("x", "team", [0.4, 0.6])]:
-        rows += [run_row({**_rec(s, i, target="synth_text_regression", variant=variant), "primary_metric": "mse",
-                          "direction": "min"}, "suite", who, "text") for i, s in enumerate(scores)]  # fmt: skip
+        rows += [
+            run_row(
+                {
+                    **_rec(s, i, target="synth_text_regression", variant=variant),
+                    "primary_metric": "mse",
+                    "direction": "min",
+                },
+                "suite",
+                who,
+                "text",
+            )
+            for i, s in enumerate(scores)
+        ]
     t = ranked_table(pd.DataFrame(rows)).set_index(["target", "method"])
     near = t.loc["synth_text_near"]
     assert list(near.index) == ["x", "finetune", "scratch"] and list(near["rank"]) == [
@@ -590,8 +680,13 @@ def test_friedman_3x4_by_hand(tmp_path):
     with 2 df its p is exp(−3.875/2) = 0.144064. F_F = 3 · 3.875 / (4·2 − 3.875) = 2.818182.
     CD = q_0.05(3) · √(3·4/(6·4)) = 2.343701 · 0.707107 = 1.657247: C − A = 1.375 < CD, so
     the three are one group (no significant difference)."""
-    scores = pd.DataFrame({"A": [0.90, 0.70, 0.88, 0.95], "B": [0.85, 0.75, 0.82, 0.90],
-                           "C": [0.80, 0.60, 0.82, 0.91]})  # fmt: skip
+    scores = pd.DataFrame(
+        {
+            "A": [0.90, 0.70, 0.88, 0.95],
+            "B": [0.85, 0.75, 0.82, 0.90],
+            "C": [0.80, 0.60, 0.82, 0.91],
+        }
+    )
     r = analyse(scores)
     assert r.names == ["A", "B", "C"] and r.avg_ranks == pytest.approx([1.25, 2.125, 2.625])
     assert r.friedman.chi2 == pytest.approx(3.875) and r.friedman.p_chi2 == pytest.approx(
@@ -626,8 +721,20 @@ def board(packed, results, tmp_path_factory) -> Path:
     """A folder with the genuine submission, a second one from the same run and a broken one."""
     subs = tmp_path_factory.mktemp("board")
     shutil.copy(packed, subs / "team-a.json")
-    assert main(["submit", "--results", str(results), "--name", "team-b", "--output",
-                 str(subs / "team-b.json.gz")]) == 0  # fmt: skip
+    assert (
+        main(
+            [
+                "submit",
+                "--results",
+                str(results),
+                "--name",
+                "team-b",
+                "--output",
+                str(subs / "team-b.json.gz"),
+            ]
+        )
+        == 0
+    )
     broken = load(packed)
     broken["name"] = "broken"
     broken["runs"][0]["record"]["primary_score"] = 1.0
@@ -685,8 +792,20 @@ def test_leaderboard_takes_baselines_from_results(board, results, tmp_path, caps
         r = json.loads(path.read_text())
         if r["spec"]["variant"] == "scratch":
             path.write_text(json.dumps({**r, "primary_score": 0.5}))
-    assert main(["leaderboard", "--submissions", str(board), "--results", str(reference),
-                 "--output_dir", str(tmp_path / "out")]) == 0  # fmt: skip
+    assert (
+        main(
+            [
+                "leaderboard",
+                "--submissions",
+                str(board),
+                "--results",
+                str(reference),
+                "--output_dir",
+                str(tmp_path / "out"),
+            ]
+        )
+        == 0
+    )
     t = pd.read_csv(tmp_path / "out" / "leaderboard" / "subtest.csv")
     scratch = t[t["method"] == "scratch"]
     assert (

@@ -27,12 +27,32 @@ def _scalars(folder: Path) -> dict[str, list[tuple[int, float]]]:
 
 def test_report_to_tensorboard_writes_the_curves(tmp_path, run_main):
     proc = run_main(
-        "run", "--targets", "synth_text_near", "--sources", "none", "--methods", "finetune",
-        "--backbone", "bert-tiny", "--seeds", "0", "--fractions", "1", "--limit", "48",
-        "--num_train_epochs", str(EPOCHS), "--per_device_train_batch_size", "16",
-        "--report_to", "tensorboard", "--output_dir", tmp_path / "out",
-        "--cache_dir", tmp_path / "cache",
-    )  # fmt: skip
+        "run",
+        "--targets",
+        "synth_text_near",
+        "--sources",
+        "none",
+        "--methods",
+        "finetune",
+        "--backbone",
+        "bert-tiny",
+        "--seeds",
+        "0",
+        "--fractions",
+        "1",
+        "--limit",
+        "48",
+        "--num_train_epochs",
+        str(EPOCHS),
+        "--per_device_train_batch_size",
+        "16",
+        "--report_to",
+        "tensorboard",
+        "--output_dir",
+        tmp_path / "out",
+        "--cache_dir",
+        tmp_path / "cache",
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     from harness.records import load_records
 

@@ -17,8 +17,13 @@ SEEDS = [0, 1, 2]
 
 @pytest.fixture(scope="module")
 def gains(tmp_path_factory):
-    specs = suite(targets=[NEAR, FAR], sources=["none", SOURCE], fractions=[0.05], seeds=SEEDS,
-                  methods={"feature_extraction": FE, "finetune": {}})  # fmt: skip
+    specs = suite(
+        targets=[NEAR, FAR],
+        sources=["none", SOURCE],
+        fractions=[0.05],
+        seeds=SEEDS,
+        methods={"feature_extraction": FE, "finetune": {}},
+    )
     _, outcome, records = run(specs, tmp_path_factory.mktemp("ordering"), None)
     assert not outcome.failed
     agg = aggregate(records_frame(list(records.values())))

@@ -8,11 +8,29 @@ from harness.analysis.when_to_transfer import terciles, when_to_transfer
 
 
 def rec(variant, source, fraction, seed, score):
-    spec = {"backbone": {"name": "b"}, "sources": [source] if source else [], "method": variant, "variant": variant,
-            "method_config": {}, "target": "t", "fraction": fraction, "seed": seed, "budget": {}, "source_budget": {},
-            "source_seed": 0, "limit": None, "task_versions": {}}  # fmt: skip
-    return {"run_id": f"{variant}{source}{fraction}{seed}", "status": "ok", "spec": spec, "primary_score": score,
-            "primary_metric": "accuracy", "direction": "max"}  # fmt: skip
+    spec = {
+        "backbone": {"name": "b"},
+        "sources": [source] if source else [],
+        "method": variant,
+        "variant": variant,
+        "method_config": {},
+        "target": "t",
+        "fraction": fraction,
+        "seed": seed,
+        "budget": {},
+        "source_budget": {},
+        "source_seed": 0,
+        "limit": None,
+        "task_versions": {},
+    }
+    return {
+        "run_id": f"{variant}{source}{fraction}{seed}",
+        "status": "ok",
+        "spec": spec,
+        "primary_score": score,
+        "primary_metric": "accuracy",
+        "direction": "max",
+    }
 
 
 def test_terciles_split_pairs_by_rank():

@@ -78,6 +78,8 @@ class L2SP(Method):
 
         groups = [{"params": list(model.parameters()), "weight_decay": 0.0}]
         result = ctx.train(model, param_groups=groups, loss=loss)
-        moved = sum(float(((p.detach().cpu() - start[n].cpu()) ** 2).sum())
-                    for n, p in encoder.named_parameters())  # fmt: skip
+        moved = sum(
+            float(((p.detach().cpu() - start[n].cpu()) ** 2).sum())
+            for n, p in encoder.named_parameters()
+        )
         return MethodResult(result, {"distance_from_source": moved**0.5})

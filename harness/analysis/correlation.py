@@ -97,8 +97,12 @@ class Correlation:
     min_p: float = math.nan  # the smallest p the permutation test can reach (see `min_p`)
 
     def row(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"pairs": self.pairs, "targets": self.targets, "min_p": self.min_p,
-                               "rankable": rankable(self.min_p)}  # fmt: skip
+        out: dict[str, Any] = {
+            "pairs": self.pairs,
+            "targets": self.targets,
+            "min_p": self.min_p,
+            "rankable": rankable(self.min_p),
+        }
         for s in STATISTICS:
             out[s] = self.value[s]
             out[f"{s}_low"], out[f"{s}_high"] = self.low[s], self.high[s]
@@ -148,8 +152,9 @@ def _statistics(x: np.ndarray, y: np.ndarray, groups: list[np.ndarray]) -> dict[
     return out
 
 
-def correlate(runs: pd.DataFrame, scores: pd.DataFrame, n_boot: int = 1000, n_perm: int = 1000,
-              seed: int = 0) -> Correlation:  # fmt: skip
+def correlate(
+    runs: pd.DataFrame, scores: pd.DataFrame, n_boot: int = 1000, n_perm: int = 1000, seed: int = 0
+) -> Correlation:
     """Statistics of one measure. `runs`: columns source, target, seed, gain (one row per run);
     `scores`: columns source, target, score (one row per pair)."""
     rng = np.random.default_rng(seed)
@@ -189,8 +194,15 @@ def correlate(runs: pd.DataFrame, scores: pd.DataFrame, n_boot: int = 1000, n_pe
         s: (1 + exceed[s]) / (1 + n_perm) if not math.isnan(value[s]) else math.nan
         for s in STATISTICS
     }
-    return Correlation(value, low, high, p_value, pairs=len(pairs), targets=len(groups),
-                       min_p=min_p(map(len, groups)))  # fmt: skip
+    return Correlation(
+        value,
+        low,
+        high,
+        p_value,
+        pairs=len(pairs),
+        targets=len(groups),
+        min_p=min_p(map(len, groups)),
+    )
 
 
 CEILING_STATISTICS = ("kendall_tau", "per_target_tau")
@@ -239,8 +251,10 @@ def ceiling_columns(table: pd.DataFrame, statistic: str) -> list[str]:
     """A `correlation.csv` table's ceiling of `statistic`, one `ceiling_text` per row."""
     cols = [table[f"ceiling_{statistic}{end}"] for end in ("", "_low", "_high")]
     pairs = table["ceiling_pairs"] if "ceiling_pairs" in table else [None] * len(table)
-    return [ceiling_text(v, lo, hi, n, k) for v, lo, hi, n, k in
-            zip(*cols, table["ceiling_seeds"], pairs)]  # fmt: skip
+    return [
+        ceiling_text(v, lo, hi, n, k)
+        for v, lo, hi, n, k in zip(*cols, table["ceiling_seeds"], pairs)
+    ]
 
 
 def row_rankable(row: Any) -> bool:
@@ -425,5 +439,6 @@ def correlation_table(
     table = pd.DataFrame(rows)
     if table.empty:
         return table
-    return table.sort_values(["rankable", "kendall_tau"], ascending=False, na_position="last",
-                             kind="stable").reset_index(drop=True)  # fmt: skip
+    return table.sort_values(
+        ["rankable", "kendall_tau"], ascending=False, na_position="last", kind="stable"
+    ).reset_index(drop=True)

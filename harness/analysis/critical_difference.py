@@ -94,9 +94,11 @@ class CDResult:
 
     def describe(self) -> str:
         f = self.friedman
-        return (f"k = {self.k} methods on N = {self.n} conditions: Friedman χ²_F = {f.chi2:.3f} (p = {f.p_chi2:.3g}), "
-                f"Iman–Davenport F_F = {f.ff:.3f} (p = {f.p_ff:.3g}); Nemenyi CD at α = {self.alpha:g}: "
-                f"{self.cd:.3f}")  # fmt: skip
+        return (
+            f"k = {self.k} methods on N = {self.n} conditions: Friedman χ²_F = {f.chi2:.3f} (p = {f.p_chi2:.3g}), "
+            f"Iman–Davenport F_F = {f.ff:.3f} (p = {f.p_ff:.3g}); Nemenyi CD at α = {self.alpha:g}: "
+            f"{self.cd:.3f}"
+        )
 
 
 def analyse(scores: pd.DataFrame, higher_is_better: bool = True, alpha: float = ALPHA) -> CDResult:
@@ -111,9 +113,16 @@ def analyse(scores: pd.DataFrame, higher_is_better: bool = True, alpha: float = 
     order = np.argsort(avg, kind="stable")
     n, k = x.shape
     cd = critical_difference(k, n, alpha)
-    return CDResult(names=[str(scores.columns[i]) for i in order], avg_ranks=[float(avg[i]) for i in order],
-                    n=n, k=k, friedman=friedman(avg, n), cd=cd, alpha=alpha,
-                    cliques=cliques(avg, cd))  # fmt: skip
+    return CDResult(
+        names=[str(scores.columns[i]) for i in order],
+        avg_ranks=[float(avg[i]) for i in order],
+        n=n,
+        k=k,
+        friedman=friedman(avg, n),
+        cd=cd,
+        alpha=alpha,
+        cliques=cliques(avg, cd),
+    )
 
 
 def draw(result: CDResult, path: Path, title: str = "") -> list[Path]:

@@ -27,8 +27,11 @@ def constant_baseline(card: TaskCard, references: Sequence) -> dict[str, Any]:
         for c in range(card.num_labels):
             metrics = _metrics(card, [c] * len(refs), refs)
             if best is None or is_better(card, metrics[card.primary_metric], best["primary"]):
-                best = {"predict": card.label_names[c], "metrics": metrics,
-                        "primary": metrics[card.primary_metric]}  # fmt: skip
+                best = {
+                    "predict": card.label_names[c],
+                    "metrics": metrics,
+                    "primary": metrics[card.primary_metric],
+                }
         return best
     mean = sum(refs) / len(refs)
     metrics = _metrics(card, [mean] * len(refs), refs)

@@ -61,11 +61,24 @@ def compute_budget(budget: dict[str, Any] | None) -> dict[str, Any]:
 def setting_keys(spec: dict[str, Any]) -> dict[str, str]:
     """The identities a record is grouped and compared by (see the module docstring)."""
     target_version = (spec.get("task_versions") or {}).get(spec["target"])
-    target = {"backbone": spec["backbone"], "target": spec["target"], "target_version": target_version,
-              "fraction": float(spec["fraction"]), "limit": spec.get("limit"), "budget": compute_budget(spec.get("budget")),
-              "max_train_samples": spec.get("max_train_samples"), "max_eval_samples": spec.get("max_eval_samples"), "max_test_samples": spec.get("max_test_samples")}  # fmt: skip
-    base = {**target, "budget": spec.get("budget"), "variant": spec["variant"], "method": spec["method"],
-            "method_config": spec.get("method_config")}  # fmt: skip
+    target = {
+        "backbone": spec["backbone"],
+        "target": spec["target"],
+        "target_version": target_version,
+        "fraction": float(spec["fraction"]),
+        "limit": spec.get("limit"),
+        "budget": compute_budget(spec.get("budget")),
+        "max_train_samples": spec.get("max_train_samples"),
+        "max_eval_samples": spec.get("max_eval_samples"),
+        "max_test_samples": spec.get("max_test_samples"),
+    }
+    base = {
+        **target,
+        "budget": spec.get("budget"),
+        "variant": spec["variant"],
+        "method": spec["method"],
+        "method_config": spec.get("method_config"),
+    }
     setting = {
         **base,
         "sources": list(spec.get("sources") or []),
@@ -78,8 +91,12 @@ def setting_keys(spec: dict[str, Any]) -> dict[str, str]:
         src = {"source_budget": spec.get("source_budget"), "source_seed": spec.get("source_seed")}
         setting.update(src, task_versions=spec.get("task_versions"))
         grid.update(src)
-    return {"target_key": _key(target), "base_key": _key(base), "setting": _key(setting),
-            "grid_key": _key(grid)}  # fmt: skip
+    return {
+        "target_key": _key(target),
+        "base_key": _key(base),
+        "setting": _key(setting),
+        "grid_key": _key(grid),
+    }
 
 
 def _source_label(spec: dict[str, Any]) -> str:
@@ -96,14 +113,28 @@ def records_frame(records: list[dict[str, Any]]) -> pd.DataFrame:
         if r.get("status") != "ok":
             continue
         s = r["spec"]
-        rows.append({"run_id": r["run_id"], "backbone": s["backbone"]["name"], "variant": s["variant"],
-                     "method": s["method"], "sources": _source_label(s), "target": s["target"],
-                     "fraction": float(s["fraction"]), "seed": s["seed"], "limit": s.get("limit"),
-                     "score": float(r["primary_score"]), "metric": r["primary_metric"],
-                     "direction": r.get("direction", "max"), "comparable": r.get("comparable", True),
-                     "glue": GLUE_TAG in (r.get("target_tags") or []), "task_set": "+".join(s.get("task_set") or []),
-                     "floor": _floor(r, "primary"), "floor_predict": _floor(r, "predict"),
-                     **setting_keys(s)})  # fmt: skip
+        rows.append(
+            {
+                "run_id": r["run_id"],
+                "backbone": s["backbone"]["name"],
+                "variant": s["variant"],
+                "method": s["method"],
+                "sources": _source_label(s),
+                "target": s["target"],
+                "fraction": float(s["fraction"]),
+                "seed": s["seed"],
+                "limit": s.get("limit"),
+                "score": float(r["primary_score"]),
+                "metric": r["primary_metric"],
+                "direction": r.get("direction", "max"),
+                "comparable": r.get("comparable", True),
+                "glue": GLUE_TAG in (r.get("target_tags") or []),
+                "task_set": "+".join(s.get("task_set") or []),
+                "floor": _floor(r, "primary"),
+                "floor_predict": _floor(r, "predict"),
+                **setting_keys(s),
+            }
+        )
     return pd.DataFrame(rows)
 
 
@@ -116,8 +147,16 @@ def _floor(record: dict[str, Any], key: str) -> Any:
 def _seed_stats(scores: pd.Series) -> pd.Series:
     ci = mean_interval(scores.to_numpy())
     std = float(scores.std(ddof=1)) if len(scores) > 1 else 0.0
-    return pd.Series({"mean": float(scores.mean()), "std": std, "n": len(scores),
-                      "ci_low": ci.low, "ci_high": ci.high, "ci_kind": ci.kind})  # fmt: skip
+    return pd.Series(
+        {
+            "mean": float(scores.mean()),
+            "std": std,
+            "n": len(scores),
+            "ci_low": ci.low,
+            "ci_high": ci.high,
+            "ci_kind": ci.kind,
+        }
+    )
 
 
 def aggregate(df: pd.DataFrame) -> pd.DataFrame:
@@ -129,10 +168,17 @@ def aggregate(df: pd.DataFrame) -> pd.DataFrame:
     keys = ["setting", *DISPLAY, "target_key", "base_key", "grid_key"]
     g = df.groupby(keys, sort=True, dropna=False)
     stats = g["score"].apply(_seed_stats).unstack().reset_index()
-    first = g.agg(metric=("metric", "first"), direction=("direction", "first"), method=("method", "first"),
-                  limit=("limit", "first"), comparable=("comparable", "all"), glue=("glue", "first"),
-                  floor=("floor", "first"), floor_predict=("floor_predict", "first"),
-                  seeds=("seed", lambda s: sorted(s.tolist()))).reset_index()  # fmt: skip
+    first = g.agg(
+        metric=("metric", "first"),
+        direction=("direction", "first"),
+        method=("method", "first"),
+        limit=("limit", "first"),
+        comparable=("comparable", "all"),
+        glue=("glue", "first"),
+        floor=("floor", "first"),
+        floor_predict=("floor_predict", "first"),
+        seeds=("seed", lambda s: sorted(s.tolist())),
+    ).reset_index()
     agg = stats.merge(first, on=keys)
     agg["n"] = agg["n"].astype(int)
     for col in ("mean", "std", "ci_low", "ci_high"):
@@ -155,8 +201,9 @@ def aggregate(df: pd.DataFrame) -> pd.DataFrame:
     )
 
 
-def with_clipped_interval(frame: pd.DataFrame, bounds: list[tuple[float, float]],
-                          seeds: Any) -> pd.DataFrame:  # fmt: skip
+def with_clipped_interval(
+    frame: pd.DataFrame, bounds: list[tuple[float, float]], seeds: Any
+) -> pd.DataFrame:
     """`frame`'s `ci_low` / `ci_high` cut at each row's `bounds`, the uncut bounds kept in
     `ci_low_unclipped` / `ci_high_unclipped`, with `ci_clipped` and `few_seeds` (fewer than
     `FEW_SEEDS` seeds under an interval) beside them."""
@@ -299,9 +346,20 @@ def paired_differences(df: pd.DataFrame, reference: str = "finetune") -> pd.Data
         ["backbone", "variant", "sources", "target", "fraction", "setting"], sort=True
     ):
         iv = mean_interval(g["diff"].to_numpy())
-        rows.append({"backbone": bb, "method": variant, "source": sources, "target": target,
-                     "fraction": fraction, "metric": g["metric"].iloc[0], f"Δ vs {reference}": g["diff"].mean(),
-                     "ci_low": iv.low, "ci_high": iv.high, "seeds": int(g["seed"].nunique())})  # fmt: skip
+        rows.append(
+            {
+                "backbone": bb,
+                "method": variant,
+                "source": sources,
+                "target": target,
+                "fraction": fraction,
+                "metric": g["metric"].iloc[0],
+                f"Δ vs {reference}": g["diff"].mean(),
+                "ci_low": iv.low,
+                "ci_high": iv.high,
+                "seeds": int(g["seed"].nunique()),
+            }
+        )
     out = pd.DataFrame(rows)
     if out.empty:
         return out
@@ -327,21 +385,46 @@ def distillation(records: list[dict[str, Any]]) -> pd.DataFrame:
         s = r["spec"]
         for task, t in teachers.items():
             student = r["extra"]["multitask"]["tasks"].get(task, {}).get("primary")
-            rows.append({"backbone": s["backbone"]["name"], "variant": s["variant"], "task": task,
-                         "fraction": float(s["fraction"]), "seed": s["seed"], "metric": t["metric"],
-                         "teachers": len(t["teacher_scores"]), "teacher_mean": t["teacher_mean"],
-                         "ensemble": t["ensemble"], "student": student,
-                         "student_finetuned": r["primary_score"] if s["target"] == task else np.nan})  # fmt: skip
+            rows.append(
+                {
+                    "backbone": s["backbone"]["name"],
+                    "variant": s["variant"],
+                    "task": task,
+                    "fraction": float(s["fraction"]),
+                    "seed": s["seed"],
+                    "metric": t["metric"],
+                    "teachers": len(t["teacher_scores"]),
+                    "teacher_mean": t["teacher_mean"],
+                    "ensemble": t["ensemble"],
+                    "student": student,
+                    "student_finetuned": r["primary_score"] if s["target"] == task else np.nan,
+                }
+            )
     if not rows:
         return pd.DataFrame()
     df = pd.DataFrame(rows)
     keys = ["backbone", "variant", "task", "fraction", "metric", "teachers"]
-    phase = df.groupby([*keys, "seed"]).agg(teacher_mean=("teacher_mean", "first"), ensemble=("ensemble", "first"),
-                                            student=("student", "first"),
-                                            student_finetuned=("student_finetuned", "mean")).reset_index()  # fmt: skip
-    out = phase.groupby(keys).agg(teacher_mean=("teacher_mean", "mean"), ensemble=("ensemble", "mean"),
-                                  student=("student", "mean"), student_finetuned=("student_finetuned", "mean"),
-                                  seeds=("seed", "nunique")).reset_index()  # fmt: skip
+    phase = (
+        df.groupby([*keys, "seed"])
+        .agg(
+            teacher_mean=("teacher_mean", "first"),
+            ensemble=("ensemble", "first"),
+            student=("student", "first"),
+            student_finetuned=("student_finetuned", "mean"),
+        )
+        .reset_index()
+    )
+    out = (
+        phase.groupby(keys)
+        .agg(
+            teacher_mean=("teacher_mean", "mean"),
+            ensemble=("ensemble", "mean"),
+            student=("student", "mean"),
+            student_finetuned=("student_finetuned", "mean"),
+            seeds=("seed", "nunique"),
+        )
+        .reset_index()
+    )
     gap = out["ensemble"] - out["teacher_mean"]
     enough = gap >= KEPT_MIN_GAIN
     out["kept"] = np.where(
@@ -368,6 +451,14 @@ def pair_gains(records: list[dict[str, Any]]) -> pd.DataFrame:
         key = (r.base_key, r.seed)
         if key in base.index:
             sign = -1.0 if r.direction == "min" else 1.0
-            rows.append({"variant": r.variant, "method": r.method, "source": r.sources, "target": r.target,
-                         "seed": r.seed, "gain": sign * (r.score - base[key])})  # fmt: skip
+            rows.append(
+                {
+                    "variant": r.variant,
+                    "method": r.method,
+                    "source": r.sources,
+                    "target": r.target,
+                    "seed": r.seed,
+                    "gain": sign * (r.score - base[key]),
+                }
+            )
     return pd.DataFrame(rows, columns=["variant", "method", "source", "target", "seed", "gain"])

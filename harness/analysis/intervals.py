@@ -93,8 +93,9 @@ def clip_bounds(low: float, high: float, bounds: tuple[float, float]) -> tuple[f
     return new_low, new_high, bool(new_low != low or new_high != high)
 
 
-def interval_text(low: float, high: float, kind: str, n: int, clipped: bool = False,
-                  fmt: str = ".4f") -> str:  # fmt: skip
+def interval_text(
+    low: float, high: float, kind: str, n: int, clipped: bool = False, fmt: str = ".4f"
+) -> str:
     """An interval as tables show it: `[0.3120, 1.0000] ‡ †` (`bs` for a bootstrap one), or ''."""
     if kind == "none" or low is None or (isinstance(low, float) and math.isnan(low)):
         return ""
@@ -117,8 +118,14 @@ def mean_interval(
         return Interval(mean - half, mean + half, "t", n)
     if np.all(x == x[0]):
         return Interval(mean, mean, "bootstrap", n)
-    res = stats.bootstrap((x,), np.mean, confidence_level=confidence, method="percentile",
-                          n_resamples=2000, rng=np.random.default_rng(seed))  # fmt: skip
+    res = stats.bootstrap(
+        (x,),
+        np.mean,
+        confidence_level=confidence,
+        method="percentile",
+        n_resamples=2000,
+        rng=np.random.default_rng(seed),
+    )
     return Interval(
         float(res.confidence_interval.low), float(res.confidence_interval.high), "bootstrap", n
     )

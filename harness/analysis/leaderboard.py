@@ -35,8 +35,10 @@ DELTA_M_NOTE = (
 )
 
 
-PAIRED_TITLE = ("Paired against single-task fine-tuning (same target, fraction and seed): the mean "
-                "difference, positive is better, with its 95 % interval over seeds")  # fmt: skip
+PAIRED_TITLE = (
+    "Paired against single-task fine-tuning (same target, fraction and seed): the mean "
+    "difference, positive is better, with its 95 % interval over seeds"
+)
 
 
 def paired_table(paired: pd.DataFrame) -> pd.DataFrame:
@@ -48,9 +50,16 @@ def paired_table(paired: pd.DataFrame) -> pd.DataFrame:
     extra = ["ci_low_unclipped", "ci_high_unclipped", "ci_clipped", "few_seeds"]
     out = paired.drop(columns=["ci_low", "ci_high", col, *[c for c in extra if c in paired]])
     clipped = paired["ci_clipped"] if "ci_clipped" in paired else [False] * len(paired)
-    out.insert(5, col, [f"{d:+.4f}" + ("" if pd.isna(lo) else " " + interval_text(lo, hi, "t", n, cut, "+.4f"))
-                        for d, lo, hi, n, cut in zip(paired[col], paired["ci_low"], paired["ci_high"],
-                                                     paired["seeds"], clipped)])  # fmt: skip
+    out.insert(
+        5,
+        col,
+        [
+            f"{d:+.4f}" + ("" if pd.isna(lo) else " " + interval_text(lo, hi, "t", n, cut, "+.4f"))
+            for d, lo, hi, n, cut in zip(
+                paired[col], paired["ci_low"], paired["ci_high"], paired["seeds"], clipped
+            )
+        ],
+    )
     return out
 
 
@@ -78,17 +87,34 @@ def leaderboard_table(agg: pd.DataFrame) -> pd.DataFrame:
     seeds (`INTERVAL_NOTE`). A `limit` column appears when any row used `--limit`, and a
     `setting` column when two rows would otherwise look the same (they differ in budget or
     method settings)."""
-    out = pd.DataFrame({
-        "backbone": agg["backbone"], "method": agg["variant"], "source": agg["sources"], "target": agg["target"],
-        "fraction": agg["fraction"], "metric": agg["metric"],
-        "score": [f"{m:.4f} ± {s:.4f}" for m, s in zip(agg["mean"], agg["std"])],
-        "95% CI": [_fmt_ci(lo, hi, k, n, c) for lo, hi, k, n, c in
-                   zip(agg["ci_low"], agg["ci_high"], agg["ci_kind"], agg["n"], _col(agg, "ci_clipped", False))],
-        "seeds": agg["n"],
-        "Δ vs scratch": agg["gain_vs_scratch"].map(_fmt_gain), "Δ vs no source": agg["gain_vs_base"].map(_fmt_gain),
-        "note": ["negative transfer" + (" (within seed noise)" if noise else "") if neg else ""
-                 for neg, noise in zip(agg["negative_transfer"], agg["within_noise"])],
-    })  # fmt: skip
+    out = pd.DataFrame(
+        {
+            "backbone": agg["backbone"],
+            "method": agg["variant"],
+            "source": agg["sources"],
+            "target": agg["target"],
+            "fraction": agg["fraction"],
+            "metric": agg["metric"],
+            "score": [f"{m:.4f} ± {s:.4f}" for m, s in zip(agg["mean"], agg["std"])],
+            "95% CI": [
+                _fmt_ci(lo, hi, k, n, c)
+                for lo, hi, k, n, c in zip(
+                    agg["ci_low"],
+                    agg["ci_high"],
+                    agg["ci_kind"],
+                    agg["n"],
+                    _col(agg, "ci_clipped", False),
+                )
+            ],
+            "seeds": agg["n"],
+            "Δ vs scratch": agg["gain_vs_scratch"].map(_fmt_gain),
+            "Δ vs no source": agg["gain_vs_base"].map(_fmt_gain),
+            "note": [
+                "negative transfer" + (" (within seed noise)" if noise else "") if neg else ""
+                for neg, noise in zip(agg["negative_transfer"], agg["within_noise"])
+            ],
+        }
+    )
     out.loc[~agg["comparable"].values, "note"] += " (--limit: not comparable)"
     out["note"] = out["note"].str.strip()
     shown = ["backbone", "method", "source", "target", "fraction"]
@@ -113,9 +139,16 @@ def with_floor_rows(out: pd.DataFrame, agg: pd.DataFrame) -> pd.DataFrame:
         if key not in seen and "floor" in agg and pd.notna(agg["floor"].iat[i]):
             seen.add(key)
             floor = {c: "" for c in out.columns}
-            floor.update({"method": "majority", "target": key[0], "metric": agg["metric"].iat[i],
-                          "score": f"{agg['floor'].iat[i]:.4f}", "seeds": "",
-                          "note": f"best constant predictor: {agg['floor_predict'].iat[i]}"})  # fmt: skip
+            floor.update(
+                {
+                    "method": "majority",
+                    "target": key[0],
+                    "metric": agg["metric"].iat[i],
+                    "score": f"{agg['floor'].iat[i]:.4f}",
+                    "seeds": "",
+                    "note": f"best constant predictor: {agg['floor_predict'].iat[i]}",
+                }
+            )
             if "limit" in out.columns:
                 floor["limit"] = out["limit"].iat[i]
             rows.append(floor)

@@ -86,12 +86,23 @@ document.addEventListener('DOMContentLoaded', () => {
 """
 
 # (header, column of the ranked table, numeric)
-COLUMNS = [("modality", "modality", False), ("backbone", "backbone", False), ("task", "target", False),
-           ("fraction", "fraction", True), ("metric", "metric", False), ("submission", "submission", False),
-           ("method", "method", False), ("source", "source", False), ("mean", "mean", True),
-           ("95% CI", "ci_low", True), ("seeds", "seeds", True), ("rank", "rank", True),
-           ("Δ vs best baseline", "delta_vs_best_baseline", True), ("p (paired t)", "p_value", True),
-           ("significant", "significant", False)]  # fmt: skip
+COLUMNS = [
+    ("modality", "modality", False),
+    ("backbone", "backbone", False),
+    ("task", "target", False),
+    ("fraction", "fraction", True),
+    ("metric", "metric", False),
+    ("submission", "submission", False),
+    ("method", "method", False),
+    ("source", "source", False),
+    ("mean", "mean", True),
+    ("95% CI", "ci_low", True),
+    ("seeds", "seeds", True),
+    ("rank", "rank", True),
+    ("Δ vs best baseline", "delta_vs_best_baseline", True),
+    ("p (paired t)", "p_value", True),
+    ("significant", "significant", False),
+]
 
 
 def _e(x: Any) -> str:
@@ -105,8 +116,13 @@ def _num(x: Any) -> str:
 def _cell(row: pd.Series, column: str, numeric: bool) -> str:
     v = row[column]
     if column == "ci_low":
-        text = interval_text(row["ci_low"], row["ci_high"], row["ci_kind"], int(row["seeds"]),
-                             bool(row.get("ci_clipped", False)))  # fmt: skip
+        text = interval_text(
+            row["ci_low"],
+            row["ci_high"],
+            row["ci_kind"],
+            int(row["seeds"]),
+            bool(row.get("ci_clipped", False)),
+        )
         return f"<td class='num' data-sort='{_num(v) if text else ''}'>{_e(text)}</td>"
     if column == "significant":
         text = ("yes" if v else "no") if not pd.isna(row["p_value"]) else ""
@@ -142,10 +158,14 @@ def _board_table(part: pd.DataFrame, start: int) -> str:
     for i, (_, r) in enumerate(part.iterrows(), start):
         cells = "".join(_cell(r, col, num) for _, col, num in COLUMNS)
         cls = "baseline" if r["submission"] == "baseline" else "submitted"
-        rows.append(f"<tr id='row-{i}' class='{cls}' data-modality='{_e(r['modality'])}' data-task='{_e(r['target'])}' "
-                    f"data-method='{_e(r['method'])}'>{cells}<td><a href='#prov-{i}'>provenance</a></td></tr>")  # fmt: skip
-    return (f"<table class='board'><thead><tr>{head}<th data-type='text'>runs</th></tr></thead>"
-            f"<tbody>{''.join(rows)}</tbody></table>")  # fmt: skip
+        rows.append(
+            f"<tr id='row-{i}' class='{cls}' data-modality='{_e(r['modality'])}' data-task='{_e(r['target'])}' "
+            f"data-method='{_e(r['method'])}'>{cells}<td><a href='#prov-{i}'>provenance</a></td></tr>"
+        )
+    return (
+        f"<table class='board'><thead><tr>{head}<th data-type='text'>runs</th></tr></thead>"
+        f"<tbody>{''.join(rows)}</tbody></table>"
+    )
 
 
 def _panel(panel: Any) -> str:
@@ -153,14 +173,20 @@ def _panel(panel: Any) -> str:
     if panel.result is not None:
         png = next(p for p in panel.files if p.suffix == ".png")
         data = base64.b64encode(Path(png).read_bytes()).decode()
-        parts += [f"<p class='note'>{_e(panel.result.describe())}. Methods joined by a bar are not significantly "
-                  "different (Nemenyi); ranks are over the conditions (target × fraction) every method has.</p>",
-                  f"<img class='cd' alt='critical difference diagram {_e(panel.suite)} {_e(panel.modality)}' "
-                  f"src='data:image/png;base64,{data}'>"]  # fmt: skip
-        ranks = "".join(f"<tr><td>{_e(n)}</td><td class='num'>{r:.3f}</td></tr>"
-                        for n, r in zip(panel.result.names, panel.result.avg_ranks))  # fmt: skip
-        parts.append(f"<table class='ranks'><thead><tr><th>method</th><th>average rank</th></tr></thead>"
-                     f"<tbody>{ranks}</tbody></table>")  # fmt: skip
+        parts += [
+            f"<p class='note'>{_e(panel.result.describe())}. Methods joined by a bar are not significantly "
+            "different (Nemenyi); ranks are over the conditions (target × fraction) every method has.</p>",
+            f"<img class='cd' alt='critical difference diagram {_e(panel.suite)} {_e(panel.modality)}' "
+            f"src='data:image/png;base64,{data}'>",
+        ]
+        ranks = "".join(
+            f"<tr><td>{_e(n)}</td><td class='num'>{r:.3f}</td></tr>"
+            for n, r in zip(panel.result.names, panel.result.avg_ranks)
+        )
+        parts.append(
+            f"<table class='ranks'><thead><tr><th>method</th><th>average rank</th></tr></thead>"
+            f"<tbody>{ranks}</tbody></table>"
+        )
     if panel.note:
         parts.append(f"<p class='note'>{_e(panel.note)}</p>")
     return "".join(parts)
@@ -185,29 +211,64 @@ def _provenance(i: int, row: pd.Series, records: dict) -> str:
         code = f"transferbench {prov.get('transferbench_version', '?')}, commit {prov.get('git_commit') or '?'}"
         if src.get("sha256"):
             code += f"; method file {src.get('file')} sha256 {src['sha256'][:16]}"
-        device = ", ".join(f"{k} {v}" for k, v in dev.items() if k in ("device", "gpu", "num_processes",
-                                                                         "mixed_precision", "torch_threads", "platform"))  # fmt: skip
-        lines.append("<tr>" + "".join(f"<td>{_e(v)}</td>" for v in (
-            rid, r.get("spec", {}).get("seed", ""), _num(r.get("primary_score")), r.get("created", ""), code,
-            ", ".join(f"{k} {v}" for k, v in libs.items()), device, fp)) + "</tr>")  # fmt: skip
-    head = "".join(f"<th>{h}</th>" for h in ("run", "seed", "score", "created", "code", "libraries", "device",
-                                              "dataset fingerprints"))  # fmt: skip
+        device = ", ".join(
+            f"{k} {v}"
+            for k, v in dev.items()
+            if k
+            in ("device", "gpu", "num_processes", "mixed_precision", "torch_threads", "platform")
+        )
+        lines.append(
+            "<tr>"
+            + "".join(
+                f"<td>{_e(v)}</td>"
+                for v in (
+                    rid,
+                    r.get("spec", {}).get("seed", ""),
+                    _num(r.get("primary_score")),
+                    r.get("created", ""),
+                    code,
+                    ", ".join(f"{k} {v}" for k, v in libs.items()),
+                    device,
+                    fp,
+                )
+            )
+            + "</tr>"
+        )
+    head = "".join(
+        f"<th>{h}</th>"
+        for h in (
+            "run",
+            "seed",
+            "score",
+            "created",
+            "code",
+            "libraries",
+            "device",
+            "dataset fingerprints",
+        )
+    )
     title = f"{row['entry']} on {row['target']}, fraction {row['fraction']:g} ({row['suite']})"
-    return (f"<section class='prov' id='prov-{i}'><h3>{_e(title)} <a href='#row-{i}'>↑ row</a></h3>"
-            f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(lines)}</tbody></table></section>")  # fmt: skip
+    return (
+        f"<section class='prov' id='prov-{i}'><h3>{_e(title)} <a href='#row-{i}'>↑ row</a></h3>"
+        f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(lines)}</tbody></table></section>"
+    )
 
 
 def write_page(board: Board, path: Path) -> Path:
     """Write the page to `path` and return it."""
     table = board.table
-    parts = ["<h1>TransferBench leaderboard</h1>",
-             f"<p class='note'>{len(board.valid)} valid submission(s) ranked with the baselines; written "
-             f"{_e(now())} by transferbench {_e(__version__)}. Per row: the mean primary score over seeds with its "
-             "95 % interval, the rank within its condition (target × fraction; 1 = best), the difference to the "
-             "best baseline of that condition (positive = better) and whether it is significant over seeds by a "
-             "paired t-test (α = 0.05). Click a column header to sort.</p>"]  # fmt: skip
-    if not table.empty and (table.get("ci_clipped", pd.Series(dtype=bool)).any()
-                            or ((table["ci_kind"] != "none") & (table["seeds"] < FEW_SEEDS)).any()):  # fmt: skip
+    parts = [
+        "<h1>TransferBench leaderboard</h1>",
+        f"<p class='note'>{len(board.valid)} valid submission(s) ranked with the baselines; written "
+        f"{_e(now())} by transferbench {_e(__version__)}. Per row: the mean primary score over seeds with its "
+        "95 % interval, the rank within its condition (target × fraction; 1 = best), the difference to the "
+        "best baseline of that condition (positive = better) and whether it is significant over seeds by a "
+        "paired t-test (α = 0.05). Click a column header to sort.</p>",
+    ]
+    if not table.empty and (
+        table.get("ci_clipped", pd.Series(dtype=bool)).any()
+        or ((table["ci_kind"] != "none") & (table["seeds"] < FEW_SEEDS)).any()
+    ):
         parts.append(f"<p class='note interval-note'>{_e(INTERVAL_NOTE)}</p>")
     if not table.empty:
         parts.append(
@@ -216,18 +277,23 @@ def write_page(board: Board, path: Path) -> Path:
             f"<label>task <select id='f-task'>{_options(sorted(table['target'].unique()))}</select></label>"
             f"<label>method <select id='f-method'>{_options(sorted(table['method'].unique()))}</select></label>"
             "<label>filter <input id='f-text' type='search' placeholder='any text'></label>"
-            f"<span class='note'><span id='shown'>{len(table)}</span> of {len(table)} rows shown</span></div>")  # fmt: skip
+            f"<span class='note'><span id='shown'>{len(table)}</span> of {len(table)} rows shown</span></div>"
+        )
     start = 0
     for suite, part in table.groupby("suite", sort=True) if not table.empty else []:
         subs = sorted(board.by_suite.get(suite, []))
-        parts += [f"<h2 id='suite-{_e(suite)}'>Suite {_e(suite)}</h2>",
-                  f"<p class='note'>submissions: {_e(', '.join(subs)) or '(none)'}</p>",
-                  _board_table(part, start)]  # fmt: skip
+        parts += [
+            f"<h2 id='suite-{_e(suite)}'>Suite {_e(suite)}</h2>",
+            f"<p class='note'>submissions: {_e(', '.join(subs)) or '(none)'}</p>",
+            _board_table(part, start),
+        ]
         parts += [_panel(p) for p in board.panels if p.suite == suite]
         start += len(part)
     if board.invalid:
-        items = "".join(f"<li><b>{_e(Path(p).name)}</b><ul>{''.join(f'<li>{_e(x)}</li>' for x in probs)}</ul></li>"
-                        for p, probs in board.invalid)  # fmt: skip
+        items = "".join(
+            f"<li><b>{_e(Path(p).name)}</b><ul>{''.join(f'<li>{_e(x)}</li>' for x in probs)}</ul></li>"
+            for p, probs in board.invalid
+        )
         parts.append(
             f"<h2 id='invalid'>Submissions turned away</h2><ul class='invalid'>{items}</ul>"
         )
@@ -241,9 +307,11 @@ def write_page(board: Board, path: Path) -> Path:
             _provenance(i, r, board.records)
             for i, (_, r) in enumerate(_page_order(table).iterrows())
         ]
-    path.write_text("<!doctype html><html><head><meta charset='utf-8'><title>TransferBench leaderboard</title>"
-                    f"<style>{STYLE}</style><script>{SCRIPT}</script></head><body>{''.join(parts)}</body></html>",
-                    encoding="utf-8")  # fmt: skip
+    path.write_text(
+        "<!doctype html><html><head><meta charset='utf-8'><title>TransferBench leaderboard</title>"
+        f"<style>{STYLE}</style><script>{SCRIPT}</script></head><body>{''.join(parts)}</body></html>",
+        encoding="utf-8",
+    )
     return path
 
 

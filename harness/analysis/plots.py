@@ -42,9 +42,12 @@ def _plain(v: Any) -> Any:
 
 def matrix_data(matrix: pd.DataFrame) -> dict[str, Any]:
     """A matrix as a picture's data: its row and column labels and values (None for NaN)."""
-    return {"kind": "matrix", "index": [str(i) for i in matrix.index],
-            "columns": [str(c) for c in matrix.columns],
-            "values": [[_plain(v) for v in row] for row in matrix.to_numpy(float)]}  # fmt: skip
+    return {
+        "kind": "matrix",
+        "index": [str(i) for i in matrix.index],
+        "columns": [str(c) for c in matrix.columns],
+        "values": [[_plain(v) for v in row] for row in matrix.to_numpy(float)],
+    }
 
 
 def read_data(path: Path) -> dict[str, Any] | None:
@@ -79,8 +82,13 @@ def hinton_sizes(values: np.ndarray, max_value: float | None = None) -> np.ndarr
     return 0.9 * np.sqrt(np.clip(np.abs(values) / top, 0, 1))
 
 
-def draw_hinton(matrix: pd.DataFrame, path: Path, title: str = "", max_value: float | None = None,
-                annotate: bool = True) -> list[Path]:  # fmt: skip
+def draw_hinton(
+    matrix: pd.DataFrame,
+    path: Path,
+    title: str = "",
+    max_value: float | None = None,
+    annotate: bool = True,
+) -> list[Path]:
     """A Hinton diagram: one square per cell, area ∝ |value|, blue positive, red negative;
     empty cells (NaN) are left blank. Rows and columns keep the frame's labels."""
     plt = _pyplot()
@@ -93,8 +101,11 @@ def draw_hinton(matrix: pd.DataFrame, path: Path, title: str = "", max_value: fl
         if np.isnan(v):
             continue
         side = sizes[i, j]
-        ax.add_patch(plt.Rectangle((j - side / 2, i - side / 2), side, side,
-                                   color=POSITIVE if v >= 0 else NEGATIVE))  # fmt: skip
+        ax.add_patch(
+            plt.Rectangle(
+                (j - side / 2, i - side / 2), side, side, color=POSITIVE if v >= 0 else NEGATIVE
+            )
+        )
         if annotate:
             ax.text(j, i + 0.42, f"{v:+.2f}", ha="center", va="bottom", fontsize=6, color="#333333")
     ax.set_xlim(-0.5, n_cols - 0.5)
@@ -132,8 +143,15 @@ def draw_heatmap(
     return _save(fig, path, {**matrix_data(m), "title": title})
 
 
-def draw_scatter(x: np.ndarray, y: np.ndarray, labels: list[str], path: Path, xlabel: str, ylabel: str,
-                 title: str = "") -> list[Path]:  # fmt: skip
+def draw_scatter(
+    x: np.ndarray,
+    y: np.ndarray,
+    labels: list[str],
+    path: Path,
+    xlabel: str,
+    ylabel: str,
+    title: str = "",
+) -> list[Path]:
     """Gain against a measure, one point per pair, with the least-squares line."""
     plt = _pyplot()
     x, y = np.asarray(x, float), np.asarray(y, float)
@@ -148,8 +166,15 @@ def draw_scatter(x: np.ndarray, y: np.ndarray, labels: list[str], path: Path, xl
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
     ax.set_title(title, fontsize=9)
-    data = {"kind": "scatter", "labels": [str(lab) for lab in labels], "x": [_plain(v) for v in x],
-            "y": [_plain(v) for v in y], "xlabel": xlabel, "ylabel": ylabel, "title": title}  # fmt: skip
+    data = {
+        "kind": "scatter",
+        "labels": [str(lab) for lab in labels],
+        "x": [_plain(v) for v in x],
+        "y": [_plain(v) for v in y],
+        "xlabel": xlabel,
+        "ylabel": ylabel,
+        "title": title,
+    }
     return _save(fig, path, data)
 
 
@@ -173,8 +198,13 @@ def draw_task_map(distances: pd.DataFrame, path: Path, title: str = "") -> list[
     left.set_title("map (MDS)", fontsize=9)
     left.set_xticks([])
     left.set_yticks([])
-    dendrogram(linkage(squareform(d, checks=False), "average"), labels=names, ax=right,
-               leaf_rotation=90, leaf_font_size=7)  # fmt: skip
+    dendrogram(
+        linkage(squareform(d, checks=False), "average"),
+        labels=names,
+        ax=right,
+        leaf_rotation=90,
+        leaf_font_size=7,
+    )
     right.set_title("dendrogram (average linkage)", fontsize=9)
     fig.suptitle(title, fontsize=10)
     return _save(fig, path, {**matrix_data(distances), "title": title})
@@ -197,11 +227,25 @@ def learning_curve_figure(g: pd.DataFrame, title: str = "") -> tuple[Any, dict[s
         label = f"{key[0]} ← {key[1]}" + (
             f" (limit {key[2]:g})" if len(key) > 2 and pd.notna(key[2]) else ""
         )
-        ax.errorbar(line["fraction"], line["mean"], yerr=line["std"], marker="o", ms=3, capsize=2,
-                    label=label)  # fmt: skip
-        lines.append({"label": label, "variant": str(key[0]), "sources": str(key[1]),
-                      "x": [_plain(v) for v in line["fraction"]], "y": [_plain(v) for v in line["mean"]],
-                      "yerr": [_plain(v) for v in line["std"]]})  # fmt: skip
+        ax.errorbar(
+            line["fraction"],
+            line["mean"],
+            yerr=line["std"],
+            marker="o",
+            ms=3,
+            capsize=2,
+            label=label,
+        )
+        lines.append(
+            {
+                "label": label,
+                "variant": str(key[0]),
+                "sources": str(key[1]),
+                "x": [_plain(v) for v in line["fraction"]],
+                "y": [_plain(v) for v in line["mean"]],
+                "yerr": [_plain(v) for v in line["std"]],
+            }
+        )
     fractions = sorted(g["fraction"].unique())
     ax.set_xscale("log")
     ax.xaxis.set_major_locator(FixedLocator(fractions))
@@ -221,8 +265,11 @@ def _label_boxes(fig: Any, ax: Any) -> list[Any]:
     """The window extents of the x tick labels that show text, after a draw."""
     fig.canvas.draw()
     renderer = fig.canvas.get_renderer()
-    return [t.get_window_extent(renderer) for t in ax.get_xticklabels()
-            if t.get_visible() and t.get_text()]  # fmt: skip
+    return [
+        t.get_window_extent(renderer)
+        for t in ax.get_xticklabels()
+        if t.get_visible() and t.get_text()
+    ]
 
 
 def _overlaps(boxes: list[Any]) -> bool:

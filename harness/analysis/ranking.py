@@ -35,14 +35,30 @@ def run_row(record: dict[str, Any], suite: str, who: str, modality: str = "") ->
         + ("" if source == "none" else f" ← {source}")
         + ("" if who == BASELINE else f" [{who}]")
     )
-    condition = {"backbone": s["backbone"], "target": s["target"],
-                 "version": (s.get("task_versions") or {}).get(s["target"]), "fraction": float(s["fraction"]),
-                 "max_test_samples": s.get("max_test_samples")}  # fmt: skip
-    return {"suite": suite, "submission": who, "method": s["variant"], "source": source, "entry": label,
-            "modality": modality, "backbone": s["backbone"]["name"], "target": s["target"],
-            "fraction": float(s["fraction"]), "condition": _key(condition), "metric": record["primary_metric"],
-            "direction": record.get("direction", "max"), "seed": int(s["seed"]),
-            "score": float(record["primary_score"]), "run_id": record["run_id"]}  # fmt: skip
+    condition = {
+        "backbone": s["backbone"],
+        "target": s["target"],
+        "version": (s.get("task_versions") or {}).get(s["target"]),
+        "fraction": float(s["fraction"]),
+        "max_test_samples": s.get("max_test_samples"),
+    }
+    return {
+        "suite": suite,
+        "submission": who,
+        "method": s["variant"],
+        "source": source,
+        "entry": label,
+        "modality": modality,
+        "backbone": s["backbone"]["name"],
+        "target": s["target"],
+        "fraction": float(s["fraction"]),
+        "condition": _key(condition),
+        "metric": record["primary_metric"],
+        "direction": record.get("direction", "max"),
+        "seed": int(s["seed"]),
+        "score": float(record["primary_score"]),
+        "run_id": record["run_id"],
+    }
 
 
 def paired_test(a: dict[int, float], b: dict[int, float]) -> tuple[int, float]:
@@ -74,8 +90,13 @@ def ranked_table(runs: pd.DataFrame, alpha: float = ALPHA) -> pd.DataFrame:
         for entry, g in part.groupby("entry", sort=False):
             raw = mean_interval(g["score"].to_numpy())
             ci = raw.clip(metric_range(g["metric"].iloc[0]))  # the uncut bounds stay in *_unclipped
-            entries[entry] = {"g": g, "mean": float(g["score"].mean()), "ci": ci, "raw": raw,
-                              "by_seed": dict(zip(g["seed"], g["score"]))}  # fmt: skip
+            entries[entry] = {
+                "g": g,
+                "mean": float(g["score"].mean()),
+                "ci": ci,
+                "raw": raw,
+                "by_seed": dict(zip(g["seed"], g["score"])),
+            }
         names = list(entries)
         ranks = stats.rankdata([-sign * entries[e]["mean"] for e in names])
         baselines = [e for e in names if entries[e]["g"]["submission"].iloc[0] == BASELINE]
@@ -87,17 +108,38 @@ def ranked_table(runs: pd.DataFrame, alpha: float = ALPHA) -> pd.DataFrame:
             if best is not None and e != best:
                 delta = sign * (info["mean"] - entries[best]["mean"])
                 pairs, p = paired_test(info["by_seed"], entries[best]["by_seed"])
-            rows.append({"suite": suite, "modality": first["modality"], "backbone": first["backbone"],
-                         "target": first["target"], "fraction": first["fraction"], "metric": first["metric"],
-                         "direction": first["direction"], "submission": first["submission"],
-                         "method": first["method"], "source": first["source"], "entry": e,
-                         "mean": info["mean"], "ci_low": info["ci"].low, "ci_high": info["ci"].high,
-                         "ci_kind": info["ci"].kind, "ci_clipped": info["ci"].clipped,
-                         "ci_low_unclipped": info["raw"].low, "ci_high_unclipped": info["raw"].high,
-                         "few_seeds": info["ci"].few_seeds, "seeds": len(g), "rank": float(rank),
-                         "best_baseline": best or "", "delta_vs_best_baseline": delta, "pairs": pairs,
-                         "p_value": p, "significant": bool(p < alpha) if not math.isnan(p) else False,
-                         "condition": condition, "run_ids": sorted(g["run_id"])})  # fmt: skip
+            rows.append(
+                {
+                    "suite": suite,
+                    "modality": first["modality"],
+                    "backbone": first["backbone"],
+                    "target": first["target"],
+                    "fraction": first["fraction"],
+                    "metric": first["metric"],
+                    "direction": first["direction"],
+                    "submission": first["submission"],
+                    "method": first["method"],
+                    "source": first["source"],
+                    "entry": e,
+                    "mean": info["mean"],
+                    "ci_low": info["ci"].low,
+                    "ci_high": info["ci"].high,
+                    "ci_kind": info["ci"].kind,
+                    "ci_clipped": info["ci"].clipped,
+                    "ci_low_unclipped": info["raw"].low,
+                    "ci_high_unclipped": info["raw"].high,
+                    "few_seeds": info["ci"].few_seeds,
+                    "seeds": len(g),
+                    "rank": float(rank),
+                    "best_baseline": best or "",
+                    "delta_vs_best_baseline": delta,
+                    "pairs": pairs,
+                    "p_value": p,
+                    "significant": bool(p < alpha) if not math.isnan(p) else False,
+                    "condition": condition,
+                    "run_ids": sorted(g["run_id"]),
+                }
+            )
     out = pd.DataFrame(rows)
     if out.empty:
         return out

@@ -79,11 +79,16 @@ def write_report(results: Path) -> Path:
     (out / "img").mkdir(parents=True)
     page = out / "index.html"
     board = build(results, None, "md", strict=False)
-    parts = [f"<h1>TransferBench report: {html.escape(results.name)}</h1>",
-             f"<p class='note'>transferbench {__version__}; records under {html.escape(str(results))}</p>"]  # fmt: skip
+    parts = [
+        f"<h1>TransferBench report: {html.escape(results.name)}</h1>",
+        f"<p class='note'>transferbench {__version__}; records under {html.escape(str(results))}</p>",
+    ]
     if board["problems"]:
-        parts.append("<p class='note'>skipped records that do not read: "
-                     + "; ".join(html.escape(p) for p in board["problems"]) + "</p>")  # fmt: skip
+        parts.append(
+            "<p class='note'>skipped records that do not read: "
+            + "; ".join(html.escape(p) for p in board["problems"])
+            + "</p>"
+        )
     agg = board.get("aggregate", pd.DataFrame())
     if agg is None or agg.empty:
         parts.append("<p>(no successful runs recorded)</p>")
@@ -91,9 +96,12 @@ def write_report(results: Path) -> Path:
         from harness.analysis.leaderboard import leaderboard_table
 
         board_table = leaderboard_table(agg)
-        parts += ["<h2 id='leaderboard'>Leaderboard</h2>",
-                  "<p class='note'>mean ± std over seeds, 95 % interval; the <i>majority</i> row of each target is "
-                  "the best constant predictor on its scored split.</p>", _table(board_table, "leaderboard")]  # fmt: skip
+        parts += [
+            "<h2 id='leaderboard'>Leaderboard</h2>",
+            "<p class='note'>mean ± std over seeds, 95 % interval; the <i>majority</i> row of each target is "
+            "the best constant predictor on its scored split.</p>",
+            _table(board_table, "leaderboard"),
+        ]
         if interval_footnote(board_table):
             parts.append(
                 f"<p class='note interval-note'>{html.escape(interval_footnote(board_table))}</p>"
@@ -122,41 +130,66 @@ def write_report(results: Path) -> Path:
             parts += [_figure(p, page, c) for p, c in curves]
     parts += _similarity_section(results / "similarity", out, page)
     parts += ["<h2 id='provenance'>Provenance</h2>", _provenance(results, page)]
-    page.write_text("<!doctype html><html><head><meta charset='utf-8'><title>TransferBench report</title>"
-                    f"<style>{STYLE}</style></head><body>{''.join(parts)}</body></html>")  # fmt: skip
+    page.write_text(
+        "<!doctype html><html><head><meta charset='utf-8'><title>TransferBench report</title>"
+        f"<style>{STYLE}</style></head><body>{''.join(parts)}</body></html>"
+    )
     return page
 
 
 def _similarity_section(folder: Path, out: Path, page: Path) -> list[str]:
     if not folder.is_dir():
-        return ["<h2 id='similarity'>Similarity</h2><p class='note'>not computed: run "
-                "<code>transferbench similarity --results DIR</code></p>"]  # fmt: skip
+        return [
+            "<h2 id='similarity'>Similarity</h2><p class='note'>not computed: run "
+            "<code>transferbench similarity --results DIR</code></p>"
+        ]
     parts = ["<h2 id='similarity'>Similarity</h2>"]
     corr = folder / "correlation.csv"
     if corr.exists():
         from harness.analysis.correlation import TOO_FEW_NOTE, row_rankable
 
         table = pd.read_csv(corr)
-        keep = [c for c in ("family", "measure", "kendall_tau", "kendall_tau_p",
-                            "per_target_tau", "per_target_tau_p", "top1", "top3", "pairs") if c in table.columns]  # fmt: skip
+        keep = [
+            c
+            for c in (
+                "family",
+                "measure",
+                "kendall_tau",
+                "kendall_tau_p",
+                "per_target_tau",
+                "per_target_tau_p",
+                "top1",
+                "top3",
+                "pairs",
+            )
+            if c in table.columns
+        ]
         shown, note = _with_ceiling(table, keep)
         shown = _correlation_cells(table, shown)
-        parts += ["<p class='note'>each measure against the realised gain (τ with its 95 % bootstrap interval, "
-                  "one-sided permutation p); the k-NN probe and the floors are the baselines to beat" + note + "</p>",
-                  _table(shown)]  # fmt: skip
+        parts += [
+            "<p class='note'>each measure against the realised gain (τ with its 95 % bootstrap interval, "
+            "one-sided permutation p); the k-NN probe and the floors are the baselines to beat"
+            + note
+            + "</p>",
+            _table(shown),
+        ]
         if not all(row_rankable(r) for _, r in table.iterrows()):
             parts.append(f"<p class='note too-few'>{html.escape(TOO_FEW_NOTE)}</p>")
     when = folder / "when_to_transfer.csv"
     if when.exists():
-        parts += ["<h2 id='when'>When to transfer</h2><p class='note'>the best method per data fraction and "
-                  "similarity tercile, its margin over the runner-up and that margin's 95 % interval</p>",
-                  _table(pd.read_csv(when))]  # fmt: skip
+        parts += [
+            "<h2 id='when'>When to transfer</h2><p class='note'>the best method per data fraction and "
+            "similarity tercile, its margin over the runner-up and that margin's 95 % interval</p>",
+            _table(pd.read_csv(when)),
+        ]
     truth = folder / "known_relatedness.csv"
     if truth.exists():
         from harness.similarity.command import truth_readable
 
-        parts += ["<p class='note'>against the known relatedness of synthetic families</p>",
-                  _table(truth_readable(pd.read_csv(truth)))]  # fmt: skip
+        parts += [
+            "<p class='note'>against the known relatedness of synthetic families</p>",
+            _table(truth_readable(pd.read_csv(truth))),
+        ]
     (out / "img" / "similarity").mkdir(exist_ok=True)
     for png in sorted(folder.glob("*.png")):
         copy = out / "img" / "similarity" / png.name
@@ -177,8 +210,12 @@ def _correlation_cells(table: pd.DataFrame, shown: pd.DataFrame) -> pd.DataFrame
             out[stat] = [statistic_text(r, stat) for r in rows]
     for rate in ("top1", "top3"):
         if rate in out:
-            out[rate] = [(f"{r[rate]:.2f}" if pd.notna(r[rate]) else "") if row_rankable(r)
-                         else too_few_text(r.get("pairs"), r.get("min_p")) for r in rows]  # fmt: skip
+            out[rate] = [
+                (f"{r[rate]:.2f}" if pd.notna(r[rate]) else "")
+                if row_rankable(r)
+                else too_few_text(r.get("pairs"), r.get("min_p"))
+                for r in rows
+            ]
     return out
 
 
@@ -209,17 +246,29 @@ def _provenance(results: Path, page: Path) -> str:
         try:
             r = parse_json(path.read_text())
             spec, prov = r["spec"], r.get("provenance", {})
-            rows.append({"run": f"<a href='{html.escape(Path('..', path.relative_to(results)).as_posix())}'>"
-                                f"{html.escape(r['run_id'])}</a>",
-                         "method": spec.get("variant"), "target": spec.get("target"), "seed": spec.get("seed"),
-                         "status": r.get("status"), "commit": (prov.get("git_commit") or "")[:10],
-                         "torch": (prov.get("libraries") or {}).get("torch", ""),
-                         "device": (prov.get("device") or {}).get("device", ""), "created": r.get("created", "")})  # fmt: skip
+            rows.append(
+                {
+                    "run": f"<a href='{html.escape(Path('..', path.relative_to(results)).as_posix())}'>"
+                    f"{html.escape(r['run_id'])}</a>",
+                    "method": spec.get("variant"),
+                    "target": spec.get("target"),
+                    "seed": spec.get("seed"),
+                    "status": r.get("status"),
+                    "commit": (prov.get("git_commit") or "")[:10],
+                    "torch": (prov.get("libraries") or {}).get("torch", ""),
+                    "device": (prov.get("device") or {}).get("device", ""),
+                    "created": r.get("created", ""),
+                }
+            )
         except (OSError, ValueError, KeyError, TypeError, AttributeError):
             continue
     if not rows:
         return "<p class='note'>(no records)</p>"
     head = "".join(f"<th>{k}</th>" for k in rows[0])
-    body = "".join("<tr>" + "".join(f"<td>{v if k == 'run' else html.escape(str(v))}</td>" for k, v in r.items())
-                   + "</tr>" for r in rows)  # fmt: skip
+    body = "".join(
+        "<tr>"
+        + "".join(f"<td>{v if k == 'run' else html.escape(str(v))}</td>" for k, v in r.items())
+        + "</tr>"
+        for r in rows
+    )
     return f"<table class='provenance'><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"

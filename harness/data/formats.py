@@ -68,28 +68,48 @@ def check_options(fmt: str, options: dict[str, Any]) -> list[tuple[str, str]]:
             for key in columns:
                 position = isinstance(key, int) and not isinstance(key, bool)
                 if position and fmt not in POSITIONAL_COLUMNS:
-                    problems.append(("columns", f"key {key!r} is a number: format {fmt} finds "
-                                     f"columns by name; write the column's name (quoted, "
-                                     f"\"{key}\": ..., if it is named {key})"))  # fmt: skip
+                    problems.append(
+                        (
+                            "columns",
+                            f"key {key!r} is a number: format {fmt} finds "
+                            f"columns by name; write the column's name (quoted, "
+                            f'"{key}": ..., if it is named {key})',
+                        )
+                    )
                 elif position and key < 0:
                     problems.append(
                         ("columns", f"position {key} is negative; 0 is the first column")
                     )
                 elif not position and not isinstance(key, str):
-                    problems.append(("columns", f"key {key!r} must be a column name or, for "
-                                     f"csv, a position (0 is the first column)"))  # fmt: skip
+                    problems.append(
+                        (
+                            "columns",
+                            f"key {key!r} must be a column name or, for "
+                            f"csv, a position (0 is the first column)",
+                        )
+                    )
     if (
         fmt == "json"
         and "field" in options
         and not (isinstance(options["field"], str) and options["field"])
     ):
-        problems.append(("field", f"must be the name of the top-level field holding the records, "
-                         f"got {options['field']!r}"))  # fmt: skip
+        problems.append(
+            (
+                "field",
+                f"must be the name of the top-level field holding the records, "
+                f"got {options['field']!r}",
+            )
+        )
     if fmt == "imagefolder":
         level = options.get("label_level", 1)
         if isinstance(level, bool) or not isinstance(level, int) or level < 1:
-            problems.append(("label_level", f"must be a whole number from 1 (the folders right "
-                             f"under the split's folder), got {level!r}"))  # fmt: skip
+            problems.append(
+                (
+                    "label_level",
+                    f"must be a whole number from 1 (the folders right "
+                    f"under the split's folder), got {level!r}",
+                )
+            )
         if not isinstance(options.get("label_path", False), bool):
             problems.append(("label_path", "must be true or false"))
         if "class_map" in options and not isinstance(options["class_map"], dict):

@@ -80,8 +80,11 @@ def _file_fingerprint(paths: list[Path]) -> str:
     for p in paths:
         entries.append((p.name, p.stat().st_size, p.stat().st_mtime_ns))
         if p.is_dir():
-            entries.extend((str(f.relative_to(p)), f.stat().st_size, f.stat().st_mtime_ns)
-                           for f in sorted(p.rglob("*")) if f.is_file())  # fmt: skip
+            entries.extend(
+                (str(f.relative_to(p)), f.stat().st_size, f.stat().st_mtime_ns)
+                for f in sorted(p.rglob("*"))
+                if f.is_file()
+            )
     return _hash(entries)
 
 
@@ -98,8 +101,10 @@ def _with_data_dir(value: Any, data_dirs: list[Path], where: str) -> Any:
     if not isinstance(value, str) or DATA_DIR_TOKEN not in value:
         return value
     if not data_dirs:
-        raise ConfigError(f"{where}': {value!r} names the data folder, and none is set: set "
-                          f"--data_dir or ${DATA_DIR_ENV}")  # fmt: skip
+        raise ConfigError(
+            f"{where}': {value!r} names the data folder, and none is set: set "
+            f"--data_dir or ${DATA_DIR_ENV}"
+        )
     made = [value.replace(DATA_DIR_TOKEN, str(d)) for d in data_dirs]
     return next((m for m in made if Path(m).exists()), made[0])
 
@@ -120,13 +125,17 @@ def _load_generator(
     except TypeError as exc:
         raise ConfigError(f"{where}.kwargs': {exc}") from exc
     except Exception as exc:  # noqa: BLE001 - user code: any failure is reported, with its type
-        raise DataError(f"task '{card.name}' ({card.path}): generator {spec['function']} failed: "
-                        f"{type(exc).__name__}: {exc}") from exc  # fmt: skip
+        raise DataError(
+            f"task '{card.name}' ({card.path}): generator {spec['function']} failed: "
+            f"{type(exc).__name__}: {exc}"
+        ) from exc
     if not isinstance(splits, dict) or not all(
         isinstance(d, datasets.Dataset) for d in splits.values()
     ):
-        raise DataError(f"task '{card.name}' ({card.path}): generator {spec['function']} must return "
-                        f"{{split name: datasets.Dataset}}, got {type(splits).__name__}")  # fmt: skip
+        raise DataError(
+            f"task '{card.name}' ({card.path}): generator {spec['function']} must return "
+            f"{{split name: datasets.Dataset}}, got {type(splits).__name__}"
+        )
     if split not in splits:
         raise ConfigError(
             f"{card.path}: field 'splits': generator makes splits {sorted(splits)}, not '{split}'"
@@ -282,8 +291,12 @@ def load_source_split(
     raw = _load_source_split(card, name, data_dir, source)
     if start is not None or stop is not None:
         rows = slice_rows(len(raw.dataset), start, stop)
-        raw = RawSplit(raw.dataset.select(rows), raw.source, f"{raw.fingerprint}[{start}:{stop}]",
-                       f"{raw.where} rows [{start or ''}:{stop or ''}]")  # fmt: skip
+        raw = RawSplit(
+            raw.dataset.select(rows),
+            raw.source,
+            f"{raw.fingerprint}[{start}:{stop}]",
+            f"{raw.where} rows [{start or ''}:{stop or ''}]",
+        )
     return raw
 
 
@@ -327,10 +340,16 @@ def _hub_hint(card: TaskCard, exc: Exception) -> str:
     """What to set when the Hub does not answer."""
     if not isinstance(exc, HubUnreachable):
         return ""
-    local = (f"--data_dir or ${DATA_DIR_ENV} to the data folder holding the local files (the "
-             f"paths above are where they were looked for), or " if "local" in card.data else "")  # fmt: skip
-    return (f"\nThe Hub cannot be reached. Set {local}HF_HUB_OFFLINE=1 to read a copy in the "
-            f"Hugging Face cache without the network")  # fmt: skip
+    local = (
+        f"--data_dir or ${DATA_DIR_ENV} to the data folder holding the local files (the "
+        f"paths above are where they were looked for), or "
+        if "local" in card.data
+        else ""
+    )
+    return (
+        f"\nThe Hub cannot be reached. Set {local}HF_HUB_OFFLINE=1 to read a copy in the "
+        f"Hugging Face cache without the network"
+    )
 
 
 def validate_split(
@@ -385,8 +404,10 @@ def _labels_by_name(card: TaskCard, ds: datasets.Dataset, context: str) -> list:
         return values
     data_names, card_names = list(feature.names), list(card.label_names)
     if set(data_names) != set(card_names):
-        raise DataError(f"{context}: the data names its classes {data_names}, the card {card_names}: make the "
-                        f"card's label_names the data's names (any order), or map them with label_map")  # fmt: skip
+        raise DataError(
+            f"{context}: the data names its classes {data_names}, the card {card_names}: make the "
+            f"card's label_names the data's names (any order), or map them with label_map"
+        )
     return [data_names[v] if isinstance(v, int) and 0 <= v < len(data_names) else v for v in values]
 
 
@@ -448,9 +469,11 @@ def label_positions(
                 pos = p
             else:
                 lo = card.label_offset or 0
-                why = (f"outside the positions {lo}..{lo + len(names) - 1}"
-                       + ("" if card.label_offset is not None else
-                          "; if labels count from 1, set label_offset: 1 (or a label_map)"))  # fmt: skip
+                why = f"outside the positions {lo}..{lo + len(names) - 1}" + (
+                    ""
+                    if card.label_offset is not None
+                    else "; if labels count from 1, set label_offset: 1 (or a label_map)"
+                )
         else:
             why = "neither a name nor a whole-number position"
         if pos is None:
@@ -463,10 +486,15 @@ def label_positions(
         out.append(pos)
         keep.append(row)
     if bad:
-        listed = "; ".join(f"row {r}: label {v} is not in the label set {names} ({why})"
-                           f"{f' [{n} rows]' if n > 1 else ''}" for v, (r, why, n) in bad.items())  # fmt: skip
-        raise DataError(f"{context}: {len(bad)} distinct label value(s) outside the label set: {listed}. Fix the "
-                        f"data, map them with label_map, or set drop_unknown_labels: true to drop such rows")  # fmt: skip
+        listed = "; ".join(
+            f"row {r}: label {v} is not in the label set {names} ({why})"
+            f"{f' [{n} rows]' if n > 1 else ''}"
+            for v, (r, why, n) in bad.items()
+        )
+        raise DataError(
+            f"{context}: {len(bad)} distinct label value(s) outside the label set: {listed}. Fix the "
+            f"data, map them with label_map, or set drop_unknown_labels: true to drop such rows"
+        )
     return out, (keep if dropped else None), dropped
 
 
@@ -520,8 +548,15 @@ def _load_task(
             counts: Counter = Counter()
             ds = validate_split(card, raw.dataset, split, raw.where, counts)
             if counts:
-                logger.warning("task %s, split %s (%s): dropped %d row(s) whose label is not in the label "
-                               "set: %s", card.name, split, raw.where, sum(counts.values()), dict(counts))  # fmt: skip
+                logger.warning(
+                    "task %s, split %s (%s): dropped %d row(s) whose label is not in the label "
+                    "set: %s",
+                    card.name,
+                    split,
+                    raw.where,
+                    sum(counts.values()),
+                    dict(counts),
+                )
             raws[split] = (ds, raw, counts)
         ds, raw, counts = raws[split]
         loaded[role], fingerprints[role] = ds, raw.fingerprint
@@ -570,10 +605,16 @@ def _classes_without_training_rows(
         return None
     k = len(card.label_names)
     off_by_one = card.label_offset is None and dropped and set(dropped) == {str(k)}
-    hint = (f" The rows dropped as out of range all have label {k}, the end of 1..{k}: the labels count "
-            f"from 1; set label_offset: 1." if off_by_one else "")  # fmt: skip
-    message = (f"task '{card.name}': class(es) {missing} have no training row (of {len(train)}); a model "
-               f"cannot learn them.{hint} Check label_names, label_map and label_offset.")  # fmt: skip
+    hint = (
+        f" The rows dropped as out of range all have label {k}, the end of 1..{k}: the labels count "
+        f"from 1; set label_offset: 1."
+        if off_by_one
+        else ""
+    )
+    message = (
+        f"task '{card.name}': class(es) {missing} have no training row (of {len(train)}); a model "
+        f"cannot learn them.{hint} Check label_names, label_map and label_offset."
+    )
     if off_by_one or len(train) >= MIN_ROWS_PER_CLASS * k:
         return message
     # a split this small may simply not hold every class (a sample, a fixture): said, not fatal
@@ -590,8 +631,11 @@ def resplit(card: TaskCard, ds: datasets.Dataset) -> dict[str, datasets.Dataset]
     fractions = np.array([float(card.resplit[r]) for r in roles])
     rng = np.random.default_rng(int(card.resplit.get("seed", 0)))
     labels = np.asarray(ds["labels"])
-    groups = [np.flatnonzero(labels == c) for c in np.unique(labels)] if card.has_classes \
-        else [np.arange(len(ds))]  # fmt: skip
+    groups = (
+        [np.flatnonzero(labels == c) for c in np.unique(labels)]
+        if card.has_classes
+        else [np.arange(len(ds))]
+    )
     rows: dict[str, list[int]] = {r: [] for r in roles}
     for group in groups:
         group = rng.permutation(group)

@@ -51,8 +51,14 @@ def read_csv(files: list[Path], spec: dict[str, Any], card: TaskCard) -> dataset
     frames = []
     for f in files:
         try:
-            frame = pd.read_csv(f, sep=sep, header=header, names=opts.get("names"),
-                                encoding="utf-8-sig", keep_default_na=False)  # fmt: skip
+            frame = pd.read_csv(
+                f,
+                sep=sep,
+                header=header,
+                names=opts.get("names"),
+                encoding="utf-8-sig",
+                keep_default_na=False,
+            )
         except (ValueError, pd.errors.ParserError) as exc:
             raise DataError(f"{f}: cannot parse as csv: {exc}") from exc
         frame.columns = [str(c) for c in frame.columns]  # no header: 0, 1, ... as "0", "1", ...
@@ -61,8 +67,10 @@ def read_csv(files: list[Path], spec: dict[str, Any], card: TaskCard) -> dataset
         names = list(frames[0].columns)
         outside = [k for k in columns if is_position(k) and not 0 <= k < len(names)]
         if outside:
-            raise DataError(f"{files[0]}: options.columns: position(s) {outside} outside the "
-                            f"file's {len(names)} column(s) (0 is the first): {names}")  # fmt: skip
+            raise DataError(
+                f"{files[0]}: options.columns: position(s) {outside} outside the "
+                f"file's {len(names)} column(s) (0 is the first): {names}"
+            )
         columns = {(names[k] if is_position(k) else k): v for k, v in columns.items()}
         spec = {**spec, "options": {**opts, "columns": columns}}
     ds = datasets.Dataset.from_pandas(pd.concat(frames, ignore_index=True), preserve_index=False)
@@ -88,21 +96,29 @@ def _records_under(path: Path, field: str | None) -> Any:
     if not isinstance(obj, dict):
         if field is None:
             return None
-        raise DataError(f"{path}: options.field '{field}': the file holds a {type(obj).__name__}, "
-                        f"not an object with fields")  # fmt: skip
+        raise DataError(
+            f"{path}: options.field '{field}': the file holds a {type(obj).__name__}, "
+            f"not an object with fields"
+        )
     if field is None:
         lists = [k for k, v in obj.items() if isinstance(v, list) and v and isinstance(v[0], dict)]
         if lists:
-            raise DataError(f"{path}: the records sit under the field(s) {lists}, not at the top: "
-                            f"set options.field: {lists[0]} in the card")  # fmt: skip
+            raise DataError(
+                f"{path}: the records sit under the field(s) {lists}, not at the top: "
+                f"set options.field: {lists[0]} in the card"
+            )
         return None
     if field not in obj:
-        raise DataError(f"{path}: options.field: no field '{field}'; the file's top-level fields "
-                        f"are {list(obj)}")  # fmt: skip
+        raise DataError(
+            f"{path}: options.field: no field '{field}'; the file's top-level fields "
+            f"are {list(obj)}"
+        )
     records = obj[field]
     if not isinstance(records, (list, dict)):
-        raise DataError(f"{path}: options.field '{field}' holds a {type(records).__name__}, not "
-                        f"a list of records or a mapping of columns")  # fmt: skip
+        raise DataError(
+            f"{path}: options.field '{field}' holds a {type(records).__name__}, not "
+            f"a list of records or a mapping of columns"
+        )
     return records
 
 
@@ -116,8 +132,10 @@ def read_json(files: list[Path], spec: dict[str, Any], card: TaskCard) -> datase
     for f in files:
         lines = str(f).endswith("l")
         if lines and field is not None:
-            raise DataError(f"{f}: options.field is for a .json file holding one object; this "
-                            f"file is JSON Lines (one record per line): leave field out")  # fmt: skip
+            raise DataError(
+                f"{f}: options.field is for a .json file holding one object; this "
+                f"file is JSON Lines (one record per line): leave field out"
+            )
         records = None if lines else _records_under(f, field)
         try:
             if records is not None:
@@ -169,17 +187,22 @@ def read_save_to_disk(files: list[Path], spec: dict[str, Any], card: TaskCard) -
                 names = json.loads((folder / "dataset_dict.json").read_text())["splits"]
             except (OSError, ValueError, KeyError, TypeError):
                 names = sorted(p.name for p in folder.iterdir() if p.is_dir())
-            raise DataError(f"{folder}: a DatasetDict folder (splits {names}); name each split's "
-                            f"folder in the card's files, e.g. files: {{train: train}} "
-                            f"(relative to the entry's path)")  # fmt: skip
+            raise DataError(
+                f"{folder}: a DatasetDict folder (splits {names}); name each split's "
+                f"folder in the card's files, e.g. files: {{train: train}} "
+                f"(relative to the entry's path)"
+            )
         if not folder.is_dir() or not (folder / "state.json").is_file():
-            raise DataError(f"{folder}: not a folder written by datasets' save_to_disk (no "
-                            f"state.json in it); the save_to_disk format reads one folder per split")  # fmt: skip
+            raise DataError(
+                f"{folder}: not a folder written by datasets' save_to_disk (no "
+                f"state.json in it); the save_to_disk format reads one folder per split"
+            )
         try:
             ds = datasets.load_from_disk(str(folder))
         except Exception as exc:  # FileNotFoundError, pyarrow errors... on partial folders
-            raise DataError(f"{folder}: cannot read with datasets.load_from_disk: "
-                            f"{type(exc).__name__}: {exc}") from exc  # fmt: skip
+            raise DataError(
+                f"{folder}: cannot read with datasets.load_from_disk: {type(exc).__name__}: {exc}"
+            ) from exc
         parts.append(ds)
     ds = rename_columns(_concat(parts), spec, str(files[0]), card.label)
     if card.modality == "image":

@@ -42,8 +42,10 @@ def _pattern(opts: dict[str, Any], where: str) -> re.Pattern:
         return pattern
     layout = opts.get("layout", "label_text")
     if layout not in LAYOUTS:
-        raise ConfigError(f"{where}: options.layout must be one of {', '.join(LAYOUTS)} (or give "
-                          f"options.regex), got {layout!r}")  # fmt: skip
+        raise ConfigError(
+            f"{where}: options.layout must be one of {', '.join(LAYOUTS)} (or give "
+            f"options.regex), got {layout!r}"
+        )
     if layout == "label_text":
         sep = re.escape(str(opts.get("sep", "\t")))
         return re.compile(rf"^(?P<label>.*?){sep}(?P<text>.*)$")
@@ -70,8 +72,11 @@ def read_lines(files: list[Path], spec: dict[str, Any], card: TaskCard) -> datas
             if layout == "fasttext":
                 groups["label"] = groups["label"][len("__label__") :]
             if layout == "coarse_fine":
-                groups = {"label": groups["label"], "fine_label": f"{groups['label']}:{groups['fine']}",
-                          "text": groups["text"]}  # fmt: skip
+                groups = {
+                    "label": groups["label"],
+                    "fine_label": f"{groups['label']}:{groups['fine']}",
+                    "text": groups["text"],
+                }
             for k, v in groups.items():
                 columns[k].append((v or "").strip())
     return rename_columns(datasets.Dataset.from_dict(columns), spec, str(files[0]), card.label)
@@ -102,7 +107,9 @@ def _read_text(path: Path, opts: dict[str, Any]) -> str:
     try:
         return Path(path).read_text(encoding=encoding)
     except UnicodeDecodeError as exc:
-        raise DataError(f"{path}: not {encoding} text ({exc.reason} at byte {exc.start}); set "
-                        f"options.encoding (e.g. latin-1)") from exc  # fmt: skip
+        raise DataError(
+            f"{path}: not {encoding} text ({exc.reason} at byte {exc.start}); set "
+            f"options.encoding (e.g. latin-1)"
+        ) from exc
     except LookupError as exc:
         raise ConfigError(f"{path}: options.encoding: {exc}") from exc

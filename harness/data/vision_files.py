@@ -239,17 +239,25 @@ def _class_folders(root: Path, level: int) -> list[tuple[Path, str]]:
     `root` (`Korean/character01`)."""
     found = [(root, "")]
     for _ in range(level):
-        found = [(sub, f"{rel}/{sub.name}" if rel else sub.name)
-                 for folder, rel in found
-                 for sub in sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith("."))]  # fmt: skip
+        found = [
+            (sub, f"{rel}/{sub.name}" if rel else sub.name)
+            for folder, rel in found
+            for sub in sorted(
+                p for p in folder.iterdir() if p.is_dir() and not p.name.startswith(".")
+            )
+        ]
     return found
 
 
 def _images_under(folder: Path) -> list[Path]:
     """Every image file at any depth below `folder`, in path order (hidden entries skipped)."""
-    return sorted(p for p in folder.rglob("*")
-                  if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file()
-                  and not any(part.startswith(".") for part in p.relative_to(folder).parts))  # fmt: skip
+    return sorted(
+        p
+        for p in folder.rglob("*")
+        if p.suffix.lower() in IMAGE_SUFFIXES
+        and p.is_file()
+        and not any(part.startswith(".") for part in p.relative_to(folder).parts)
+    )
 
 
 def read_imagefolder(files: list[Path], spec: dict[str, Any], card: TaskCard) -> datasets.Dataset:

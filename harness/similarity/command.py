@@ -27,8 +27,11 @@ def add_command(sub: argparse._SubParsersAction) -> None:
         "--measures",
         help="comma-separated measures (default: all; see `transferbench list measures`)",
     )
-    p.add_argument("--results", help="a transfer suite's results: its backbone and source budget are used "
-                                     "(cached sources reused) and each measure is set against the realised gain")  # fmt: skip
+    p.add_argument(
+        "--results",
+        help="a transfer suite's results: its backbone and source budget are used "
+        "(cached sources reused) and each measure is set against the realised gain",
+    )
     p.add_argument(
         "--backbone",
         help="the reference backbone (default: the suite's, else bert-tiny / resnet-tiny)",
@@ -44,8 +47,11 @@ def add_command(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--max_rows", type=int, default=1000, help="rows per task the measures see")
     p.add_argument("--limit", type=int, help="cap every split (quick checks)")
-    p.add_argument("--max_train_samples", type=int,
-                   help="train each task on (and measure) a seeded sample of this many rows (default: the suite's)")  # fmt: skip
+    p.add_argument(
+        "--max_train_samples",
+        type=int,
+        help="train each task on (and measure) a seeded sample of this many rows (default: the suite's)",
+    )
     p.add_argument("--n_boot", type=int, default=1000, help="bootstrap resamples for the intervals")
     p.add_argument("--include_path", action="append", default=[], help="extra folder of task cards")
     p.add_argument("--data_dir", help="local data folder(s)")
@@ -110,14 +116,18 @@ def cmd_similarity(args: argparse.Namespace) -> int:
     if all(len(g) < 2 for g in by_modality.values()):
         raise ConfigError(f"--tasks: {tasks}: name at least two tasks of one modality")
     if args.backbone and len(by_modality) > 1:
-        raise ConfigError(f"--backbone: the tasks {tasks} mix modalities; a backbone takes one (leave it out to use "
-                          "the suite's backbone of each modality)")  # fmt: skip
+        raise ConfigError(
+            f"--backbone: the tasks {tasks} mix modalities; a backbone takes one (leave it out to use "
+            "the suite's backbone of each modality)"
+        )
     source_budget = dict(config.get("budget") or {}) | dict(config.get("source_budget") or {})
     if args.source_epochs:
         source_budget["num_train_epochs"] = args.source_epochs
     budget = dataclasses.asdict(Budget.from_dict(source_budget, "source budget"))
-    out = writable_folder(Path(args.output_dir) if args.output_dir else (results or Path("results")) / "similarity",
-                          "--output_dir")  # fmt: skip
+    out = writable_folder(
+        Path(args.output_dir) if args.output_dir else (results or Path("results")) / "similarity",
+        "--output_dir",
+    )
     runner = SuiteRunner(
         out / ".runner", data_dir=args.data_dir, cache_dir=args.cache_dir, registry=registry
     )
@@ -141,9 +151,14 @@ def cmd_similarity(args: argparse.Namespace) -> int:
     for modality, group in sorted(by_modality.items()):  # one reference backbone per modality
         if len(group) < 2:
             continue
-        setup = SimilaritySetup(backbone=_backbone(args, config, modality, DEFAULT_BACKBONES), source_budget=budget,
-                                source_seed=int(config.get("source_seed", 0) or 0),
-                                limit=args.limit or config.get("limit"), max_rows=args.max_rows, caps=caps)  # fmt: skip
+        setup = SimilaritySetup(
+            backbone=_backbone(args, config, modality, DEFAULT_BACKBONES),
+            source_budget=budget,
+            source_seed=int(config.get("source_seed", 0) or 0),
+            limit=args.limit or config.get("limit"),
+            max_rows=args.max_rows,
+            caps=caps,
+        )
         computer = SimilarityComputer(runner, setup)
         group_frames = computer.compute(group, measures)
         for name, frame in group_frames.items():
@@ -174,8 +189,10 @@ def cmd_similarity(args: argparse.Namespace) -> int:
             if suite_pairs
             else "every ordered pair of the tasks"
         )
-        print(f"\nagainst the known relatedness of synthetic families ({which}; τ per target first)\n"
-              + _md(truth_readable(truth)))  # fmt: skip
+        print(
+            f"\nagainst the known relatedness of synthetic families ({which}; τ per target first)\n"
+            + _md(truth_readable(truth))
+        )
         if not truth["rankable"].all():
             print(TOO_FEW_NOTE)
     if results:
@@ -199,8 +216,11 @@ def cmd_similarity(args: argparse.Namespace) -> int:
                 table.insert(0, "family", family)
                 table["ceiling_varies"] = varies
                 tables.append(table)
-                print(f"\n{family} targets: measures against the realised gain of {args.method} "
-                      f"(95 % bootstrap intervals; p: one-sided, the measure's scores shuffled among each target's sources)\n" + _md(_readable(table)))  # fmt: skip
+                print(
+                    f"\n{family} targets: measures against the realised gain of {args.method} "
+                    f"(95 % bootstrap intervals; p: one-sided, the measure's scores shuffled among each target's sources)\n"
+                    + _md(_readable(table))
+                )
                 if not table["rankable"].all():
                     print(TOO_FEW_NOTE)
                 ceiling = family_ceiling(table, fam_gains, n_boot=args.n_boot)
@@ -274,15 +294,24 @@ def _truth_table(
         if len(f) >= 2:
             st = rank_statistics(f)
             least = min_p(f.groupby("target").size())  # as in correlation.csv: too few to rank?
-            rows.append({"measure": name, "pairs": len(f), "targets": f["target"].nunique(),
-                         "min_p": least, "rankable": rankable(least),
-                         "per_target_tau": st["per_target_tau"], "kendall_tau": st["kendall_tau"],
-                         "top1": st["top1"]})  # fmt: skip
+            rows.append(
+                {
+                    "measure": name,
+                    "pairs": len(f),
+                    "targets": f["target"].nunique(),
+                    "min_p": least,
+                    "rankable": rankable(least),
+                    "per_target_tau": st["per_target_tau"],
+                    "kendall_tau": st["kendall_tau"],
+                    "top1": st["top1"],
+                }
+            )
     if not rows:
         return pd.DataFrame()
     table = pd.DataFrame(rows)
-    return table.sort_values(["rankable", "per_target_tau"], ascending=False, na_position="last",
-                             kind="stable").reset_index(drop=True)  # fmt: skip
+    return table.sort_values(
+        ["rankable", "per_target_tau"], ascending=False, na_position="last", kind="stable"
+    ).reset_index(drop=True)
 
 
 def truth_readable(truth: pd.DataFrame) -> pd.DataFrame:
@@ -314,13 +343,25 @@ def _readable(table: pd.DataFrame) -> pd.DataFrame:
         return [statistic_text(r, s) for r in rows]
 
     def rate(s: str) -> list[object]:
-        return [round(float(r[s]), 2) if k and pd.notna(r[s]) else ("n/a" if not k else "")
-                for r, k in zip(rows, ok)]  # fmt: skip
+        return [
+            round(float(r[s]), 2) if k and pd.notna(r[s]) else ("n/a" if not k else "")
+            for r, k in zip(rows, ok)
+        ]
 
-    view = pd.DataFrame({"measure": table["measure"], "Kendall τ": ci("kendall_tau"), "p (τ)": table["kendall_tau_p"].round(3),
-                         "weighted τ": ci("weighted_tau"), "Spearman ρ": ci("spearman_rho"),
-                         "τ per target": ci("per_target_tau"), "p (per target)": table["per_target_tau_p"].round(3),
-                         "top-1": rate("top1"), "top-3": rate("top3"), "pairs": table["pairs"]})  # fmt: skip
+    view = pd.DataFrame(
+        {
+            "measure": table["measure"],
+            "Kendall τ": ci("kendall_tau"),
+            "p (τ)": table["kendall_tau_p"].round(3),
+            "weighted τ": ci("weighted_tau"),
+            "Spearman ρ": ci("spearman_rho"),
+            "τ per target": ci("per_target_tau"),
+            "p (per target)": table["per_target_tau_p"].round(3),
+            "top-1": rate("top1"),
+            "top-3": rate("top3"),
+            "pairs": table["pairs"],
+        }
+    )
     if "ceiling_seeds" in table:  # beside each τ: what the realised gain reaches with itself
         view.insert(3, "ceiling τ", ceilings(table, "kendall_tau"))
         at = view.columns.get_loc("p (per target)") + 1
@@ -334,8 +375,9 @@ def _md(df: pd.DataFrame) -> str:
     return tabulate(df, headers="keys", tablefmt="github", showindex=False, floatfmt=".3f")
 
 
-def write_when_to_transfer(records: list, frames: dict[str, pd.DataFrame], correlation: pd.DataFrame,
-                           out: Path) -> list[Path]:  # fmt: skip
+def write_when_to_transfer(
+    records: list, frames: dict[str, pd.DataFrame], correlation: pd.DataFrame, out: Path
+) -> list[Path]:
     """The when-to-transfer table, by the measure that predicted gain best (over all families;
     only rows with enough pairs to rank count, when there are any)."""
     from harness.analysis.when_to_transfer import when_to_transfer
@@ -353,8 +395,10 @@ def write_when_to_transfer(records: list, frames: dict[str, pd.DataFrame], corre
         return []
     table.insert(0, "measure", measure)
     table.to_csv(out / "when_to_transfer.csv", index=False)
-    print(f"\nwhen to transfer: the best method per data fraction and {measure} tercile "
-          "(its margin over the runner-up, 95 % interval over source, target and seed)\n" + _md(table))  # fmt: skip
+    print(
+        f"\nwhen to transfer: the best method per data fraction and {measure} tercile "
+        "(its margin over the runner-up, 95 % interval over source, target and seed)\n" + _md(table)
+    )
     return [out / "when_to_transfer.csv"]
 
 
@@ -433,10 +477,17 @@ def write_covariances(
     written = []
     for name, view in views.items():
         z = (view.features - view.features.mean(0)) @ basis
-        cov = pd.DataFrame(np.cov(z, rowvar=False), index=[f"pc{i + 1}" for i in range(z.shape[1])],
-                           columns=[f"pc{i + 1}" for i in range(z.shape[1])])  # fmt: skip
-        written += draw_hinton(cov, out / f"covariance_{name}", title=f"{name}: feature covariance ({modality})",
-                               annotate=False)  # fmt: skip
+        cov = pd.DataFrame(
+            np.cov(z, rowvar=False),
+            index=[f"pc{i + 1}" for i in range(z.shape[1])],
+            columns=[f"pc{i + 1}" for i in range(z.shape[1])],
+        )
+        written += draw_hinton(
+            cov,
+            out / f"covariance_{name}",
+            title=f"{name}: feature covariance ({modality})",
+            annotate=False,
+        )
     return written
 
 
@@ -456,6 +507,12 @@ def write_gain_pictures(
         both = frame.merge(mean, on=["source", "target"]).dropna()
         if len(both) >= 2:
             labels = [f"{s}→{t}" for s, t in zip(both["source"], both["target"])]
-            written += draw_scatter(both["score"].to_numpy(), both["gain"].to_numpy(), labels,
-                                    out / f"scatter_{name}", xlabel=name, ylabel="gain")  # fmt: skip
+            written += draw_scatter(
+                both["score"].to_numpy(),
+                both["gain"].to_numpy(),
+                labels,
+                out / f"scatter_{name}",
+                xlabel=name,
+                ylabel="gain",
+            )
     return written

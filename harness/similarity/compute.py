@@ -72,10 +72,22 @@ def task_spec(
     setup: SimilaritySetup, target: str, sources: tuple[str, ...], versions: dict[str, str]
 ) -> RunSpec:
     """A spec that makes the run context of `target` (from `sources`) under the setup."""
-    return RunSpec(backbone=setup.backbone, sources=sources, method="feature_extraction", variant="similarity",
-                   method_config={}, target=target, fraction=1.0, seed=setup.seed, budget=setup.source_budget,
-                   source_budget=setup.source_budget, source_seed=setup.source_seed, limit=setup.limit,
-                   task_versions=versions, **setup.caps)  # fmt: skip
+    return RunSpec(
+        backbone=setup.backbone,
+        sources=sources,
+        method="feature_extraction",
+        variant="similarity",
+        method_config={},
+        target=target,
+        fraction=1.0,
+        seed=setup.seed,
+        budget=setup.source_budget,
+        source_budget=setup.source_budget,
+        source_seed=setup.source_seed,
+        limit=setup.limit,
+        task_versions=versions,
+        **setup.caps,
+    )
 
 
 def _view(ctx: Any, encoder: torch.nn.Module, max_rows: int) -> tuple[TaskView, np.ndarray]:
@@ -84,8 +96,13 @@ def _view(ctx: Any, encoder: torch.nn.Module, max_rows: int) -> tuple[TaskView, 
     rows = np.arange(len(labels))
     if len(rows) > max_rows:
         rows = np.array(stratified_sample(labels.tolist(), max_rows, 0, classification))
-    view = TaskView(name=ctx.card.name, features=feats[rows].double().numpy(), labels=labels[rows].numpy(),
-                    problem=ctx.card.problem, num_classes=ctx.card.num_labels if classification else 0)  # fmt: skip
+    view = TaskView(
+        name=ctx.card.name,
+        features=feats[rows].double().numpy(),
+        labels=labels[rows].numpy(),
+        problem=ctx.card.problem,
+        num_classes=ctx.card.num_labels if classification else 0,
+    )
     return view, rows
 
 
@@ -128,8 +145,9 @@ class SimilarityComputer:
 
         xa = np.concatenate([feats(a, a), feats(b, a)])
         xb = np.concatenate([feats(a, b), feats(b, b)])
-        return TaskView(name=a, features=xa, labels=np.zeros(len(xa))), TaskView(name=b, features=xb,
-                                                                                  labels=np.zeros(len(xb)))  # fmt: skip
+        return TaskView(name=a, features=xa, labels=np.zeros(len(xa))), TaskView(
+            name=b, features=xb, labels=np.zeros(len(xb))
+        )
 
     def transfer_view(self, source: str, target: str) -> tuple[TaskView, np.ndarray | None]:
         """The target's rows under the source-trained encoder, and the source head's class
@@ -225,8 +243,12 @@ class SimilarityComputer:
         multiple-choice row has one per choice, which the measures do not take."""
         for t in tasks:
             if getattr(self.registry.get(t), "problem", None) == "multiple_choice":
-                return Scored(math.nan, NOT_APPLICABLE, f"'{t}' is multiple choice: a row has "
-                              "one feature vector per choice, the measures take one per row")  # fmt: skip
+                return Scored(
+                    math.nan,
+                    NOT_APPLICABLE,
+                    f"'{t}' is multiple choice: a row has "
+                    "one feature vector per choice, the measures take one per row",
+                )
         return None
 
     def floors(self, source: str, target: str) -> dict[str, float]:
@@ -236,8 +258,10 @@ class SimilarityComputer:
         history = ctx.encoders.history()
         card = self.registry.get(source)
         own = history[-1]["score"] if history else math.nan
-        return {"floor_source_size": float(len(ctx.store.data(source).train)),
-                "floor_source_score": own if card.direction == "max" else -own}  # fmt: skip
+        return {
+            "floor_source_size": float(len(ctx.store.data(source).train)),
+            "floor_source_score": own if card.direction == "max" else -own,
+        }
 
 
 def _score(spec: MeasureSpec, *args: Any) -> Scored:

@@ -83,17 +83,26 @@ def _support(row: pd.Series) -> tuple:
     from harness.analysis.correlation import row_rankable
 
     tau, p = row.get("kendall_tau"), row.get("kendall_tau_p")
-    return (row_rankable(row), -math.inf if pd.isna(tau) else round(float(tau), 12),
-            -(math.inf if p is None or pd.isna(p) else float(p)), row["measure"] in BASELINES)  # fmt: skip
+    return (
+        row_rankable(row),
+        -math.inf if pd.isna(tau) else round(float(tau), 12),
+        -(math.inf if p is None or pd.isna(p) else float(p)),
+        row["measure"] in BASELINES,
+    )
 
 
-def choose_measure(correlation: pd.DataFrame, family: str, excluded: set[str]) -> tuple[pd.Series | None, list[str]]:  # fmt: skip
+def choose_measure(
+    correlation: pd.DataFrame, family: str, excluded: set[str]
+) -> tuple[pd.Series | None, list[str]]:
     """The family's measure to rank by (floors and excluded measures aside), and [] when its
     evidence clears its baselines (`shortfall`), else one line per measure on why it does not.
     A measure that clears them: the highest Kendall τ of those that do. None does: the
     best-supported one (`_support`), so the ranking still follows the best rule at hand."""
-    rows = correlation[(correlation["family"] == family) & ~correlation["measure"].str.startswith("floor_")
-                       & ~correlation["measure"].isin(excluded)].dropna(subset=["kendall_tau"])  # fmt: skip
+    rows = correlation[
+        (correlation["family"] == family)
+        & ~correlation["measure"].str.startswith("floor_")
+        & ~correlation["measure"].isin(excluded)
+    ].dropna(subset=["kendall_tau"])
     if rows.empty:
         return None, []
     rows = [r for _, r in rows.iterrows()]
@@ -112,15 +121,20 @@ def caution(family: str, measure: str, why: list[str], chosen_by_user: bool = Fa
     """What `recommend` says first when no measure's evidence clears its baselines."""
     from harness.analysis.correlation import ALPHA
 
-    rule = (f"ranked by {measure}, as asked" if chosen_by_user else
-            f"still ranked by {measure}, the best-supported rule at hand (of the measures that can score a "
-            "new target: enough pairs to rank first, then the highest τ, then the lowest p; a baseline on a tie)")  # fmt: skip
-    return [f"caution: no measure's evidence clears its baselines for {family} targets, so which "
-            "source transfers best is not known from these results. Clearing them takes enough "
-            f"source→target pairs to rank, a permutation p below {ALPHA:g}, and a Kendall τ above the "
-            f"k-NN probe's and the floors'. Here:",
-            *[f"  {w}" for w in why],
-            f"The sources below are {rule}: read the order as a guess, not a finding."]  # fmt: skip
+    rule = (
+        f"ranked by {measure}, as asked"
+        if chosen_by_user
+        else f"still ranked by {measure}, the best-supported rule at hand (of the measures that can score a "
+        "new target: enough pairs to rank first, then the highest τ, then the lowest p; a baseline on a tie)"
+    )
+    return [
+        f"caution: no measure's evidence clears its baselines for {family} targets, so which "
+        "source transfers best is not known from these results. Clearing them takes enough "
+        f"source→target pairs to rank, a permutation p below {ALPHA:g}, and a Kendall τ above the "
+        f"k-NN probe's and the floors'. Here:",
+        *[f"  {w}" for w in why],
+        f"The sources below are {rule}: read the order as a guess, not a finding.",
+    ]
 
 
 def reliability(correlation: pd.DataFrame, family: str, chosen: pd.Series) -> list[str]:
@@ -133,14 +147,18 @@ def reliability(correlation: pd.DataFrame, family: str, chosen: pd.Series) -> li
     few = too_few_text(chosen.get("pairs"), chosen.get("min_p"))
     measure, pairs, p = chosen["measure"], int(chosen["pairs"]), chosen["kendall_tau_p"]
     if ok:
-        lines = [f"{measure} predicted the gain of {family} targets with Kendall τ {chosen['kendall_tau']:+.2f} "
-                 f"[{chosen['kendall_tau_low']:+.2f}, {chosen['kendall_tau_high']:+.2f}] over {pairs} source→target "
-                 f"pairs (permutation p = {p:.3f}); its first choice was the best source for {chosen['top1']:.0%} "
-                 f"of targets, among its first three for {chosen['top3']:.0%}."]  # fmt: skip
+        lines = [
+            f"{measure} predicted the gain of {family} targets with Kendall τ {chosen['kendall_tau']:+.2f} "
+            f"[{chosen['kendall_tau_low']:+.2f}, {chosen['kendall_tau_high']:+.2f}] over {pairs} source→target "
+            f"pairs (permutation p = {p:.3f}); its first choice was the best source for {chosen['top1']:.0%} "
+            f"of targets, among its first three for {chosen['top3']:.0%}."
+        ]
     else:
-        lines = [f"{measure}'s Kendall τ with the gain of {family} targets, {chosen['kendall_tau']:+.2f} over {pairs} "
-                 f"source→target pairs (permutation p = {p:.3f}), is no evidence ({few}): no ranking of so few "
-                 "pairs could reach p < 0.05; its top-1 and top-3 hit rates: n/a."]  # fmt: skip
+        lines = [
+            f"{measure}'s Kendall τ with the gain of {family} targets, {chosen['kendall_tau']:+.2f} over {pairs} "
+            f"source→target pairs (permutation p = {p:.3f}), is no evidence ({few}): no ranking of so few "
+            "pairs could reach p < 0.05; its top-1 and top-3 hit rates: n/a."
+        ]
     lines.append("  " + ceiling_summary(chosen))  # what any measure could reach here
     fam = (
         correlation[correlation["family"] == family].drop_duplicates("measure").set_index("measure")
@@ -199,8 +217,10 @@ def cmd_recommend(args: argparse.Namespace) -> int:
     if args.measure:
         measure = measures.get(args.measure).name
         if measures.get(measure).kind == "recorded":
-            raise ConfigError(f"--measure {measure}: it is read from multi-task runs' records, so it "
-                              "cannot score a target that has no runs; choose a measure computed from data")  # fmt: skip
+            raise ConfigError(
+                f"--measure {measure}: it is read from multi-task runs' records, so it "
+                "cannot score a target that has no runs; choose a measure computed from data"
+            )
         chosen = None
         if correlation is not None:
             match = correlation[
@@ -226,22 +246,34 @@ def cmd_recommend(args: argparse.Namespace) -> int:
         if why:
             warn = caution(family, measure, why)
         elif measure in BASELINES:
-            notes.append(f"no similarity measure beat the {measure} baseline for {family} targets; "
-                         "ranking by the baseline itself, whose evidence clears the floors")  # fmt: skip
+            notes.append(
+                f"no similarity measure beat the {measure} baseline for {family} targets; "
+                "ranking by the baseline itself, whose evidence clears the floors"
+            )
         if chosen is None:
-            notes.append(f"no correlation of measures with realised gain for {family} targets"
-                         + (f" in {correlation_file}" if correlation_file else "")
-                         + f" (run `transferbench similarity --results DIR`): ranking by {DEFAULT_MEASURE}, "
-                           "whose reliability here is unknown")  # fmt: skip
+            notes.append(
+                f"no correlation of measures with realised gain for {family} targets"
+                + (f" in {correlation_file}" if correlation_file else "")
+                + f" (run `transferbench similarity --results DIR`): ranking by {DEFAULT_MEASURE}, "
+                "whose reliability here is unknown"
+            )
     backbone = _backbone(
         argparse.Namespace(backbone=None), config, target.modality, DEFAULT_BACKBONES
     )
     budget = dict(config.get("budget") or {}) | dict(config.get("source_budget") or {})
-    setup = SimilaritySetup(backbone=backbone, source_budget=dataclasses.asdict(Budget.from_dict(budget, "source budget")),
-                            source_seed=int(config.get("source_seed", 0) or 0), limit=config.get("limit"),
-                            max_rows=args.max_rows)  # fmt: skip
-    runner = SuiteRunner((results or Path("results")) / ".recommend", data_dir=args.data_dir,
-                         cache_dir=args.cache_dir, registry=registry)  # fmt: skip
+    setup = SimilaritySetup(
+        backbone=backbone,
+        source_budget=dataclasses.asdict(Budget.from_dict(budget, "source budget")),
+        source_seed=int(config.get("source_seed", 0) or 0),
+        limit=config.get("limit"),
+        max_rows=args.max_rows,
+    )
+    runner = SuiteRunner(
+        (results or Path("results")) / ".recommend",
+        data_dir=args.data_dir,
+        cache_dir=args.cache_dir,
+        registry=registry,
+    )
     ranked = SimilarityComputer(runner, setup).score_sources(target.name, sources, measure)
     ranked = ranked.sort_values("score", ascending=False, na_position="last").reset_index(drop=True)
     ranked.insert(0, "rank", range(1, len(ranked) + 1))
@@ -271,8 +303,10 @@ def ranked_table(ranked: pd.DataFrame) -> tuple[str, str | None]:
     shown = ranked[["rank", "source", "score"]].astype(object)
     ok = ranked["status"] == "ok" if "status" in ranked else ranked["score"].notna()
     if "status" in ranked:
-        shown.loc[~ok, "score"] = [f"{st}: {why}" if why else st
-                                   for st, why in zip(ranked.loc[~ok, "status"], ranked.loc[~ok, "reason"])]  # fmt: skip
+        shown.loc[~ok, "score"] = [
+            f"{st}: {why}" if why else st
+            for st, why in zip(ranked.loc[~ok, "status"], ranked.loc[~ok, "reason"])
+        ]
     table = tabulate(shown, headers="keys", tablefmt="github", showindex=False, floatfmt=".4f")
     scored = ranked[ok]
     return table, (str(scored["source"].iloc[0]) if len(scored) else None)

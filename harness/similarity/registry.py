@@ -97,5 +97,13 @@ def discover_measures() -> Registry[MeasureSpec]:
 
 def describe_measures() -> list[dict[str, Any]]:
     reg = discover_measures()
-    return [{"name": n, "kind": reg.get(n).kind, "cheap": "yes" if reg.get(n).cheap else "no",
-             "description": reg.get(n).description, "reference": reg.get(n).reference} for n in reg.names()]  # fmt: skip
+    return [
+        {
+            "name": n,
+            "kind": reg.get(n).kind,
+            "cheap": "yes" if reg.get(n).cheap else "no",
+            "description": reg.get(n).description,
+            "reference": reg.get(n).reference,
+        }
+        for n in reg.names()
+    ]

@@ -106,10 +106,22 @@ def judge(
         status = "REGRESSION"
     elif -worse > bound.tolerance:
         status = "improved"
-    return {"reference_mean": float(x.mean()), "reference_std": _std(x), "reference_n": len(x),
-            "new_mean": float(y.mean()), "new_std": _std(y), "new_n": len(y), "change": change,
-            "tolerance": bound.tolerance, "se": bound.se, "df": bound.df, "k": bound.k,
-            "basis": bound.basis, "p_value": p, "status": status}  # fmt: skip
+    return {
+        "reference_mean": float(x.mean()),
+        "reference_std": _std(x),
+        "reference_n": len(x),
+        "new_mean": float(y.mean()),
+        "new_std": _std(y),
+        "new_n": len(y),
+        "change": change,
+        "tolerance": bound.tolerance,
+        "se": bound.se,
+        "df": bound.df,
+        "k": bound.k,
+        "basis": bound.basis,
+        "p_value": p,
+        "status": status,
+    }
 
 
 def _std(x: np.ndarray) -> float:
@@ -141,14 +153,20 @@ def source_label(spec: dict[str, Any]) -> str:
 
 
 def label_of(spec: dict[str, Any]) -> dict[str, Any]:
-    return {"backbone": spec["backbone"]["name"], "variant": spec["variant"],
-            "source": source_label(spec), "target": spec["target"],
-            "fraction": float(spec["fraction"])}  # fmt: skip
+    return {
+        "backbone": spec["backbone"]["name"],
+        "variant": spec["variant"],
+        "source": source_label(spec),
+        "target": spec["target"],
+        "fraction": float(spec["fraction"]),
+    }
 
 
 def describe(label: dict[str, Any]) -> str:
-    return (f"{label['variant']} | {label['source']} -> {label['target']} | "
-            f"frac {label['fraction']:g} | {label['backbone']}")  # fmt: skip
+    return (
+        f"{label['variant']} | {label['source']} -> {label['target']} | "
+        f"frac {label['fraction']:g} | {label['backbone']}"
+    )
 
 
 def record_metrics(record: dict[str, Any]) -> dict[str, float]:
@@ -176,10 +194,12 @@ def metrics_problem(record: dict[str, Any]) -> str | None:
     metrics, primary = record.get("metrics"), record["primary_metric"]
     if not isinstance(metrics, dict) or not metrics:
         shown = "missing" if metrics is None else f"{metrics!r}"[:40]
-        return (f"a successful record without its metrics ('metrics' is {shown}; a run records every "
-                f"metric of its target, '{primary}' among them)")  # fmt: skip
+        return (
+            f"a successful record without its metrics ('metrics' is {shown}; a run records every "
+            f"metric of its target, '{primary}' among them)"
+        )
     if primary not in metrics:
-        return (f"its 'metrics' ({', '.join(map(str, metrics))}) lack its primary metric '{primary}'")  # fmt: skip
+        return f"its 'metrics' ({', '.join(map(str, metrics))}) lack its primary metric '{primary}'"
     return None
 
 
@@ -203,12 +223,20 @@ class Side:
 
     def summary(self) -> dict[str, Any]:
         created = sorted(str(r["created"]) for r in self.runs.values() if r.get("created"))
-        commits = sorted({str((r.get("provenance") or {}).get("git_commit") or "unknown")[:10]
-                          for r in self.runs.values()})  # fmt: skip
-        return {"path": str(self.path), "runs": len(self.runs),
-                "failed": sum(r["status"] != "ok" for r in self.runs.values()),
-                "created_first": created[0] if created else None,
-                "created_last": created[-1] if created else None, "git_commits": commits}  # fmt: skip
+        commits = sorted(
+            {
+                str((r.get("provenance") or {}).get("git_commit") or "unknown")[:10]
+                for r in self.runs.values()
+            }
+        )
+        return {
+            "path": str(self.path),
+            "runs": len(self.runs),
+            "failed": sum(r["status"] != "ok" for r in self.runs.values()),
+            "created_first": created[0] if created else None,
+            "created_last": created[-1] if created else None,
+            "git_commits": commits,
+        }
 
 
 def load_side(path: str | Path, flag: str) -> Side:
@@ -235,9 +263,11 @@ def load_side(path: str | Path, flag: str) -> Side:
         old = side.runs.get(key)
         if old is not None:
             keep = max(old, record, key=lambda r: str(r.get("created") or ""))
-            side.notes.append(f"{flag} {path}: runs {old['run_id']} and {record['run_id']} have the "
-                              f"same spec ({describe(label_of(record['spec']))}, seed "
-                              f"{record['spec']['seed']}); the newer, {keep['run_id']}, is used")  # fmt: skip
+            side.notes.append(
+                f"{flag} {path}: runs {old['run_id']} and {record['run_id']} have the "
+                f"same spec ({describe(label_of(record['spec']))}, seed "
+                f"{record['spec']['seed']}); the newer, {keep['run_id']}, is used"
+            )
             record = keep
         side.runs[key] = record
     return side
@@ -262,8 +292,12 @@ def spec_diff(a: dict[str, Any], b: dict[str, Any]) -> list[str]:
 
 
 def _run_row(record: dict[str, Any]) -> dict[str, Any]:
-    row = {**label_of(record["spec"]), "seed": record["spec"]["seed"], "run_id": record["run_id"],
-           "status": record["status"]}  # fmt: skip
+    row = {
+        **label_of(record["spec"]),
+        "seed": record["spec"]["seed"],
+        "run_id": record["run_id"],
+        "status": record["status"],
+    }
     if record["status"] == "ok":
         row["score"] = float(record["primary_score"])
         row["metric"] = record["primary_metric"]
@@ -298,15 +332,19 @@ def compare(
     matched = len(reference.runs) - len(only_ref)
     if matched == 0:
         hints = _hints(only_ref, only_new)
-        raise DataError(f"no run in --results {results.path} ({len(results.runs)} runs) has the spec of a run in "
-                        f"--reference {reference.path} ({len(reference.runs)} runs): nothing to compare"
-                        + ("; e.g. " + "; ".join(hints[:3]) if hints else "")
-                        + ". Compare runs of the same suite, or refresh the reference (docs/nightly.md)")  # fmt: skip
+        raise DataError(
+            f"no run in --results {results.path} ({len(results.runs)} runs) has the spec of a run in "
+            f"--reference {reference.path} ({len(reference.runs)} runs): nothing to compare"
+            + ("; e.g. " + "; ".join(hints[:3]) if hints else "")
+            + ". Compare runs of the same suite, or refresh the reference (docs/nightly.md)"
+        )
     groups: dict[str, dict[str, Any]] = {}
     for side, runs in (("ref", reference.runs), ("new", results.runs)):
         for r in runs.values():
-            g = groups.setdefault(spec_key(r["spec"], seed=False),
-                                  {"label": label_of(r["spec"]), "ref": [], "new": []})  # fmt: skip
+            g = groups.setdefault(
+                spec_key(r["spec"], seed=False),
+                {"label": label_of(r["spec"]), "ref": [], "new": []},
+            )
             g[side].append(r)
     rows, failed, notes = [], [], [*reference.notes, *results.notes]
     for gkey, g in groups.items():
@@ -316,56 +354,108 @@ def compare(
         for r in g["new"]:
             if r["status"] != "ok":
                 was_ok = spec_key(r["spec"]) in ref_ok_keys
-                failed.append({**_run_row(r), "reference_status": "ok" if was_ok else
-                               ("failed" if spec_key(r["spec"]) in reference.runs else "absent"),
-                               "regression": was_ok})  # fmt: skip
+                failed.append(
+                    {
+                        **_run_row(r),
+                        "reference_status": "ok"
+                        if was_ok
+                        else ("failed" if spec_key(r["spec"]) in reference.runs else "absent"),
+                        "regression": was_ok,
+                    }
+                )
         new_ok_keys = {spec_key(r["spec"]) for r in ok_new}
         for r in g["ref"]:
             if r["status"] != "ok" and spec_key(r["spec"]) in new_ok_keys:
-                notes.append(f"{describe(g['label'])}, seed {r['spec']['seed']}: failed in the "
-                             f"reference ({r['run_id']}), succeeds now")  # fmt: skip
+                notes.append(
+                    f"{describe(g['label'])}, seed {r['spec']['seed']}: failed in the "
+                    f"reference ({r['run_id']}), succeeds now"
+                )
         if not ok_ref or not ok_new:
             continue
         values_ref = [record_metrics(r) for r in ok_ref]
         values_new = [record_metrics(r) for r in ok_new]
         primary = ok_ref[0]["primary_metric"]
-        names = sorted({m for v in values_ref for m in v} | {m for v in values_new for m in v},
-                       key=lambda m: (m != primary, m))  # fmt: skip
+        names = sorted(
+            {m for v in values_ref for m in v} | {m for v in values_new for m in v},
+            key=lambda m: (m != primary, m),
+        )
         for metric in names:
             x = [v[metric] for v in values_ref if metric in v]
             y = [v[metric] for v in values_new if metric in v]
             if not x or not y:
-                notes.append(f"{describe(g['label'])}: metric {metric} is only in the "
-                             f"{'results' if y else 'reference'}; not compared")  # fmt: skip
+                notes.append(
+                    f"{describe(g['label'])}: metric {metric} is only in the "
+                    f"{'results' if y else 'reference'}; not compared"
+                )
                 continue
             direction = metric_direction(metric, ok_ref[0])
-            rows.append({"group": gkey, **g["label"], "metric": metric, "primary": metric == primary,
-                         "direction": direction, **judge(x, y, direction, alpha, floor),
-                         "seeds_reference": sorted(r["spec"]["seed"] for r in ok_ref),
-                         "seeds_new": sorted(r["spec"]["seed"] for r in ok_new),
-                         "run_ids": sorted(r["run_id"] for r in ok_new)})  # fmt: skip
-    rows.sort(key=lambda r: (r["backbone"], r["target"], r["fraction"], r["variant"], r["source"],
-                             not r["primary"], r["metric"]))  # fmt: skip
+            rows.append(
+                {
+                    "group": gkey,
+                    **g["label"],
+                    "metric": metric,
+                    "primary": metric == primary,
+                    "direction": direction,
+                    **judge(x, y, direction, alpha, floor),
+                    "seeds_reference": sorted(r["spec"]["seed"] for r in ok_ref),
+                    "seeds_new": sorted(r["spec"]["seed"] for r in ok_new),
+                    "run_ids": sorted(r["run_id"] for r in ok_new),
+                }
+            )
+    rows.sort(
+        key=lambda r: (
+            r["backbone"],
+            r["target"],
+            r["fraction"],
+            r["variant"],
+            r["source"],
+            not r["primary"],
+            r["metric"],
+        )
+    )
     regressions = [r for r in rows if r["status"] == "REGRESSION"]
-    summary = {"groups_compared": len({r["group"] for r in rows}), "comparisons": len(rows),
-               "runs_matched": matched, "regressions": len(regressions),
-               "failed_regressions": sum(f["regression"] for f in failed),
-               "improved": sum(r["status"] == "improved" for r in rows),
-               "missing_runs": len(only_ref), "new_runs": len(only_new), "failed_runs": len(failed)}  # fmt: skip
-    return {"reference": reference.summary(), "results": results.summary(),
-            "rule": {"alpha": alpha, "min_tolerance": floor,
-                     "text": (f"REGRESSION when a group's mean moves the worse way by more than "
-                              f"max(t(1-alpha; Welch df) * SE, floor), SE = sqrt(s1^2/n1 + s2^2/n2) "
-                              f"over seeds; alpha = {alpha:g} one-sided, floor = {floor:g}")},
-            "summary": summary, "rows": rows, "failed": failed,
-            "missing": sorted((_run_row(r) for r in only_ref.values()), key=_row_order),
-            "new": sorted((_run_row(r) for r in only_new.values()), key=_row_order),
-            "hints": _hints(only_ref, only_new), "notes": notes}  # fmt: skip
+    summary = {
+        "groups_compared": len({r["group"] for r in rows}),
+        "comparisons": len(rows),
+        "runs_matched": matched,
+        "regressions": len(regressions),
+        "failed_regressions": sum(f["regression"] for f in failed),
+        "improved": sum(r["status"] == "improved" for r in rows),
+        "missing_runs": len(only_ref),
+        "new_runs": len(only_new),
+        "failed_runs": len(failed),
+    }
+    return {
+        "reference": reference.summary(),
+        "results": results.summary(),
+        "rule": {
+            "alpha": alpha,
+            "min_tolerance": floor,
+            "text": (
+                f"REGRESSION when a group's mean moves the worse way by more than "
+                f"max(t(1-alpha; Welch df) * SE, floor), SE = sqrt(s1^2/n1 + s2^2/n2) "
+                f"over seeds; alpha = {alpha:g} one-sided, floor = {floor:g}"
+            ),
+        },
+        "summary": summary,
+        "rows": rows,
+        "failed": failed,
+        "missing": sorted((_run_row(r) for r in only_ref.values()), key=_row_order),
+        "new": sorted((_run_row(r) for r in only_new.values()), key=_row_order),
+        "hints": _hints(only_ref, only_new),
+        "notes": notes,
+    }
 
 
 def _row_order(row: dict[str, Any]) -> tuple:
-    return (row["backbone"], row["target"], row["fraction"], row["variant"], row["source"],
-            row["seed"])  # fmt: skip
+    return (
+        row["backbone"],
+        row["target"],
+        row["fraction"],
+        row["variant"],
+        row["source"],
+        row["seed"],
+    )
 
 
 def is_failure(report: dict[str, Any], fail_on_missing: bool = False) -> bool:
@@ -420,38 +510,59 @@ def to_markdown(report: dict[str, Any], fail_on_missing: bool = False) -> str:
     verdict = "FAIL" if is_failure(report, fail_on_missing) else "PASS"
     lines = [f"## transferbench compare: {verdict}", ""]
     for name, side in (("reference", ref), ("results", new)):
-        lines.append(f"- {name}: `{side['path']}`: {side['runs']} run(s), created {_when(side)}, "
-                     f"commit {', '.join(side['git_commits'])}")  # fmt: skip
+        lines.append(
+            f"- {name}: `{side['path']}`: {side['runs']} run(s), created {_when(side)}, "
+            f"commit {', '.join(side['git_commits'])}"
+        )
     lines.append(f"- rule: {report['rule']['text']} (docs/nightly.md)")
-    lines.append(f"- {s['runs_matched']} run(s) matched by spec content; {s['groups_compared']} run group(s), "
-                 f"{s['comparisons']} group × metric comparison(s): **{bad} regression(s)**, "
-                 f"{s['improved']} improved; {s['missing_runs']} run(s) missing from the results, "
-                 f"{s['new_runs']} new, {s['failed_runs']} failed")  # fmt: skip
+    lines.append(
+        f"- {s['runs_matched']} run(s) matched by spec content; {s['groups_compared']} run group(s), "
+        f"{s['comparisons']} group × metric comparison(s): **{bad} regression(s)**, "
+        f"{s['improved']} improved; {s['missing_runs']} run(s) missing from the results, "
+        f"{s['new_runs']} new, {s['failed_runs']} failed"
+    )
     regressions = [r for r in report["rows"] if r["status"] == "REGRESSION"]
     if regressions or s["failed_regressions"]:
         lines += ["", "### Regressions", ""]
         for r in regressions:
             p = f", one-sided p = {r['p_value']:.2g}" if not math.isnan(r["p_value"]) else ""
-            lines.append(f"- **{describe(r)}**, {r['metric']} ({r['direction']} is better): reference "
-                         f"{_stat(r['reference_mean'], r['reference_std'], r['reference_n'])}, new "
-                         f"{_stat(r['new_mean'], r['new_std'], r['new_n'])}, change {r['change']:+.4f} "
-                         f"beyond the tolerance {r['tolerance']:.4f}{p}; runs {', '.join(r['run_ids'])}")  # fmt: skip
+            lines.append(
+                f"- **{describe(r)}**, {r['metric']} ({r['direction']} is better): reference "
+                f"{_stat(r['reference_mean'], r['reference_std'], r['reference_n'])}, new "
+                f"{_stat(r['new_mean'], r['new_std'], r['new_n'])}, change {r['change']:+.4f} "
+                f"beyond the tolerance {r['tolerance']:.4f}{p}; runs {', '.join(r['run_ids'])}"
+            )
         for f in report["failed"]:
             if f["regression"]:
-                lines.append(f"- **{describe(f)}**, seed {f['seed']}: run {f['run_id']} FAILED "
-                             f"(the reference's succeeded): {f['error']}")  # fmt: skip
+                lines.append(
+                    f"- **{describe(f)}**, seed {f['seed']}: run {f['run_id']} FAILED "
+                    f"(the reference's succeeded): {f['error']}"
+                )
     lines += ["", "### Run groups and metrics", ""]
-    table = [{"backbone": r["backbone"], "method": r["variant"], "source": r["source"], "target": r["target"],
-              "fraction": f"{r['fraction']:g}", "metric": r["metric"] + ("" if r["direction"] == "max" else " ↓"),
-              "reference": _stat(r["reference_mean"], r["reference_std"], r["reference_n"]),
-              "new": _stat(r["new_mean"], r["new_std"], r["new_n"]), "change": f"{r['change']:+.4f}",
-              "tolerance": _fmt(r["tolerance"]) + (" (floor)" if r["basis"] == "floor" else ""),
-              "p": "" if math.isnan(r["p_value"]) else f"{r['p_value']:.2g}",
-              "status": r["status"]} for r in report["rows"]]  # fmt: skip
+    table = [
+        {
+            "backbone": r["backbone"],
+            "method": r["variant"],
+            "source": r["source"],
+            "target": r["target"],
+            "fraction": f"{r['fraction']:g}",
+            "metric": r["metric"] + ("" if r["direction"] == "max" else " ↓"),
+            "reference": _stat(r["reference_mean"], r["reference_std"], r["reference_n"]),
+            "new": _stat(r["new_mean"], r["new_std"], r["new_n"]),
+            "change": f"{r['change']:+.4f}",
+            "tolerance": _fmt(r["tolerance"]) + (" (floor)" if r["basis"] == "floor" else ""),
+            "p": "" if math.isnan(r["p_value"]) else f"{r['p_value']:.2g}",
+            "status": r["status"],
+        }
+        for r in report["rows"]
+    ]
     lines.append(_table(table))
     lines.append("\n↓: lower is better. p: one-sided Welch p-value that the new runs are worse.")
-    for title, key in (("Runs only in the reference (missing from the results)", "missing"),
-                       ("Runs only in the results (new)", "new"), ("Failed runs in the results", "failed")):  # fmt: skip
+    for title, key in (
+        ("Runs only in the reference (missing from the results)", "missing"),
+        ("Runs only in the results (new)", "new"),
+        ("Failed runs in the results", "failed"),
+    ):
         if report[key]:
             rows = [_run_cells(row) for row in report[key]]
             lines += ["", f"### {title}", "", _table(rows)]
@@ -520,16 +631,30 @@ def add_command(sub: argparse._SubParsersAction) -> None:
         "seeds, the change, and REGRESSION when it is worse than seed noise explains "
         "(docs/nightly.md). Exit 1 on a regression, 2 on unusable input, 0 otherwise.",
     )
-    p.add_argument("--reference", required=True,
-                   help="reference results folder (e.g. results/reference/nightly)")  # fmt: skip
+    p.add_argument(
+        "--reference",
+        required=True,
+        help="reference results folder (e.g. results/reference/nightly)",
+    )
     p.add_argument("--results", default="results/nightly", help="the new results folder")
     p.add_argument("--format", default="md", choices=["md", "json"])
     p.add_argument("--output", help="also write the report to this file")
-    p.add_argument("--alpha", type=float, default=ALPHA,
-                   help=f"one-sided level of the Welch test per group and metric (default {ALPHA:g})")  # fmt: skip
-    p.add_argument("--min_tolerance", type=float, default=MIN_TOLERANCE,
-                   help=f"floor of the tolerance in metric units, for groups with no seed spread "
-                        f"(default {MIN_TOLERANCE:g})")  # fmt: skip
-    p.add_argument("--fail_on_missing", action="store_true",
-                   help="exit 1 also when reference runs are missing from the results")  # fmt: skip
+    p.add_argument(
+        "--alpha",
+        type=float,
+        default=ALPHA,
+        help=f"one-sided level of the Welch test per group and metric (default {ALPHA:g})",
+    )
+    p.add_argument(
+        "--min_tolerance",
+        type=float,
+        default=MIN_TOLERANCE,
+        help=f"floor of the tolerance in metric units, for groups with no seed spread "
+        f"(default {MIN_TOLERANCE:g})",
+    )
+    p.add_argument(
+        "--fail_on_missing",
+        action="store_true",
+        help="exit 1 also when reference runs are missing from the results",
+    )
     p.set_defaults(func=cmd_compare)

@@ -67,11 +67,18 @@ def drift_test(
     scores in order (empty for a night without the series)."""
     idx = [i for i, v in enumerate(nights) if len(v)]
     means = [float(np.mean(nights[i])) for i in idx]
-    out: dict[str, Any] = {"nights": len(idx), "first_mean": means[0] if means else math.nan,
-                           "last_mean": means[-1] if means else math.nan, "tau": math.nan,
-                           "p_trend": math.nan, "slope": math.nan, "window": 0,
-                           "window_change": math.nan, "tolerance": math.nan,
-                           "p_window": math.nan}  # fmt: skip
+    out: dict[str, Any] = {
+        "nights": len(idx),
+        "first_mean": means[0] if means else math.nan,
+        "last_mean": means[-1] if means else math.nan,
+        "tau": math.nan,
+        "p_trend": math.nan,
+        "slope": math.nan,
+        "window": 0,
+        "window_change": math.nan,
+        "tolerance": math.nan,
+        "p_window": math.nan,
+    }
     if len(idx) < max(min_nights, 3):
         return {**out, "status": "too few nights"}
     tau, p_two = stats.kendalltau(idx, means)
@@ -91,10 +98,17 @@ def drift_test(
         status = "improving"
     else:
         status = "ok"
-    return {**out, "tau": float(tau), "p_trend": float(min(p_worse, p_better) if tau else 1.0),
-            "slope": float(stats.theilslopes(means, idx).slope), "window": w,
-            "window_change": window["change"], "tolerance": window["tolerance"],
-            "p_window": window["p_value"], "status": status}  # fmt: skip
+    return {
+        **out,
+        "tau": float(tau),
+        "p_trend": float(min(p_worse, p_better) if tau else 1.0),
+        "slope": float(stats.theilslopes(means, idx).slope),
+        "window": w,
+        "window_change": window["change"],
+        "tolerance": window["tolerance"],
+        "p_window": window["p_value"],
+        "status": status,
+    }
 
 
 def load_nights(dirs: Sequence[str | Path], order: str = "created") -> list[dict[str, Any]]:
@@ -108,13 +122,20 @@ def load_nights(dirs: Sequence[str | Path], order: str = "created") -> list[dict
         seen.add(resolved)
         side = load_side(d, "history:")
         created = [str(r["created"]) for r in side.runs.values() if r.get("created")]
-        nights.append({"path": Path(d), "created": max(created) if created else None,
-                       "records": list(side.runs.values())})  # fmt: skip
+        nights.append(
+            {
+                "path": Path(d),
+                "created": max(created) if created else None,
+                "records": list(side.runs.values()),
+            }
+        )
     if order == "created":
         undated = [str(n["path"]) for n in nights if n["created"] is None]
         if undated:
-            raise DataError(f"history: no record in {', '.join(undated)} says when it was written "
-                            "('created'); give the folders in order with --order given")  # fmt: skip
+            raise DataError(
+                f"history: no record in {', '.join(undated)} says when it was written "
+                "('created'); give the folders in order with --order given"
+            )
         nights.sort(key=lambda n: n["created"])  # stable: equal times keep the given order
     return nights
 
@@ -126,10 +147,19 @@ def nightly_frame(nights: list[dict[str, Any]]) -> pd.DataFrame:
         for r in night["records"]:
             if r["status"] != "ok":
                 continue
-            rows.append({"night": i, **label_of(r["spec"]), "metric": r["primary_metric"],
-                         "direction": r.get("direction") if r.get("direction") in ("max", "min") else "max",
-                         "group": spec_key(r["spec"], seed=False), "seed": r["spec"]["seed"],
-                         "score": float(r["primary_score"])})  # fmt: skip
+            rows.append(
+                {
+                    "night": i,
+                    **label_of(r["spec"]),
+                    "metric": r["primary_metric"],
+                    "direction": r.get("direction")
+                    if r.get("direction") in ("max", "min")
+                    else "max",
+                    "group": spec_key(r["spec"], seed=False),
+                    "seed": r["spec"]["seed"],
+                    "score": float(r["primary_score"]),
+                }
+            )
     df = pd.DataFrame(rows)
     if df.empty:
         raise DataError("history: no successful run in any of the folders")
@@ -146,20 +176,36 @@ def series_table(
     df: pd.DataFrame, n_nights: int, alpha: float, floor: float, min_nights: int
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Per night and series: mean, std, seeds (long); per series: the drift test (wide)."""
-    per_night = (df.groupby([*SERIES, "night"])
-                 .agg(mean=("score", "mean"), std=("score", "std"), n=("score", "size"),
-                      direction=("direction", "first"), group=("group", "first"))
-                 .reset_index())  # fmt: skip
+    per_night = (
+        df.groupby([*SERIES, "night"])
+        .agg(
+            mean=("score", "mean"),
+            std=("score", "std"),
+            n=("score", "size"),
+            direction=("direction", "first"),
+            group=("group", "first"),
+        )
+        .reset_index()
+    )
     per_night["std"] = per_night["std"].fillna(0.0)
     tests = []
     for key, part in df.groupby(SERIES, sort=True):
         scores = [part.loc[part["night"] == i, "score"].tolist() for i in range(n_nights)]
         groups = part.groupby("night")["group"].first()
-        changed = [int(i) for prev, i in zip(groups.index[:-1], groups.index[1:])
-                   if groups[i] != groups[prev]]  # fmt: skip
+        changed = [
+            int(i)
+            for prev, i in zip(groups.index[:-1], groups.index[1:])
+            if groups[i] != groups[prev]
+        ]
         test = drift_test(scores, part["direction"].iloc[0], alpha, floor, min_nights)
-        tests.append({**dict(zip(SERIES, key)), "direction": part["direction"].iloc[0], **test,
-                      "spec_changed_at": changed})  # fmt: skip
+        tests.append(
+            {
+                **dict(zip(SERIES, key)),
+                "direction": part["direction"].iloc[0],
+                **test,
+                "spec_changed_at": changed,
+            }
+        )
     order = ["target", "backbone", "fraction", "variant", "source", "metric", "setting"]
     return per_night, pd.DataFrame(tests).sort_values(order).reset_index(drop=True)
 
@@ -209,8 +255,10 @@ def draw_history(
         ax.set_xlim(-0.5, len(names) - 0.5)
     for ax in list(axes.flat)[n:]:
         ax.axis("off")
-    fig.suptitle("Headline score per night: mean over seeds, band ± 1 seed s.d., dashed: Sen's slope",
-                 fontsize=9)  # fmt: skip
+    fig.suptitle(
+        "Headline score per night: mean over seeds, band ± 1 seed s.d., dashed: Sen's slope",
+        fontsize=9,
+    )
     fig.tight_layout()
     return _save(fig, path)
 
@@ -225,14 +273,25 @@ def drift_markdown(tests: pd.DataFrame, statuses: Sequence[str]) -> str:
 
     rows = []
     for t in tests[tests["status"].isin(statuses)].itertuples(index=False):
-        rows.append({"backbone": t.backbone, "method": t.variant, "source": t.source, "target": t.target,
-                     "fraction": f"{t.fraction:g}", "metric": t.metric + ("" if t.direction == "max" else " ↓"),
-                     "nights": t.nights, "first → last": f"{t.first_mean:.4f} → {t.last_mean:.4f}",
-                     "Sen slope / night": _fmt(t.slope, "+.5f"), "Kendall τ": _fmt(t.tau, "+.2f"),
-                     "p (trend)": _fmt(t.p_trend, ".2g"),
-                     f"change, last vs first {t.window} night(s)": _fmt(t.window_change, "+.4f"),
-                     "tolerance": _fmt(t.tolerance), "status": t.status,
-                     "spec changed": ",".join(map(str, t.spec_changed_at))})  # fmt: skip
+        rows.append(
+            {
+                "backbone": t.backbone,
+                "method": t.variant,
+                "source": t.source,
+                "target": t.target,
+                "fraction": f"{t.fraction:g}",
+                "metric": t.metric + ("" if t.direction == "max" else " ↓"),
+                "nights": t.nights,
+                "first → last": f"{t.first_mean:.4f} → {t.last_mean:.4f}",
+                "Sen slope / night": _fmt(t.slope, "+.5f"),
+                "Kendall τ": _fmt(t.tau, "+.2f"),
+                "p (trend)": _fmt(t.p_trend, ".2g"),
+                f"change, last vs first {t.window} night(s)": _fmt(t.window_change, "+.4f"),
+                "tolerance": _fmt(t.tolerance),
+                "status": t.status,
+                "spec changed": ",".join(map(str, t.spec_changed_at)),
+            }
+        )
     return tabulate(rows, headers="keys", tablefmt="github", disable_numparse=True) if rows else ""
 
 
@@ -258,16 +317,23 @@ def history(
             f"--output_dir {output_dir}: cannot create: {exc.strerror or exc}"
         ) from exc
     figures = draw_history(per_night, tests, names, output_dir / "history")
-    per_night.assign(folder=per_night["night"].map(lambda i: str(nights[i]["path"])),
-                     created=per_night["night"].map(lambda i: nights[i]["created"])
-                     ).to_csv(output_dir / "history.csv", index=False)  # fmt: skip
+    per_night.assign(
+        folder=per_night["night"].map(lambda i: str(nights[i]["path"])),
+        created=per_night["night"].map(lambda i: nights[i]["created"]),
+    ).to_csv(output_dir / "history.csv", index=False)
     tests.to_csv(output_dir / "drift.csv", index=False)
     lines = [f"## transferbench history: {len(nights)} night(s), {len(tests)} series", ""]
-    lines += [f"{i}. `{n['path']}` ({n['created'] or 'time unknown'}, {len(n['records'])} run(s))"
-              for i, n in enumerate(nights)]  # fmt: skip
-    lines += ["", f"Drift: Mann–Kendall trend of the nightly mean, one-sided p < {alpha:g}, in the worse "
-              "direction, and the last third of the nights worse than the first third by more than "
-              f"max(t·SE, {floor:g}) over seeds; at least {min_nights} nights (docs/nightly.md).", ""]  # fmt: skip
+    lines += [
+        f"{i}. `{n['path']}` ({n['created'] or 'time unknown'}, {len(n['records'])} run(s))"
+        for i, n in enumerate(nights)
+    ]
+    lines += [
+        "",
+        f"Drift: Mann–Kendall trend of the nightly mean, one-sided p < {alpha:g}, in the worse "
+        "direction, and the last third of the nights worse than the first third by more than "
+        f"max(t·SE, {floor:g}) over seeds; at least {min_nights} nights (docs/nightly.md).",
+        "",
+    ]
     flagged = tests[tests["status"] == "DRIFT"]
     if flagged.empty:
         lines.append(f"No drift flagged in {len(tests)} series.")
@@ -283,15 +349,26 @@ def history(
         ]
     short = tests[tests["status"] == "too few nights"]
     if not short.empty:
-        lines += ["", f"{len(short)} series with fewer than {max(min_nights, 3)} nights were not tested: "
-                  + "; ".join(f"{describe(dict(zip(SERIES, t)))} ({t[SERIES.index('metric')]})"
-                              for t in short[SERIES].itertuples(index=False, name=None))]  # fmt: skip
+        lines += [
+            "",
+            f"{len(short)} series with fewer than {max(min_nights, 3)} nights were not tested: "
+            + "; ".join(
+                f"{describe(dict(zip(SERIES, t)))} ({t[SERIES.index('metric')]})"
+                for t in short[SERIES].itertuples(index=False, name=None)
+            ),
+        ]
     changed = tests[tests["spec_changed_at"].map(len) > 0]
     if not changed.empty:
-        lines += ["", f"{len(changed)} series changed their spec during the window (see `spec changed` "
-                  f"in {output_dir / 'drift.md'})."]  # fmt: skip
-    lines += ["", f"Plots: {', '.join(map(str, figures))}; tables: {output_dir / 'history.csv'}, "
-              f"{output_dir / 'drift.csv'}"]  # fmt: skip
+        lines += [
+            "",
+            f"{len(changed)} series changed their spec during the window (see `spec changed` "
+            f"in {output_dir / 'drift.md'}).",
+        ]
+    lines += [
+        "",
+        f"Plots: {', '.join(map(str, figures))}; tables: {output_dir / 'history.csv'}, "
+        f"{output_dir / 'drift.csv'}",
+    ]
     text = "\n".join(lines) + "\n"
     all_series = drift_markdown(tests, ["DRIFT", "improving", "ok", "too few nights"])
     write_output(
@@ -310,8 +387,14 @@ def cmd_history(args: argparse.Namespace) -> int:
     check_level(args.alpha, args.min_tolerance)
     if args.min_nights < 3:
         raise ConfigError(f"--min_nights {args.min_nights}: a trend needs at least 3 nights")
-    out = history(args.dirs, Path(args.output_dir), args.order, args.alpha, args.min_tolerance,
-                  args.min_nights)  # fmt: skip
+    out = history(
+        args.dirs,
+        Path(args.output_dir),
+        args.order,
+        args.alpha,
+        args.min_tolerance,
+        args.min_nights,
+    )
     print(out["text"], end="")
     drifting = int((out["tests"]["status"] == "DRIFT").sum())
     return 1 if drifting and args.fail_on_drift else 0
@@ -327,14 +410,29 @@ def add_command(sub: argparse._SubParsersAction) -> None:
         "(docs/nightly.md).",
     )
     p.add_argument("dirs", nargs="+", metavar="DIR", help="nightly results folders, one per night")
-    p.add_argument("--order", default="created", choices=["created", "given"],
-                   help="order nights by their records' `created` time (default) or as given")  # fmt: skip
-    p.add_argument("--output_dir", default="results/history",
-                   help="where history.png/.svg, history.csv, drift.csv and drift.md go")  # fmt: skip
+    p.add_argument(
+        "--order",
+        default="created",
+        choices=["created", "given"],
+        help="order nights by their records' `created` time (default) or as given",
+    )
+    p.add_argument(
+        "--output_dir",
+        default="results/history",
+        help="where history.png/.svg, history.csv, drift.csv and drift.md go",
+    )
     p.add_argument("--alpha", type=float, default=ALPHA, help=f"test level (default {ALPHA:g})")
-    p.add_argument("--min_tolerance", type=float, default=MIN_TOLERANCE,
-                   help=f"floor of the noise band in metric units (default {MIN_TOLERANCE:g})")  # fmt: skip
-    p.add_argument("--min_nights", type=int, default=MIN_NIGHTS,
-                   help=f"nights a series needs to be tested (default {MIN_NIGHTS})")  # fmt: skip
+    p.add_argument(
+        "--min_tolerance",
+        type=float,
+        default=MIN_TOLERANCE,
+        help=f"floor of the noise band in metric units (default {MIN_TOLERANCE:g})",
+    )
+    p.add_argument(
+        "--min_nights",
+        type=int,
+        default=MIN_NIGHTS,
+        help=f"nights a series needs to be tested (default {MIN_NIGHTS})",
+    )
     p.add_argument("--fail_on_drift", action="store_true", help="exit 1 when a series drifts")
     p.set_defaults(func=cmd_history)

@@ -76,8 +76,9 @@ def is_baseline(spec: dict[str, Any], builtin: set[str]) -> bool:
     return spec["method"] in builtin and spec["variant"] == spec["method"]
 
 
-def build_board(submissions: Path, baselines: Path | None = None,
-                registry: TaskRegistry | None = None) -> Board:  # fmt: skip
+def build_board(
+    submissions: Path, baselines: Path | None = None, registry: TaskRegistry | None = None
+) -> Board:
     """Validate every submission in the folder and rank the valid ones with the baselines."""
     registry = registry or TaskRegistry()
     builtin = builtin_methods()
@@ -124,8 +125,10 @@ def build_board(submissions: Path, baselines: Path | None = None,
         runs = pd.DataFrame(rows)
         twice = runs.duplicated(["suite", "entry", "condition", "seed"])
         if twice.any():  # e.g. two submissions of one suite whose baselines differ in budget
-            board.notes.append(f"{int(twice.sum())} run(s) left out: the same method, condition and seed "
-                               "came twice with different specs; the first was kept")  # fmt: skip
+            board.notes.append(
+                f"{int(twice.sum())} run(s) left out: the same method, condition and seed "
+                "came twice with different specs; the first was kept"
+            )
         board.runs = runs[~twice].reset_index(drop=True)
         board.table = ranked_table(board.runs)
     return board
@@ -144,9 +147,15 @@ def registered_runs(suite: str, registry: TaskRegistry) -> set[str]:
         return set()
 
 
-def _reference_baselines(folder: Path, suite_runs: dict[str, set[str]], builtin: set[str],
-                         registry: TaskRegistry, modality: dict[str, str], records: dict,
-                         notes: list[str]) -> list[dict[str, Any]]:  # fmt: skip
+def _reference_baselines(
+    folder: Path,
+    suite_runs: dict[str, set[str]],
+    builtin: set[str],
+    registry: TaskRegistry,
+    modality: dict[str, str],
+    records: dict,
+    notes: list[str],
+) -> list[dict[str, Any]]:
     """Baseline rows from a results folder: the built-in methods' runs of each suite (its runs
     as submitted or as registered), made without --limit on the registry's cards."""
     found, problems = load_records(folder, strict=False)
@@ -156,8 +165,10 @@ def _reference_baselines(folder: Path, suite_runs: dict[str, set[str]], builtin:
         spec = r["spec"]
         if r["status"] != "ok" or not is_baseline(spec, builtin):
             continue
-        stale = any(registry.cards.get(t) is None or registry.cards[t].content_hash != v
-                    for t, v in (spec.get("task_versions") or {}).items())  # fmt: skip
+        stale = any(
+            registry.cards.get(t) is None or registry.cards[t].content_hash != v
+            for t, v in (spec.get("task_versions") or {}).items()
+        )
         if spec.get("limit") is not None or r.get("comparable") is False or stale:
             skipped += 1
             continue
@@ -183,8 +194,10 @@ def cd_panels(board: Board, out: Path) -> list[CDPanel]:
         matrix, left_out = score_matrix(part)
         note = f"left out (not on every condition): {', '.join(left_out)}" if left_out else ""
         if matrix.shape[1] < MIN_CD or matrix.shape[0] < MIN_CD:
-            why = (f"no diagram: {matrix.shape[1]} method(s) on all of {matrix.shape[0]} condition(s); "
-                   f"it needs at least {MIN_CD} of each")  # fmt: skip
+            why = (
+                f"no diagram: {matrix.shape[1]} method(s) on all of {matrix.shape[0]} condition(s); "
+                f"it needs at least {MIN_CD} of each"
+            )
             panels.append(CDPanel(suite, mod, None, "; ".join(filter(None, [why, note]))))
             continue
         result = analyse(matrix)
@@ -207,20 +220,37 @@ def _fmt(x: float, spec: str = ".4f") -> str:
 
 def text_table(table: pd.DataFrame) -> pd.DataFrame:
     """The table as people read it (strings)."""
-    return pd.DataFrame({
-        "suite": table["suite"], "modality": table["modality"], "target": table["target"],
-        "fraction": table["fraction"].map(lambda f: f"{f:g}"), "metric": table["metric"],
-        "submission": table["submission"], "method": table["method"], "source": table["source"],
-        "mean": table["mean"].map(_fmt),
-        "95% CI": [interval_text(lo, hi, k, n, bool(c)) for lo, hi, k, n, c in
-                   zip(table["ci_low"], table["ci_high"], table["ci_kind"], table["seeds"],
-                       table.get("ci_clipped", pd.Series(False, index=table.index)))],
-        "seeds": table["seeds"], "rank": table["rank"].map(lambda r: f"{r:g}"),
-        "Δ vs best baseline": table["delta_vs_best_baseline"].map(lambda d: _fmt(d, "+.4f")),
-        "p (paired t)": table["p_value"].map(lambda p: _fmt(p, ".3g")),
-        "significant": ["yes" if s else ("no" if pd.notna(p) else "") for s, p in
-                        zip(table["significant"], table["p_value"])],
-    })  # fmt: skip
+    return pd.DataFrame(
+        {
+            "suite": table["suite"],
+            "modality": table["modality"],
+            "target": table["target"],
+            "fraction": table["fraction"].map(lambda f: f"{f:g}"),
+            "metric": table["metric"],
+            "submission": table["submission"],
+            "method": table["method"],
+            "source": table["source"],
+            "mean": table["mean"].map(_fmt),
+            "95% CI": [
+                interval_text(lo, hi, k, n, bool(c))
+                for lo, hi, k, n, c in zip(
+                    table["ci_low"],
+                    table["ci_high"],
+                    table["ci_kind"],
+                    table["seeds"],
+                    table.get("ci_clipped", pd.Series(False, index=table.index)),
+                )
+            ],
+            "seeds": table["seeds"],
+            "rank": table["rank"].map(lambda r: f"{r:g}"),
+            "Δ vs best baseline": table["delta_vs_best_baseline"].map(lambda d: _fmt(d, "+.4f")),
+            "p (paired t)": table["p_value"].map(lambda p: _fmt(p, ".3g")),
+            "significant": [
+                "yes" if s else ("no" if pd.notna(p) else "")
+                for s, p in zip(table["significant"], table["p_value"])
+            ],
+        }
+    )
 
 
 def write_board(board: Board, out_dir: Path) -> Path:
@@ -236,5 +266,6 @@ def write_board(board: Board, out_dir: Path) -> Path:
         plain = part.assign(run_ids=part["run_ids"].map(" ".join))
         plain.to_csv(out / f"{_slug(suite)}.csv", index=False)
         (out / f"{_slug(suite)}.md").write_text(
-            tabulate(text_table(part), headers="keys", tablefmt="github", showindex=False) + "\n")  # fmt: skip
+            tabulate(text_table(part), headers="keys", tablefmt="github", showindex=False) + "\n"
+        )
     return write_page(board, out / "index.html")

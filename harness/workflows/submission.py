@@ -51,8 +51,14 @@ from harness.spec import RunSpec
 from harness.taskregistry import TaskRegistry
 
 SUBMISSION_SCHEMA_VERSION = 1
-REQUIRED = {"name": str, "created": str, "transferbench_version": str, "suite": dict, "runs": list,
-            "sha256": str}  # fmt: skip
+REQUIRED = {
+    "name": str,
+    "created": str,
+    "transferbench_version": str,
+    "suite": dict,
+    "runs": list,
+    "sha256": str,
+}
 MACHINE_KEYS = ("output_dir", "data_dir", "num_runs")  # config.yaml keys that are not the suite
 NOISE_FACTOR = 2 * math.sqrt(2)  # rerun tolerance: this many seed standard deviations
 # protocol fields a submission to a registered suite must keep as the registered suite has them
@@ -74,8 +80,9 @@ class SubmissionRejected(TransferBenchError):
 
 def canonical_json(obj: Any) -> bytes:
     """The bytes every checksum is taken of: sorted keys, no whitespace, UTF-8."""
-    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False,
-                      default=str).encode("utf-8")  # fmt: skip
+    return json.dumps(
+        obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str
+    ).encode("utf-8")
 
 
 def sha256(obj: Any) -> str:
@@ -99,8 +106,11 @@ def suite_definition(config: dict[str, Any]) -> dict[str, Any]:
 
 def describe(spec: dict[str, Any], seed: bool = True) -> str:
     """`variant, source → target, frac f, seed s` for messages."""
-    via = "{" + ",".join(spec.get("task_set") or []) + "}" if spec.get("task_set") else (
-        "+".join(spec.get("sources") or []) or "none")  # fmt: skip
+    via = (
+        "{" + ",".join(spec.get("task_set") or []) + "}"
+        if spec.get("task_set")
+        else ("+".join(spec.get("sources") or []) or "none")
+    )
     text = f"{spec.get('variant')}, {via} → {spec.get('target')}, frac {float(spec.get('fraction', 0)):g}"
     return text + (f", seed {spec.get('seed')}" if seed else "")
 
@@ -157,12 +167,24 @@ def pack(
     if wanted is not None:
         outside = [r for r in records if _grid_key_of(r) not in wanted]
         if outside:
-            notes.append(f"left out {len(outside)} record(s) of runs that are not in the suite's expansion "
-                         f"(from an earlier configuration?): {', '.join(r['run_id'] for r in outside)}")  # fmt: skip
+            notes.append(
+                f"left out {len(outside)} record(s) of runs that are not in the suite's expansion "
+                f"(from an earlier configuration?): {', '.join(r['run_id'] for r in outside)}"
+            )
             records = [r for r in records if _grid_key_of(r) in wanted]
-    doc = seal({"submission_schema_version": SUBMISSION_SCHEMA_VERSION, "name": name.strip(), "created": now(),
-                "transferbench_version": __version__, "suite": suite,
-                "runs": [{"run_id": r["run_id"], "record": r} for r in sorted(records, key=lambda r: r["run_id"])]})  # fmt: skip
+    doc = seal(
+        {
+            "submission_schema_version": SUBMISSION_SCHEMA_VERSION,
+            "name": name.strip(),
+            "created": now(),
+            "transferbench_version": __version__,
+            "suite": suite,
+            "runs": [
+                {"run_id": r["run_id"], "record": r}
+                for r in sorted(records, key=lambda r: r["run_id"])
+            ],
+        }
+    )
     problems += validate(doc, registry).problems
     if problems:
         raise SubmissionRejected(f"refusing to pack {results}", problems)
@@ -183,8 +205,9 @@ def write_submission(doc: dict[str, Any], path: Path) -> Path:
     try:  # strict JSON, as records are
         data = json.dumps(doc, indent=1, ensure_ascii=False, default=str, allow_nan=False)
     except ValueError as exc:
-        raise DataError(f"{path}: not written: the submission holds a value that is not a "
-                        f"finite number ({exc})") from exc  # fmt: skip
+        raise DataError(
+            f"{path}: not written: the submission holds a value that is not a finite number ({exc})"
+        ) from exc
     data = data.encode("utf-8")
     if path.name.endswith(".gz"):
         data = gzip.compress(data, mtime=0)
@@ -267,8 +290,10 @@ def validate(doc: dict[str, Any], registry: TaskRegistry | None = None) -> Valid
         p.append("no 'submission_schema_version': not a TransferBench submission")
         return out
     if version != SUBMISSION_SCHEMA_VERSION or isinstance(version, bool):
-        p.append(f"wrong schema version: submission_schema_version {version!r}; this TransferBench reads "
-                 f"version {SUBMISSION_SCHEMA_VERSION}")  # fmt: skip
+        p.append(
+            f"wrong schema version: submission_schema_version {version!r}; this TransferBench reads "
+            f"version {SUBMISSION_SCHEMA_VERSION}"
+        )
         return out
     for key, kind in REQUIRED.items():
         if not isinstance(doc.get(key), kind) or (kind is str and not doc[key]):
@@ -317,16 +342,20 @@ def _check_records(runs: list[Any], p: list[str]) -> list[dict[str, Any]]:
         try:
             spec = RunSpec.from_dict(record["spec"])
             if spec.id != rid:
-                p.append(f"run {rid}: its id does not match its spec (the spec reads as run {spec.id}): "
-                         "spec edited after the run")  # fmt: skip
+                p.append(
+                    f"run {rid}: its id does not match its spec (the spec reads as run {spec.id}): "
+                    "spec edited after the run"
+                )
         except (TypeError, ValueError) as exc:
             p.append(f"run {rid}: spec does not read: {exc}")
             continue
         if record["status"] != "ok":
             p.append(f"run {rid} ({describe(record['spec'])}) failed: {record.get('error', '?')}")
         if record["spec"].get("limit") is not None or record.get("comparable") is False:
-            p.append(f"run {rid} ({describe(record['spec'])}) was made with --limit "
-                     f"{record['spec'].get('limit')}: not comparable")  # fmt: skip
+            p.append(
+                f"run {rid} ({describe(record['spec'])}) was made with --limit "
+                f"{record['spec'].get('limit')}: not comparable"
+            )
         records.append(record)
     for rid, n in seen.items():
         if n > 1:
@@ -357,12 +386,15 @@ def _check_task_versions(
             if card
             else "the registry has no such task"
         )
-        p.append(f"task version differs: '{task}' was version {version} in {len(ids)} run(s) "
-                 f"({', '.join(ids[:3])}{', …' if len(ids) > 3 else ''}); {now_}")  # fmt: skip
+        p.append(
+            f"task version differs: '{task}' was version {version} in {len(ids)} run(s) "
+            f"({', '.join(ids[:3])}{', …' if len(ids) > 3 else ''}); {now_}"
+        )
 
 
-def _check_grid(suite: dict[str, Any], records: list[dict[str, Any]], registry: TaskRegistry,
-                p: list[str]) -> list[RunSpec]:  # fmt: skip
+def _check_grid(
+    suite: dict[str, Any], records: list[dict[str, Any]], registry: TaskRegistry, p: list[str]
+) -> list[RunSpec]:
     """The submitted suite's expansion against the records: missing runs, runs outside it, and
     groups with fewer seeds than the suite asks."""
     try:
@@ -394,8 +426,10 @@ def _check_grid(suite: dict[str, Any], records: list[dict[str, Any]], registry: 
             g[1].add(spec.seed)
     for spec, seeds in groups.values():
         if len(seeds) < len(asked):
-            p.append(f"seeds fewer than the suite asks: {describe(spec.to_dict(), seed=False)} has seeds "
-                     f"{sorted(seeds)} of {asked}")  # fmt: skip
+            p.append(
+                f"seeds fewer than the suite asks: {describe(spec.to_dict(), seed=False)} has seeds "
+                f"{sorted(seeds)} of {asked}"
+            )
     return specs
 
 
@@ -422,12 +456,16 @@ def _check_registered(suite: dict[str, Any], registry: TaskRegistry, p: list[str
             what = (
                 "seeds fewer than the registered suite asks" if key == "seeds" else f"{key} missing"
             )
-            p.append(f"{what}: the registered suite '{name}' has {key} {sorted(want, key=str)}; the submission's "
-                     f"suite has {sorted(got, key=str)} (lacks {lacking})")  # fmt: skip
+            p.append(
+                f"{what}: the registered suite '{name}' has {key} {sorted(want, key=str)}; the submission's "
+                f"suite has {sorted(got, key=str)} (lacks {lacking})"
+            )
     for key in SAME_AS_REGISTERED:
         if registered.get(key) != suite.get(key):
-            p.append(f"field '{key}' differs from the registered suite '{name}': {suite.get(key)!r} instead of "
-                     f"{registered.get(key)!r}")  # fmt: skip
+            p.append(
+                f"field '{key}' differs from the registered suite '{name}': {suite.get(key)!r} instead of "
+                f"{registered.get(key)!r}"
+            )
 
 
 def _as_set(value: Any) -> set:
@@ -449,9 +487,11 @@ def _summary(doc: dict[str, Any], records: list[dict[str, Any]]) -> str:
     variants = sorted({s["variant"] for s in specs})
     targets = sorted({s["target"] for s in specs})
     seeds = sorted({s["seed"] for s in specs})
-    return (f"valid: submission '{doc['name']}' (suite '{doc['suite'].get('name', '?')}'): {len(records)} run(s), "
-            f"methods {', '.join(variants)}; targets {', '.join(targets)}; seeds {', '.join(map(str, seeds))}; "
-            f"packed {doc['created']} with transferbench {doc['transferbench_version']}")  # fmt: skip
+    return (
+        f"valid: submission '{doc['name']}' (suite '{doc['suite'].get('name', '?')}'): {len(records)} run(s), "
+        f"methods {', '.join(variants)}; targets {', '.join(targets)}; seeds {', '.join(map(str, seeds))}; "
+        f"packed {doc['created']} with transferbench {doc['transferbench_version']}"
+    )
 
 
 def load_and_validate(
@@ -507,9 +547,14 @@ def environment(record: dict[str, Any]) -> dict[str, Any]:
     dev = prov.get("device") or {}
     libs = prov.get("libraries") or {}
     kind = str(dev.get("device", "")).split(":")[0]
-    return {"device_type": kind, "torch": libs.get("torch"), "transformers": libs.get("transformers"),
-            "num_processes": dev.get("num_processes"), "mixed_precision": str(dev.get("mixed_precision")),
-            "torch_threads": dev.get("torch_threads") if kind == "cpu" else None}  # fmt: skip
+    return {
+        "device_type": kind,
+        "torch": libs.get("torch"),
+        "transformers": libs.get("transformers"),
+        "num_processes": dev.get("num_processes"),
+        "mixed_precision": str(dev.get("mixed_precision")),
+        "torch_threads": dev.get("torch_threads") if kind == "cpu" else None,
+    }
 
 
 def current_environment(accelerator: Any) -> dict[str, Any]:
@@ -559,9 +604,16 @@ def choose_runs(records: list[dict[str, Any]], k: int, seed: int = 0) -> list[di
     return random.Random(seed).sample(ordered, min(k, len(ordered)))
 
 
-def rerun(doc: dict[str, Any], k: int, seed: int = 0, *, registry: TaskRegistry | None = None,
-          data_dir: str | None = None, cache_dir: str | None = None,
-          workdir: Path | None = None) -> list[RerunResult]:  # fmt: skip
+def rerun(
+    doc: dict[str, Any],
+    k: int,
+    seed: int = 0,
+    *,
+    registry: TaskRegistry | None = None,
+    data_dir: str | None = None,
+    cache_dir: str | None = None,
+    workdir: Path | None = None,
+) -> list[RerunResult]:
     """Run `k` of the submission's runs again (chosen with `random.Random(seed)`), in a temporary
     folder with `SuiteRunner`, and compare each primary score with the recorded one: exactly
     when `environment` matches the record's, else within `seed_tolerance`. Every spec of the
@@ -572,11 +624,18 @@ def rerun(doc: dict[str, Any], k: int, seed: int = 0, *, registry: TaskRegistry 
     records = [e["record"] for e in doc["runs"] if e["record"].get("status") == "ok"]
     chosen = choose_runs(records, k, seed)
     tolerance = seed_tolerance(records)
-    precision = Counter(str((r.get("provenance") or {}).get("device", {}).get("mixed_precision", "no"))
-                        for r in chosen).most_common(1)[0][0]  # fmt: skip
+    precision = Counter(
+        str((r.get("provenance") or {}).get("device", {}).get("mixed_precision", "no"))
+        for r in chosen
+    ).most_common(1)[0][0]
     with tempfile.TemporaryDirectory(prefix="tb-rerun-", dir=workdir) as tmp:
-        runner = SuiteRunner(Path(tmp), data_dir=data_dir, cache_dir=cache_dir, registry=registry,
-                             mixed_precision=precision if precision in ("no", "fp16", "bf16") else "no")  # fmt: skip
+        runner = SuiteRunner(
+            Path(tmp),
+            data_dir=data_dir,
+            cache_dir=cache_dir,
+            registry=registry,
+            mixed_precision=precision if precision in ("no", "fp16", "bf16") else "no",
+        )
         for r in records:
             s = r["spec"]
             runner.register_corpus(
@@ -593,8 +652,15 @@ def rerun(doc: dict[str, Any], k: int, seed: int = 0, *, registry: TaskRegistry 
                 else {"status": "failed", "error": "no record written"}
             )
             ok = new.get("status") == "ok"
-            results.append(RerunResult(run_id=r["run_id"], spec=r["spec"], recorded=float(r["primary_score"]),
-                                       rerun=float(new["primary_score"]) if ok else None,
-                                       exact=environment(r) == here, tolerance=tolerance.get(r["run_id"]),
-                                       error=None if ok else new.get("error")))  # fmt: skip
+            results.append(
+                RerunResult(
+                    run_id=r["run_id"],
+                    spec=r["spec"],
+                    recorded=float(r["primary_score"]),
+                    rerun=float(new["primary_score"]) if ok else None,
+                    exact=environment(r) == here,
+                    tolerance=tolerance.get(r["run_id"]),
+                    error=None if ok else new.get("error"),
+                )
+            )
     return results

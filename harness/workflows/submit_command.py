@@ -18,8 +18,11 @@ def add_command(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("submit", help="pack a suite run's records into one submission file")
     p.add_argument("--results", required=True, help="an output folder of `transferbench run`")
     p.add_argument("--name", required=True, help="the submission's name on the leaderboard")
-    p.add_argument("--output", help="the file to write (.json, or .json.gz to compress; "
-                   "default: <results>/submission.json)")  # fmt: skip
+    p.add_argument(
+        "--output",
+        help="the file to write (.json, or .json.gz to compress; "
+        "default: <results>/submission.json)",
+    )
     p.add_argument("--include_path", action="append", default=[], help="extra folder of task cards")
     add_include_argument(p)
     p.set_defaults(func=cmd_submit)
@@ -28,9 +31,13 @@ def add_command(sub: argparse._SubParsersAction) -> None:
         "validate-submission", help="check a submission file; exit 1 listing every problem"
     )
     p.add_argument("file", help="a submission file (.json or .json.gz)")
-    p.add_argument("--rerun", type=int, metavar="K",
-                   help="also run K >= 1 of its runs again (chosen at random; all of them when K is "
-                   "at least their number) and compare the scores")  # fmt: skip
+    p.add_argument(
+        "--rerun",
+        type=int,
+        metavar="K",
+        help="also run K >= 1 of its runs again (chosen at random; all of them when K is "
+        "at least their number) and compare the scores",
+    )
     p.add_argument("--seed", type=int, default=0, help="seed of the choice of runs to rerun")
     p.add_argument(
         "--data_dir", help="local data folder(s) for the reruns (default: $TRANSFERBENCH_DATA_DIR)"
@@ -57,8 +64,10 @@ def cmd_submit(args: argparse.Namespace) -> int:
         print(f"note: {note}", file=sys.stderr)
     write_submission(doc, output)
     size = output.stat().st_size
-    print(f"submission '{doc['name']}' (suite '{doc['suite'].get('name')}', {len(doc['runs'])} runs, "
-          f"sha256 {doc['sha256'][:16]}…) written to {output} ({size / 1024:.1f} KiB)")  # fmt: skip
+    print(
+        f"submission '{doc['name']}' (suite '{doc['suite'].get('name')}', {len(doc['runs'])} runs, "
+        f"sha256 {doc['sha256'][:16]}…) written to {output} ({size / 1024:.1f} KiB)"
+    )
     return 0
 
 
@@ -67,8 +76,10 @@ def cmd_validate_submission(args: argparse.Namespace) -> int:
     from harness.workflows.submission import load_and_validate, rerun
 
     if args.rerun is not None and args.rerun < 1:  # before any work: a flag out of range
-        raise ConfigError(f"--rerun {args.rerun}: expected a number of runs >= 1 "
-                          "(leave --rerun out to only validate)")  # fmt: skip
+        raise ConfigError(
+            f"--rerun {args.rerun}: expected a number of runs >= 1 "
+            "(leave --rerun out to only validate)"
+        )
     if args.data_dir:
         os.environ["TRANSFERBENCH_DATA_DIR"] = args.data_dir
     registry = TaskRegistry(args.include_path)
@@ -76,8 +87,14 @@ def cmd_validate_submission(args: argparse.Namespace) -> int:
     problems = list(result.problems)
     reran = []
     if not problems and args.rerun:
-        reran = rerun(doc, args.rerun, args.seed, registry=registry, data_dir=args.data_dir,
-                      cache_dir=args.cache_dir)  # fmt: skip
+        reran = rerun(
+            doc,
+            args.rerun,
+            args.seed,
+            registry=registry,
+            data_dir=args.data_dir,
+            cache_dir=args.cache_dir,
+        )
         problems += [f"rerun mismatch: {r.message()}" for r in reran if not r.ok]
     if problems:
         print(f"invalid: {args.file}: {len(problems)} problem(s):")
@@ -87,8 +104,10 @@ def cmd_validate_submission(args: argparse.Namespace) -> int:
     line = result.summary
     if reran:
         exact = sum(r.exact for r in reran)
-        line += (f"; rerun {len(reran)} of {len(result.records)} run(s) (seed {args.seed}): all reproduced "
-                 f"({exact} exactly, {len(reran) - exact} within seed-noise tolerance)")  # fmt: skip
+        line += (
+            f"; rerun {len(reran)} of {len(result.records)} run(s) (seed {args.seed}): all reproduced "
+            f"({exact} exactly, {len(reran) - exact} within seed-noise tolerance)"
+        )
     print(line)
     return 0
 
@@ -114,8 +133,10 @@ def cmd_submissions_leaderboard(args: argparse.Namespace) -> int:
     for note in board.notes:
         print(f"note: {note}", file=sys.stderr)
     if not board.valid:
-        raise DataError(f"--submissions {folder}: no valid submission to rank "
-                        f"({len(board.invalid)} invalid, listed above)")  # fmt: skip
+        raise DataError(
+            f"--submissions {folder}: no valid submission to rank "
+            f"({len(board.invalid)} invalid, listed above)"
+        )
     page = write_board(board, out)
     if board.table.empty:
         print("(the valid submissions hold no runs to rank)")
@@ -130,8 +151,12 @@ def cmd_submissions_leaderboard(args: argparse.Namespace) -> int:
                 + "; ".join(filter(None, [what, panel.note]))
             )
             if panel.result:
-                print("  average ranks: " + ", ".join(f"{n} {r:.2f}" for n, r in
-                                                      zip(panel.result.names, panel.result.avg_ranks)))  # fmt: skip
+                print(
+                    "  average ranks: "
+                    + ", ".join(
+                        f"{n} {r:.2f}" for n, r in zip(panel.result.names, panel.result.avg_ranks)
+                    )
+                )
     print(
         f"\n{len(board.valid)} valid submission(s), {len(board.invalid)} skipped; leaderboard page: {page}"
     )

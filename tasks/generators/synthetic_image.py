@@ -52,8 +52,13 @@ def true_relatedness(kwargs_a: dict[str, Any], kwargs_b: dict[str, Any]) -> floa
     """Mean cosine between matched patterns of two tasks of one family."""
 
     def pats(kw: dict[str, Any]) -> np.ndarray:
-        return task_patterns(kw.get("relatedness", 1.0), kw.get("task_seed", 0), kw.get("family_seed", 0),
-                             kw.get("n_patterns", 8), kw.get("size", 16))  # fmt: skip
+        return task_patterns(
+            kw.get("relatedness", 1.0),
+            kw.get("task_seed", 0),
+            kw.get("family_seed", 0),
+            kw.get("n_patterns", 8),
+            kw.get("size", 16),
+        )
 
     a, b = pats(kwargs_a), pats(kwargs_b)
     if a.shape != b.shape:
@@ -61,9 +66,18 @@ def true_relatedness(kwargs_a: dict[str, Any], kwargs_b: dict[str, Any]) -> floa
     return float(np.mean(np.sum(a.reshape(len(a), -1) * b.reshape(len(b), -1), axis=1)))
 
 
-def make_split(n: int, split_seed: int, relatedness: float = 1.0, task_seed: int = 0, family_seed: int = 0,
-               num_classes: int = 4, n_patterns: int = 8, size: int = 16, noise: float = 0.6,
-               max_shift: int = 2) -> dict[str, list]:  # fmt: skip
+def make_split(
+    n: int,
+    split_seed: int,
+    relatedness: float = 1.0,
+    task_seed: int = 0,
+    family_seed: int = 0,
+    num_classes: int = 4,
+    n_patterns: int = 8,
+    size: int = 16,
+    noise: float = 0.6,
+    max_shift: int = 2,
+) -> dict[str, list]:
     """Rows of one split: 8-bit greyscale images (size x size) and integer labels."""
     pats = task_patterns(relatedness, task_seed, family_seed, n_patterns, size)
     mix_rng = np.random.default_rng([50_000 + family_seed, task_seed])

@@ -85,9 +85,20 @@ def _sentences(
     return [rng.integers(0, vocab_size, size=int(k)) for k in lengths]
 
 
-def make_split(n: int, split_seed: int, kind: str = "single", relatedness: float = 1.0, task_seed: int = 0,
-               family_seed: int = 0, vocab_size: int = 300, dim: int = 8, length: tuple[int, int] = (6, 14),
-               label_noise: float = 0.0, gain: float = 3.0, choices: int = 3) -> dict[str, list]:  # fmt: skip
+def make_split(
+    n: int,
+    split_seed: int,
+    kind: str = "single",
+    relatedness: float = 1.0,
+    task_seed: int = 0,
+    family_seed: int = 0,
+    vocab_size: int = 300,
+    dim: int = 8,
+    length: tuple[int, int] = (6, 14),
+    label_noise: float = 0.0,
+    gain: float = 3.0,
+    choices: int = 3,
+) -> dict[str, list]:
     """Rows of one split as a column dict (`sentence`, `sentence1`/`sentence2`, or `context`
     and `choice0`... for `kind: choice`; then `label`)."""
     words, vectors, _ = family(family_seed, vocab_size, dim)

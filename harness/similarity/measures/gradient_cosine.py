@@ -52,8 +52,10 @@ def gradient_cosine_frame(records: list[dict[str, Any]]) -> pd.DataFrame:
     rows = []
     for (a, b), values in sorted(seen.items()):
         score = sum(values) / len(values)
-        rows += [{"source": a, "target": b, "score": score},
-                 {"source": b, "target": a, "score": score}]  # fmt: skip
+        rows += [
+            {"source": a, "target": b, "score": score},
+            {"source": b, "target": a, "score": score},
+        ]
     return pd.DataFrame(rows, columns=["source", "target", "score"])
 
 
