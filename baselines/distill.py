@@ -21,19 +21,29 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from harness.context import RunContext
-from harness.errors import ConfigError, RunFailure, TransferBenchError
-from harness.heads import EncoderWithHead, build_head, predictions_from
-from harness.methods import Method, MethodResult, get_method, register_method
-from harness.metrics import compute_metrics
-from harness.multitask import (
+from harness.method_api import (
     PAPER_BUDGET,
+    TRAINING_VERSION,
+    ConfigError,
+    EncoderWithHead,
+    Method,
+    MethodResult,
     MultiTaskConfig,
+    RunContext,
+    RunFailure,
+    TaskSplits,
+    TransferBenchError,
+    build_head,
     build_multihead,
+    compute_metrics,
+    get_method,
     make_optimizer,
+    predict_outputs,
+    predictions_from,
+    register_method,
+    supervised_loss,
     train_shared_model,
 )
-from harness.training import TRAINING_VERSION, TaskSplits, predict_outputs, supervised_loss
 
 
 @dataclass
@@ -207,10 +217,11 @@ class Distill(Method):
                         f"distill: teacher {k + 1}/{cfg.teachers} of '{task}' ({cfg.teacher_method}, "
                         f"seed {k}) failed: {exc}"
                     ) from exc
-                model = getattr(sub, "last_model", None)
+                model = result.train.model
                 if model is None:
                     raise ConfigError(
-                        f"distill: teacher method '{cfg.teacher_method}' does not train through ctx.train"
+                        f"distill: teacher method '{cfg.teacher_method}' returns no model: train it "
+                        "with ctx.train (or train_model), whose result holds it"
                     )
                 scores.append(result.train.primary)
                 train_probs.append(outputs(model, splits.train))

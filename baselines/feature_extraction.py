@@ -13,11 +13,16 @@ import torch
 from torch import nn
 from torch.utils.data import Dataset
 
-from harness.context import RunContext
-from harness.heads import build_head
-from harness.methods import Method, MethodConfig, MethodResult, register_method
-from harness.spec import Budget
-from harness.training import train_model
+from harness.method_api import (
+    Budget,
+    Method,
+    MethodConfig,
+    MethodResult,
+    RunContext,
+    build_head,
+    register_method,
+    train_model,
+)
 
 
 @dataclass

@@ -14,11 +14,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from harness.backbones import reinitialize
-from harness.context import RunContext
-from harness.errors import ConfigError
-from harness.heads import EncoderWithHead, build_head
-from harness.methods import Method, MethodConfig, MethodResult, register_method
+from harness.method_api import (
+    ConfigError,
+    EncoderWithHead,
+    Method,
+    MethodConfig,
+    MethodResult,
+    RunContext,
+    build_head,
+    register_method,
+    reinitialize,
+)
 
 
 @dataclass

@@ -21,18 +21,21 @@ from __future__ import annotations
 from dataclasses import asdict
 from typing import Any
 
-from harness.context import RunContext
-from harness.errors import ConfigError
-from harness.heads import EncoderWithHead, build_head
-from harness.methods import Method, MethodResult, register_method
-from harness.multitask import (
+from harness.method_api import (
     PAPER_BUDGET,
+    ConfigError,
+    EncoderWithHead,
+    Method,
+    MethodResult,
     MultiTaskConfig,
+    RunContext,
+    TrainResult,
+    build_head,
     build_multihead,
     make_optimizer,
+    register_method,
     train_shared_model,
 )
-from harness.training import TrainResult
 
 
 @register_method

@@ -4,9 +4,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from harness.context import RunContext
-from harness.heads import EncoderWithHead, build_head
-from harness.methods import Method, MethodConfig, MethodResult, register_method
+from harness.method_api import (
+    EncoderWithHead,
+    Method,
+    MethodConfig,
+    MethodResult,
+    RunContext,
+    build_head,
+    register_method,
+)
 
 
 @dataclass
@@ -23,10 +29,7 @@ class Scratch(Method):
     test_settings = {"fraction": 1.0}
 
     def run(self, ctx: RunContext) -> MethodResult:
-        from harness.backbones import BackboneSpec, build_model
-
-        spec = BackboneSpec(**{**ctx.spec.backbone, "init": "random"})
-        encoder = build_model(spec, ctx.pipeline.vocab_size, seed=ctx.seed)
+        encoder = ctx.random_encoder()
         head = build_head(
             ctx.card, encoder.feature_dim, self.config.head_hidden, self.config.head_dropout
         )

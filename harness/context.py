@@ -72,6 +72,14 @@ class RunContext:
     def base_encoder(self, seed: int | None = None) -> Encoder:
         return self.encoders.base(seed)
 
+    def random_encoder(self) -> Encoder:
+        """The backbone's architecture, randomly initialised with the run's seed whatever its
+        weights (`scratch`)."""
+        from harness.backbones import BackboneSpec, build_model
+
+        spec = BackboneSpec(**{**self.spec.backbone, "init": "random"})
+        return build_model(spec, self.pipeline.vocab_size, seed=self.seed)
+
     def start_encoder(self) -> Encoder:
         """The encoder trained on the spec's sources (cached), or the base init without sources."""
         return self.encoders.start()
@@ -167,9 +175,9 @@ class RunContext:
         **hooks: Any,
     ) -> TrainResult:
         """Train a model on the target (encoded splits) with the run's budget and seed; `hooks`
-        go to the training loop (`loss`, `optimizer`, `step_hooks`)."""
+        go to the training loop (`loss`, `optimizer`, `step_hooks`). The result holds the
+        trained model (`result.model`), for methods that reuse it (teachers)."""
         train = self.split("train")
-        self.last_model = model  # the trained model, for methods that reuse it (teachers)
         return train_model(
             model,
             self.card,

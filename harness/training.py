@@ -139,6 +139,8 @@ class TrainResult:
     train_seconds: float = 0.0
     learning_rates: list[float] = field(default_factory=list)  # first group's rate after each step
     tasks: dict[str, TrainResult] = field(default_factory=dict)  # per task, for a task set
+    # the trained model, with its best epoch's weights (`train_model`, `ctx.train`); not recorded
+    model: Any = field(default=None, repr=False, compare=False)
 
     @property
     def throughput(self) -> float:
@@ -320,7 +322,9 @@ def train_model(
     result = train_tasks(
         model, [task], budget, accelerator, seed, param_groups=param_groups, desc=desc, **hooks
     )
-    return result.tasks[card.name]
+    out = result.tasks[card.name]
+    out.model = model
+    return out
 
 
 def train_tasks(

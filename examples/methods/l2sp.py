@@ -17,10 +17,16 @@ from typing import Any
 
 import torch
 
-from harness.context import RunContext
-from harness.heads import EncoderWithHead, build_head
-from harness.methods import Method, MethodConfig, MethodResult, register_method
-from harness.training import supervised_loss
+from harness.method_api import (
+    EncoderWithHead,
+    Method,
+    MethodConfig,
+    MethodResult,
+    RunContext,
+    build_head,
+    register_method,
+    supervised_loss,
+)
 
 
 @dataclass
