@@ -15,6 +15,7 @@ import importlib
 import os
 import pkgutil
 from dataclasses import dataclass, field
+from importlib.metadata import entry_points
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from harness.errors import ConfigError
@@ -103,8 +104,6 @@ def discover_methods() -> Registry[type[Method]]:
         for info in pkgutil.iter_modules(baselines.__path__):
             importlib.import_module(f"baselines.{info.name}")
         _discovered = True  # before plug-ins: they call back in through `register_method`
-        from harness.plugins import load_entry_points
-
         for mod in filter(None, os.environ.get("TRANSFERBENCH_PLUGINS", "").split(",")):
             try:
                 importlib.import_module(mod.strip())
@@ -135,3 +134,22 @@ def describe_methods() -> list[dict[str, Any]]:
             }
         )
     return rows
+
+
+ENTRY_POINT_GROUP = "transferbench.methods"
+
+
+def load_entry_points() -> list[str]:
+    """Import every installed `transferbench.methods` entry point (a module, or module:object)."""
+    loaded = []
+    for ep in entry_points(group=ENTRY_POINT_GROUP):
+        dist = getattr(getattr(ep, "dist", None), "name", "?")
+        try:
+            ep.load()
+        except Exception as exc:  # noqa: BLE001 - a broken plug-in is named, never a traceback
+            raise ConfigError(
+                f"entry point '{ep.name} = {ep.value}' (group {ENTRY_POINT_GROUP}, "
+                f"distribution {dist}) failed to load: {type(exc).__name__}: {exc}"
+            ) from exc
+        loaded.append(ep.name)
+    return loaded

@@ -13,13 +13,11 @@ import hashlib
 import importlib
 import importlib.util
 import sys
-from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any
 
 from harness.errors import ConfigError
 
-ENTRY_POINT_GROUP = "transferbench.methods"
 _loaded_files: dict[Path, str] = {}  # resolved file -> module name
 
 
@@ -76,22 +74,6 @@ def _methods_by_module(registry: Any) -> dict[str, str]:
     for name in registry.names():
         out[name] = getattr(registry.get(name), "__module__", "")
     return out
-
-
-def load_entry_points() -> list[str]:
-    """Import every installed `transferbench.methods` entry point (a module, or module:object)."""
-    loaded = []
-    for ep in entry_points(group=ENTRY_POINT_GROUP):
-        dist = getattr(getattr(ep, "dist", None), "name", "?")
-        try:
-            ep.load()
-        except Exception as exc:  # noqa: BLE001 - a broken plug-in is named, never a traceback
-            raise ConfigError(
-                f"entry point '{ep.name} = {ep.value}' (group {ENTRY_POINT_GROUP}, "
-                f"distribution {dist}) failed to load: {type(exc).__name__}: {exc}"
-            ) from exc
-        loaded.append(ep.name)
-    return loaded
 
 
 def method_source(cls: type) -> dict[str, Any]:

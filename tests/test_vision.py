@@ -25,11 +25,8 @@ from PIL import Image  # noqa: E402
 from harness.cards import TaskCard  # noqa: E402
 from harness.data.formats import FORMATS  # noqa: E402
 from harness.data.loading import DATA_DIR_ENV, load_raw_split, load_task  # noqa: E402
-from harness.data.vision_files import (  # noqa: E402
-    encode_png,
-    read_idx_array,
-    read_image_parquet,
-)
+from harness.data.tabular import read_parquet  # noqa: E402
+from harness.data.vision_files import encode_png, read_idx_array  # noqa: E402
 from harness.errors import DataError  # noqa: E402
 from harness.taskregistry import builtin_tasks_dir, load_cards  # noqa: E402
 
@@ -345,13 +342,13 @@ def test_image_parquet_without_hub_metadata(tmp_path: Path) -> None:
     )
     f = tmp_path / "test.parquet"
     pq.write_table(table, f)
-    ds = read_image_parquet([f], {}, card("cifar10"))
+    ds = read_parquet([f], {}, card("cifar10"))
     assert isinstance(ds.features["img"], datasets.Image)
     np.testing.assert_array_equal(np.asarray(ds[0]["img"]), images[0])
     bad = tmp_path / "train.parquet"
     bad.write_bytes(b"PAR1 but not really")
     with pytest.raises(DataError, match="train.parquet"):
-        read_image_parquet([bad], {}, card("cifar10"))
+        read_parquet([bad], {}, card("cifar10"))
 
 
 def test_encode_png_decodes_back() -> None:

@@ -5,8 +5,9 @@
 * `imagefolder` — `<root>/<split>/<class name>/*.png|jpg`, or nested deeper with the class at
   a chosen folder level (Omniglot's `<alphabet>/<character>/*.png`).
 * `svhn_mat` — SVHN cropped digits `train_32x32.mat` / `test_32x32.mat`.
-* `read_image_parquet` — the Hub's parquet layout (an image struct `{bytes, path}` column and
-  a label column), cast to `datasets.Image()` even when the file carries no Hub metadata.
+* parquet (`harness.data.tabular.read_parquet`) — the Hub's layout (an image struct
+  `{bytes, path}` column and a label column) is cast to `datasets.Image()` for an image card,
+  by `ensure_image_column` here, even when the file carries no Hub metadata.
 
 Every reader returns a `datasets.Dataset` with the card's image column (feature
 `datasets.Image()`, decoding to PIL images) and its label column (ints). Unreadable or
@@ -359,10 +360,3 @@ def ensure_image_column(ds: datasets.Dataset, card: TaskCard, where: str = "") -
         raise DataError(
             f"{where or card.name}: cannot read column '{col}' as images: {exc}"
         ) from exc
-
-
-def read_image_parquet(files: list[Path], spec: dict[str, Any], card: TaskCard) -> datasets.Dataset:
-    """The Hub's parquet layout, with the image column cast to `datasets.Image()`."""
-    from harness.data.tabular import read_parquet
-
-    return ensure_image_column(read_parquet(files, spec, card), card, str(files[0]))
