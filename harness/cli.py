@@ -8,6 +8,7 @@ import sys
 from collections.abc import Sequence
 
 from harness import __version__
+from harness.cli_args import add_include_argument
 from harness.errors import CardErrors, TransferBenchError
 
 logger = logging.getLogger("harness")
@@ -180,17 +181,6 @@ def sample_rows(card, data, n: int) -> list[dict[str, object]]:
                 out["label"] = f"{float(label):.4g}"
             rows.append(out)
     return rows
-
-
-def add_include_argument(p: argparse.ArgumentParser) -> None:
-    """`--include FILE.py` (repeatable): a plug-in file that registers methods."""
-    p.add_argument(
-        "--include",
-        action="append",
-        default=[],
-        metavar="FILE.py",
-        help="a Python file registering a method (@register_method); repeatable",
-    )
 
 
 def build_parser() -> argparse.ArgumentParser:

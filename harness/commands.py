@@ -11,6 +11,8 @@ from typing import Any
 
 import yaml
 
+from harness.cli_args import results_folder, writable_folder
+
 logger = logging.getLogger(__name__)
 BUDGET_FLAGS = {
     "num_train_epochs": float,
@@ -25,7 +27,7 @@ BUDGET_FLAGS = {
 
 
 def add_commands(sub: argparse._SubParsersAction) -> None:
-    from harness.cli import add_include_argument
+    from harness.cli_args import add_include_argument
 
     p = sub.add_parser("run", help="run a suite (default: the offline `quick` suite)")
     src = p.add_mutually_exclusive_group()
@@ -123,35 +125,6 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
         "--results", default="results/quick", help="a results folder of `transferbench run`"
     )
     p.set_defaults(func=cmd_report)
-
-
-def writable_folder(path: Path, what: str) -> Path:
-    """Make sure `path` is a folder this process can write in (creating it), before any
-    training: an error names the flag and the path."""
-    from harness.errors import ConfigError
-
-    path = Path(path)
-    if path.exists() and not path.is_dir():
-        raise ConfigError(f"{what} {path} is a file, not a folder")
-    try:
-        path.mkdir(parents=True, exist_ok=True)
-        probe = path / f".write-test-{os.getpid()}"
-        probe.write_text("")
-        probe.unlink()
-    except OSError as exc:
-        raise ConfigError(f"{what} {path} is not writable: {exc.strerror or exc}") from exc
-    return path
-
-
-def results_folder(value: str) -> Path:
-    """`--results`: an existing folder, else an error naming it."""
-    from harness.errors import ConfigError
-
-    results = Path(value)
-    if not results.is_dir():
-        why = "is a file, not a folder" if results.exists() else "no such results folder"
-        raise ConfigError(f"--results {results}: {why}")
-    return results
 
 
 def check_report_to(value: str | None) -> None:

@@ -442,3 +442,17 @@ def correlation_table(
     return table.sort_values(
         ["rankable", "kendall_tau"], ascending=False, na_position="last", kind="stable"
     ).reset_index(drop=True)
+
+
+def truth_readable(truth: pd.DataFrame) -> pd.DataFrame:
+    """`known_relatedness.csv` as printed: a row with too few pairs to rank reads `n/a: 2
+    pairs` in its statistics (the numbers stay in the file, beside `rankable`)."""
+    view = truth.drop(columns=[c for c in ("min_p", "rankable") if c in truth]).astype(object)
+    for i, (_, r) in enumerate(truth.iterrows()):
+        for col in ("per_target_tau", "kendall_tau", "top1"):
+            if col in view:
+                v = "" if pd.isna(r[col]) else f"{r[col]:.3f}"
+                if not row_rankable(r):
+                    v = too_few_text(r["pairs"], r.get("min_p"))
+                view.iloc[i, view.columns.get_loc(col)] = v
+    return view

@@ -184,7 +184,7 @@ def _similarity_section(folder: Path, out: Path, page: Path) -> list[str]:
         ]
     truth = folder / "known_relatedness.csv"
     if truth.exists():
-        from harness.similarity.command import truth_readable
+        from harness.analysis.correlation import truth_readable
 
         parts += [
             "<p class='note'>against the known relatedness of synthetic families</p>",

@@ -12,6 +12,7 @@ from typing import Any
 import pandas as pd
 import yaml
 
+from harness.analysis.correlation import truth_readable
 from harness.errors import ConfigError
 
 
@@ -84,7 +85,7 @@ def cmd_similarity(args: argparse.Namespace) -> int:
         replicate_description,
     )
     from harness.analysis.gains import pair_gains
-    from harness.commands import writable_folder
+    from harness.cli_args import writable_folder
     from harness.records import load_records
     from harness.runner import SuiteRunner
     from harness.similarity.compute import SimilarityComputer, SimilaritySetup
@@ -312,22 +313,6 @@ def _truth_table(
     return table.sort_values(
         ["rankable", "per_target_tau"], ascending=False, na_position="last", kind="stable"
     ).reset_index(drop=True)
-
-
-def truth_readable(truth: pd.DataFrame) -> pd.DataFrame:
-    """`known_relatedness.csv` as printed: a row with too few pairs to rank reads `n/a: 2
-    pairs` in its statistics (the numbers stay in the file, beside `rankable`)."""
-    from harness.analysis.correlation import row_rankable, too_few_text
-
-    view = truth.drop(columns=[c for c in ("min_p", "rankable") if c in truth]).astype(object)
-    for i, (_, r) in enumerate(truth.iterrows()):
-        for col in ("per_target_tau", "kendall_tau", "top1"):
-            if col in view:
-                v = "" if pd.isna(r[col]) else f"{r[col]:.3f}"
-                if not row_rankable(r):
-                    v = too_few_text(r["pairs"], r.get("min_p"))
-                view.iloc[i, view.columns.get_loc(col)] = v
-    return view
 
 
 def _readable(table: pd.DataFrame) -> pd.DataFrame:

@@ -13,7 +13,7 @@ from harness.errors import ConfigError
 
 def add_command(sub: argparse._SubParsersAction) -> None:
     """Register `submit` and `validate-submission`."""
-    from harness.cli import add_include_argument
+    from harness.cli_args import add_include_argument
 
     p = sub.add_parser("submit", help="pack a suite run's records into one submission file")
     p.add_argument("--results", required=True, help="an output folder of `transferbench run`")
@@ -49,7 +49,7 @@ def add_command(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_submit(args: argparse.Namespace) -> int:
-    from harness.commands import results_folder
+    from harness.cli_args import results_folder
     from harness.taskregistry import TaskRegistry
     from harness.workflows.submission import pack, write_submission
 
@@ -116,7 +116,7 @@ def cmd_submissions_leaderboard(args: argparse.Namespace) -> int:
     """`transferbench leaderboard --submissions DIR [--results BASELINES] [--output_dir OUT]`."""
     from tabulate import tabulate
 
-    from harness.commands import results_folder, writable_folder
+    from harness.cli_args import results_folder, writable_folder
     from harness.errors import DataError
     from harness.workflows.merge import build_board, text_table, write_board
 
