@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -53,3 +54,32 @@ def method_registry_kept() -> Iterator[None]:
         METHODS._entries.update(entries)
         plugins._loaded_files.clear()
         plugins._loaded_files.update(loaded)
+
+
+def free_port() -> int:
+    """A free local port: a launch's rendezvous (not the default 29500, which another launch
+    on this machine, a test run beside this one, may be using) or an address nothing serves."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def two_process_launch(*args: str) -> list[str]:
+    """`accelerate launch` of two CPU processes over gloo on a free port, then `args` (a
+    script and its arguments, or `-m module ...`)."""
+    return [
+        "accelerate",
+        "launch",
+        "--multi_gpu",
+        "--num_processes",
+        "2",
+        "--num_machines",
+        "1",
+        "--main_process_port",
+        str(free_port()),
+        "--mixed_precision",
+        "no",
+        "--dynamo_backend",
+        "no",
+        *args,
+    ]

@@ -6,13 +6,12 @@ data than today's is run again."""
 
 from __future__ import annotations
 
-import socket
 import sys
 import time
 import types
 
 import pytest
-from suitekit import suite
+from suitekit import free_port, suite
 
 from harness.errors import ConfigError
 from harness.executors import RunnerSettings, check_resources, ray_endpoint, run_with_ray
@@ -20,14 +19,8 @@ from harness.records import write_record
 from harness.spec import RunSpec
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def test_an_unreachable_ray_address_is_named_within_seconds(tmp_path, run_main):
-    address = f"127.0.0.1:{_free_port()}"  # nothing listens there
+    address = f"127.0.0.1:{free_port()}"  # nothing listens there
     started = time.monotonic()
     with pytest.raises(ConfigError, match=rf"--ray_address {address}: no Ray cluster answers"):
         run_with_ray([], RunnerSettings(output_dir=str(tmp_path)), address=address)

@@ -6,23 +6,15 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from suitekit import two_process_launch
 
 PROBE = Path(__file__).with_name("mp_probe.py")
 N_TRAIN, N_TEST = 128, 37
-
-
-def _free_port() -> int:
-    """A port for the launch's rendezvous: not the default 29500, which another launch on this
-    machine (a test run beside this one) may be using."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
@@ -44,23 +36,7 @@ def probes(tmp_path_factory):
     )
     assert one.returncode == 0, one.stderr[-3000:]
     two = subprocess.run(
-        [
-            "accelerate",
-            "launch",
-            "--multi_gpu",
-            "--num_processes",
-            "2",
-            "--num_machines",
-            "1",
-            "--main_process_port",
-            str(_free_port()),
-            "--mixed_precision",
-            "no",
-            "--dynamo_backend",
-            "no",
-            str(PROBE),
-            str(root / "two"),
-        ],
+        two_process_launch(str(PROBE), str(root / "two")),
         env=env,
         capture_output=True,
         text=True,

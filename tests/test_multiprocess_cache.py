@@ -14,40 +14,15 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from suitekit import two_process_launch
 
 PROBE = Path(__file__).with_name("mp_cache_probe.py")
 KINDS = ("tokenizers", "encoded", "sources", "features", "task_sets", "soft_targets")
-
-
-def _launch(script: Path, *args: str) -> list[str]:
-    """`accelerate launch` of two CPU processes over gloo, on a free port of their own (not
-    the default 29500 that another launch on this machine may be using)."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    return [
-        "accelerate",
-        "launch",
-        "--multi_gpu",
-        "--num_processes",
-        "2",
-        "--num_machines",
-        "1",
-        "--main_process_port",
-        str(port),
-        "--mixed_precision",
-        "no",
-        "--dynamo_backend",
-        "no",
-        str(script),
-        *args,
-    ]
 
 
 def _run(cmd: list[str], env: dict[str, str], timeout: int = 300) -> subprocess.CompletedProcess:
@@ -85,7 +60,8 @@ def cold(tmp_path_factory):
     )
     assert one.returncode == 0, one.stderr[-3000:]
     two = _run(
-        _launch(PROBE, str(root / "two")), {**env, "TRANSFERBENCH_CACHE": str(root / "cache-two")}
+        two_process_launch(str(PROBE), str(root / "two")),
+        {**env, "TRANSFERBENCH_CACHE": str(root / "cache-two")},
     )
     assert two.returncode == 0, two.stderr[-3000:]
     load = lambda p: json.loads(p.read_text())  # noqa: E731
@@ -134,7 +110,7 @@ def test_the_cache_keeps_two_processes_in_step(tmp_path):
     written; a compute or a load that fails on one process fails the call on both (with the
     process named), a failed compute is not run again, and the processes stay in step."""
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    proc = _run(_launch(PROTOCOL, str(tmp_path)), env, timeout=180)
+    proc = _run(two_process_launch(str(PROTOCOL), str(tmp_path)), env, timeout=180)
     assert proc.returncode == 0, proc.stderr[-3000:]
     r0, r1 = (json.loads((tmp_path / f"rank{r}.json").read_text()) for r in (0, 1))
     said = [

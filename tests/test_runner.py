@@ -9,7 +9,7 @@ import subprocess
 import sys
 
 import pytest
-from suitekit import BUDGET, FE, run, suite
+from suitekit import BUDGET, FE, run, suite, two_process_launch
 
 from harness.records import find_records, read_record
 
@@ -311,24 +311,7 @@ def test_two_process_cli_run_learns_and_records_like_one_process(tmp_path):
     )
     assert one.returncode == 0, one.stderr[-2000:]
     two = subprocess.run(
-        [
-            "accelerate",
-            "launch",
-            "--multi_gpu",
-            "--num_processes",
-            "2",
-            "--num_machines",
-            "1",
-            "--mixed_precision",
-            "no",
-            "--dynamo_backend",
-            "no",
-            "-m",
-            "harness",
-            *args,
-            "--output_dir",
-            str(tmp_path / "two"),
-        ],
+        two_process_launch("-m", "harness", *args, "--output_dir", str(tmp_path / "two")),
         capture_output=True,
         text=True,
         env=env,
