@@ -270,10 +270,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     if not acc.is_main_process:
         return 0
     measures = similarity_measures(resolved.get("similarity"), where)
-    if measures:
-        from harness.similarity.command import suite_tasks
+    from harness.similarity.command import cmd_similarity, suite_tasks
 
-        tasks = [t for t in suite_tasks(saved, where) if t != "none"]
+    tasks = [t for t in suite_tasks(saved, where) if t != "none"]
     if measures and len(tasks) < 2:
         print(f"similarity: skipped, it compares tasks and this run has one ({', '.join(tasks)})")
     elif measures and (args.shard or acc.num_processes > 1):
@@ -283,8 +282,6 @@ def cmd_run(args: argparse.Namespace) -> int:
             f"--results {output_dir}` and `transferbench report --results {output_dir}` when all are done"
         )
     elif measures:  # the suite's similarity measures, from the caches its runs filled
-        from harness.similarity.command import cmd_similarity
-
         cmd_similarity(
             argparse.Namespace(
                 tasks=None,
