@@ -6,6 +6,8 @@ The data and the encoders live in their own modules (`harness.splits`, `harness.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -128,10 +130,14 @@ class RunContext:
 
     def rows_key(self) -> dict[str, Any]:
         """What picks the task-set rows of the suite's targets (`RunSpec.fraction_tasks`)."""
+        rows = {t: self.splits.run_rows(t) for t in sorted(self.spec.fraction_tasks)}
         return {
             "fraction_tasks": sorted(self.spec.fraction_tasks),
             "fraction": self.spec.fraction,
             "seed": self.spec.seed,
+            # the rows themselves, so a change in how they are picked never serves a phase
+            # trained on other rows
+            "rows": hashlib.sha256(json.dumps(rows).encode()).hexdigest()[:16],
         }
 
     def for_task(

@@ -20,6 +20,10 @@ ADDED_FIELDS = (
     "fraction_tasks",
     "max_train_samples_per_task",
 )  # fields added after version 1
+# how a fraction and a training cap combine (`RunSplits.run_rows`): part of the identity of
+# every spec that has both, so records made under the older rule (cap after the fraction,
+# which let 25 % of a large split fill the cap like 100 %) are never taken for new ones
+CAPPED_FRACTION_RULE = "fraction of the capped rows"
 ADDED_BUDGET_FIELDS = {"gradient_checkpointing": False}  # budget fields added later: default
 
 
@@ -33,6 +37,12 @@ def canonical_spec(d: dict[str, Any]) -> dict[str, Any]:
     for key in ("budget", "source_budget"):
         if isinstance(d.get(key), dict):
             d[key] = {k: v for k, v in d[key].items() if ADDED_BUDGET_FIELDS.get(k, object()) != v}
+    if (d.get("fraction") or 1.0) < 1.0 and (
+        d.get("max_train_samples") or d.get("max_train_samples_per_task")
+    ):
+        # a fraction under a training cap is now a fraction of the capped rows, where it was
+        # capped after: such a spec names other rows than before, so it gets another id
+        d["train_rows"] = CAPPED_FRACTION_RULE
     return d
 
 

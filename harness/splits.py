@@ -61,15 +61,19 @@ class RunSplits:
 
     def run_rows(self, name: str) -> list[int]:
         """The training rows of `name` that a single-task run on it at this run's fraction and
-        seed uses: the seeded (stratified) fraction, then `max_train_samples` and `--limit` as
-        seeded, stratified samples of it."""
+        seed uses: `max_train_samples` (the task's training pool), then the seeded fraction of
+        that pool, then `--limit`, each a seeded, stratified sample of the one before. So a
+        fraction is of the rows the suite trains on: at a cap of 300, 25 % is 75 rows whatever
+        the split's size, inside the 300 of fraction 1 at the same seed."""
         card = self.store.registry.get(name)
         labels = self.store.encoded(name, self.pipeline, "train")["labels"]
         stratify = card.has_classes
-        rows = fraction_indices(labels, self.spec.fraction, self.spec.seed, stratify)
-        for cap in (self.spec.train_cap(name), self.spec.limit):
-            if cap:
-                rows = stratified_sample(labels, cap, self.spec.seed, stratify, among=rows)
+        seed = self.spec.seed
+        cap = self.spec.train_cap(name)
+        rows = stratified_sample(labels, cap, seed, stratify) if cap else None
+        rows = fraction_indices(labels, self.spec.fraction, seed, stratify, among=rows)
+        if self.spec.limit:
+            rows = stratified_sample(labels, self.spec.limit, seed, stratify, among=rows)
         return rows
 
     @property

@@ -80,3 +80,33 @@ def test_limit_sample_size_and_proportions(k):
     ).items():  # each class within one row of its quota (or its floor)
         assert c[cls] <= size
         assert abs(c[cls] - k * size / 1000) <= 1 or (k >= 4 and c[cls] == 1)
+
+
+def test_fraction_of_given_rows_stays_inside_them_and_nests():
+    pool = stratified_sample(LABELS, 300, seed=1, stratify=True)
+    quarter = fraction_indices(LABELS, 0.25, seed=1, stratify=True, among=pool)
+    half = fraction_indices(LABELS, 0.5, seed=1, stratify=True, among=pool)
+    assert set(quarter) <= set(half) <= set(pool)
+    assert len(quarter) == 75 and len(half) == 151  # per class: 105, 30, round(13.5), round(1.5)
+    assert fraction_indices(LABELS, 1.0, seed=1, stratify=True, among=pool) == pool
+
+
+def test_a_fraction_under_a_training_cap_is_a_fraction_of_the_capped_rows(tmp_path):
+    """25 % of a 500-row split under a cap of 60 is about 15 rows inside fraction 1's 60, not the
+    60 that capping 25 % of the split (125 rows) afterwards gave, the same size as 100 %."""
+    from suitekit import suite
+
+    from harness.runner import SuiteRunner
+    from harness.spec import canonical_spec
+
+    specs = suite(fractions=[0.25, 1.0], max_train_samples=60)
+    runner = SuiteRunner(tmp_path / "out", cache_dir=tmp_path / "cache")
+    runner.register_corpus(specs[0].backbone, ["synth_text_near"])
+    rows = {s.fraction: runner.context(s).splits.train_indices for s in specs}
+    assert len(rows[1.0]) == 60 and 14 <= len(rows[0.25]) <= 16  # rounded per class
+    assert set(rows[0.25]) <= set(rows[1.0])
+    # a capped fraction's identity names the rule, so records made under the old one differ
+    quarter = next(s for s in specs if s.fraction == 0.25)
+    assert canonical_spec(quarter.to_dict())["train_rows"] == "fraction of the capped rows"
+    assert "train_rows" not in canonical_spec(next(s for s in specs if s.fraction == 1).to_dict())
+    assert "train_rows" not in canonical_spec(suite(fractions=[0.25])[0].to_dict())

@@ -19,21 +19,25 @@ def _class_order(labels: np.ndarray, rng: np.random.Generator) -> dict:
     return {c: rng.permutation(np.flatnonzero(labels == c)) for c in np.unique(labels)}
 
 
-def fraction_indices(labels: Sequence, fraction: float, seed: int, stratify: bool) -> list[int]:
-    """`fraction` of the rows: per class round(fraction × class size), at least one.
+def fraction_indices(
+    labels: Sequence, fraction: float, seed: int, stratify: bool, among: Sequence[int] | None = None
+) -> list[int]:
+    """`fraction` of the rows (of `among`, default all rows): per class round(fraction × class
+    size), at least one.
 
     For one seed, a smaller fraction's rows are a subset of a larger one's (each class is
     drawn from the same seeded order)."""
-    n = len(labels)
+    rows = np.arange(len(labels)) if among is None else np.asarray(among, dtype=int)
+    n = len(rows)
     if fraction >= 1.0:
-        return list(range(n))
+        return sorted(rows.tolist())
     rng = np.random.default_rng(seed)
     if not stratify:
-        return sorted(rng.permutation(n)[: max(1, round(fraction * n))].tolist())
+        return sorted(rows[rng.permutation(n)[: max(1, round(fraction * n))]].tolist())
     picked: list[int] = []
-    for rows in _class_order(np.asarray(labels), rng).values():
-        picked.extend(rows[: max(1, round(fraction * len(rows)))].tolist())
-    return sorted(picked)
+    for order in _class_order(np.asarray(labels)[rows], rng).values():
+        picked.extend(rows[order[: max(1, round(fraction * len(order)))]].tolist())
+    return sorted(int(i) for i in picked)
 
 
 def _allocate(sizes: list[int], k: int) -> list[int]:
