@@ -15,6 +15,8 @@ rotates each repeat), `--repeats` times; the median and the spread are printed:
 Trainer runs are timed by a callback from `on_epoch_begin` to `on_epoch_end`, the same region
 the runner times. After each run, outside the timed region, every model is scored on the
 task's dev split by one shared evaluation, so a faster loop that learns less shows.
+The Trainer side is in `trainer_reference.py`; the counts and the report in
+`runner_vs_trainer_report.py` (both beside this file).
 
     python bench/bench_runner_vs_trainer.py --task rte      # MiniLM on real RTE (~10 min)
     python bench/bench_runner_vs_trainer.py --task mrpc
@@ -24,26 +26,27 @@ task's dev split by one shared evaluation, so a faster loop that learns less sho
 from __future__ import annotations
 
 import os
+import sys
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+# the helper modules beside this file, whether it runs as a script or is loaded by its path
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import argparse
 import dataclasses
 import logging
 import math
 import shutil
-import statistics
 import tempfile
-import time
 from pathlib import Path
-from typing import Any
 
 import torch
+from runner_vs_trainer_report import Counted, dev_scores, report
 from torch import nn
+from trainer_reference import ForTrainer, run_trainer, trainer_args
 
-TARGET = 1.3
 MINILM = "models/all-MiniLM-L6-v2"
 SYNTH_CARD = """\
 name: bench_text_varlen
@@ -179,124 +182,6 @@ def resolve_defaults(args: argparse.Namespace) -> None:
         args.steps = 16
     if args.learning_rate is None:
         args.learning_rate = 5e-4 if BackboneSpec(name=args.backbone).is_preset else 5e-5
-
-
-# -- counting collator wrapper ------------------------------------------------------------------
-class Counted:
-    """Wraps a collator; records rows, padded tokens and real (attended) tokens per batch."""
-
-    def __init__(self, collate: Any):
-        self.collate = collate
-        self.batches: list[tuple[int, int, int]] = []
-
-    def reset(self) -> None:
-        self.batches = []
-
-    def __call__(self, rows: list[dict[str, Any]]) -> dict[str, torch.Tensor]:
-        batch = self.collate(rows)
-        ids, mask = batch["input_ids"], batch.get("attention_mask")
-        real = int(mask.sum()) if mask is not None else ids.numel()
-        self.batches.append((ids.shape[0], ids.numel(), real))
-        return batch
-
-    def summary(self, rows: int | None = None) -> dict[str, int]:
-        """Totals over the first batches covering `rows` rows (all batches when None): the
-        runner's collator also serves the evaluation that follows its timed loop."""
-        out = {"rows": 0, "tokens": 0, "real": 0}
-        for n, tokens, real in self.batches:
-            if rows is not None and out["rows"] >= rows:
-                break
-            out["rows"] += n
-            out["tokens"] += tokens
-            out["real"] += real
-        return out
-
-
-# -- the Trainer side ---------------------------------------------------------------------------
-class ForTrainer(nn.Module):
-    """An `EncoderWithHead` returning {"loss", "logits"}, as `Trainer` expects."""
-
-    def __init__(self, model: nn.Module, loss_fn: nn.Module):
-        super().__init__()
-        self.model = model
-        self.loss_fn = loss_fn
-
-    def forward(self, input_ids, attention_mask=None, token_type_ids=None, labels=None):
-        inputs = {"input_ids": input_ids}
-        if attention_mask is not None:
-            inputs["attention_mask"] = attention_mask
-        if token_type_ids is not None:
-            inputs["token_type_ids"] = token_type_ids
-        logits = self.model(**inputs)
-        out = {"logits": logits}
-        if labels is not None:
-            out["loss"] = self.loss_fn(logits.float(), labels)
-        return out
-
-
-def trainer_args(args, workdir: Path, grouped: bool, cuda: bool, steps: int):
-    from transformers import TrainingArguments
-
-    fields = {f.name for f in dataclasses.fields(TrainingArguments)}
-    extra: dict[str, Any] = {}
-    if grouped:  # transformers 5 renamed group_by_length to train_sampling_strategy
-        if "group_by_length" in fields:
-            extra["group_by_length"] = True
-        else:
-            extra["train_sampling_strategy"] = "group_by_length"
-    warmup = "warmup_ratio" if "warmup_ratio" in fields else "warmup_steps"  # <1: a ratio in v5
-    return TrainingArguments(
-        output_dir=str(workdir / "trainer"),
-        per_device_train_batch_size=args.batch_size,
-        max_steps=steps,
-        report_to=[],
-        save_strategy="no",
-        eval_strategy="no",
-        logging_strategy="no",
-        use_cpu=not cuda,
-        dataloader_num_workers=0,
-        seed=args.seed,
-        # the runner's budget, so both train the same way (none of these changes the speed)
-        learning_rate=args.learning_rate,
-        weight_decay=0.01,
-        max_grad_norm=1.0,
-        lr_scheduler_type="linear",
-        **{warmup: 0.1},
-        disable_tqdm=True,
-        **extra,
-    )
-
-
-def run_trainer(model, train_set, collator: Counted, targs, tokenizer) -> tuple[float, int]:
-    from transformers import PrinterCallback, Trainer, TrainerCallback
-
-    class EpochTimer(TrainerCallback):
-        seconds = 0.0
-        _t0 = 0.0
-
-        def on_epoch_begin(self, *a, **k):
-            _sync()
-            self._t0 = time.perf_counter()
-
-        def on_epoch_end(self, *a, **k):
-            _sync()  # the runner's per-step finiteness check already waits for the device
-            self.seconds += time.perf_counter() - self._t0
-
-    timer = EpochTimer()
-    trainer = Trainer(
-        model=model,
-        args=targs,
-        train_dataset=train_set,
-        data_collator=collator,
-        processing_class=tokenizer,
-        callbacks=[timer],
-    )
-    trainer.remove_callback(PrinterCallback)  # no end-of-training log line on stdout
-    collator.reset()
-    trainer.train()
-    steps = trainer.state.global_step
-    del trainer
-    return timer.seconds, steps
 
 
 # -- main ---------------------------------------------------------------------------------------
@@ -454,7 +339,7 @@ def main(argv: list[str] | None = None) -> None:
                 results[config].append((seconds, counts, done, dev))
                 print(
                     f"  repeat {r + 1} {config:8s} {counts['rows'] / seconds:8.1f} examples/s "
-                    f"({seconds:.2f} s); dev {_scores(card, dev)}",
+                    f"({seconds:.2f} s); dev {dev_scores(card, dev)}",
                     flush=True,
                 )
         report(args, card, results, len(dev_set))
@@ -474,11 +359,6 @@ def warm_up(model: nn.Module, loss_fn: nn.Module, train_set, batch_size: int, co
     model.zero_grad()
 
 
-def _sync() -> None:
-    if torch.cuda.is_available():
-        torch.cuda.synchronize()
-
-
 def _quiet_runner_progress_bar() -> None:
     """No progress bars on either side: the Trainer gets `disable_tqdm=True`; the runner's bar is
     switched off here (display only; the loop itself is untouched)."""
@@ -487,78 +367,6 @@ def _quiet_runner_progress_bar() -> None:
     import harness.training
 
     harness.training.tqdm = lambda *a, **k: tqdm(*a, **{**k, "disable": True})
-
-
-LABELS = {
-    "runner": "runner (train_model: dynamic pad + LengthGroupedSampler, Accelerate)",
-    "dynamic": "Trainer, DataCollatorWithPadding() + group_by_length",
-    "padded": "Trainer, DataCollatorWithPadding(padding='max_length')",
-}
-
-
-def _scores(card, dev: dict[str, float]) -> str:
-    return " ".join(f"{m} {dev[m]:.3f}" for m in card.metrics if m in dev)
-
-
-def report(args: argparse.Namespace, card, results: dict[str, list], n_dev: int) -> None:
-    median = {}
-    print()
-    print(
-        f"{'configuration':72s} {'examples/s':>10s} {'spread':>13s} {'tok/row':>8s} "
-        f"{'real tok':>8s} {'dev ' + card.primary_metric:>9s}"
-    )
-    for config, runs in results.items():
-        rates = [counts["rows"] / s for s, counts, _, _ in runs]
-        median[config] = statistics.median(rates)
-        counts = runs[0][1]
-        dev = statistics.median(d[card.primary_metric] for *_, d in runs)
-        print(
-            f"{LABELS[config]:72s} {median[config]:10.1f} {min(rates):6.1f}-{max(rates):6.1f} "
-            f"{counts['tokens'] / counts['rows']:8.1f} {counts['real'] / counts['tokens']:8.0%} "
-            f"{dev:9.3f}"
-        )
-    paired = {
-        ref: [
-            (results["runner"][i][1]["rows"] / results["runner"][i][0])
-            / (results[ref][i][1]["rows"] / results[ref][i][0])
-            for i in range(args.repeats)
-        ]
-        for ref in ("dynamic", "padded")
-    }
-    print()
-    ratio = statistics.median(paired["dynamic"])
-    verdict = "meets" if ratio >= TARGET else "BELOW"
-    print(
-        f"runner / Trainer(dynamic pad + group_by_length): {ratio:5.2f}x  "
-        f"(per repeat {_span(paired['dynamic'])}; target >= {TARGET}x: {verdict})"
-    )
-    print(
-        f"runner / Trainer(padded to max_length):          "
-        f"{statistics.median(paired['padded']):5.2f}x  (per repeat {_span(paired['padded'])})"
-    )
-    # dev scores: within noise = within two standard errors of a difference of two accuracies
-    # on n rows (binomial), at the reference's accuracy
-    if "accuracy" in card.metrics:
-        acc = {c: statistics.median(d["accuracy"] for *_, d in runs) for c, runs in results.items()}
-        p = acc["dynamic"]
-        band = 2 * math.sqrt(2 * p * (1 - p) / n_dev)
-        diff = acc["runner"] - p
-        same = "within noise" if abs(diff) <= band else "OUTSIDE noise"
-        print(
-            f"dev accuracy runner - Trainer(dynamic): {diff:+.3f} on {n_dev} rows; noise band "
-            f"+/-{band:.3f} (2 standard errors of a difference): {same}"
-        )
-    print(
-        "\nFairness: same model and initial weights, same tokenized rows, batch size, optimizer "
-        "steps, learning rate, AdamW settings and precision; nothing but training in the timed "
-        "region (runner: TrainResult.train_seconds; Trainer: on_epoch_begin..on_epoch_end); "
-        "every model scored by the same evaluation after its run. The Trainer keeps its "
-        "default optimizer implementation (adamw_torch_fused)."
-    )
-
-
-def _span(values: list[float]) -> str:
-    return f"{min(values):.2f}-{max(values):.2f}, median {statistics.median(values):.2f}"
 
 
 if __name__ == "__main__":

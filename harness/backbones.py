@@ -4,7 +4,8 @@ methods can freeze or re-initialise the first n).
 A backbone is named by a preset (a small `transformers` config built offline: `bert-tiny`,
 `resnet-tiny`, ...), by a registered torch module (`register_backbone`; shipped: the CIFAR
 ResNet-20/32/44/56 with their CIFAR-10 checkpoints from the data folder), or by any Hub name
-or local path that `AutoModel` can load.
+or local path that `AutoModel` can load. The registry: `harness.backbone_registry`; the image
+presets and CIFAR ResNets: `harness.backbone_image_presets`, registered on import of this one.
 """
 
 from __future__ import annotations
@@ -21,49 +22,21 @@ from typing import Any
 import torch
 from torch import nn
 
+import harness.backbone_image_presets  # noqa: F401  (registers the image presets)
+from harness.backbone_registry import (
+    BACKBONES,
+    ModuleBackbone,
+    Preset,  # noqa: F401  (importable from here)
+    module_backbone,
+    register_preset,
+)
 from harness.errors import ConfigError, UnknownNameError
-from harness.registry import Registry, did_you_mean
+from harness.registry import did_you_mean
 
 logger = logging.getLogger(__name__)
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
-
-
-@dataclass(frozen=True)
-class Preset:
-    """A backbone built from a config, with no weights to download."""
-
-    name: str
-    modality: str
-    make_config: Callable[[], Any]
-    description: str
-    image_size: int = 32
-    tags: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True)
-class ModuleBackbone:
-    """Any torch module with the encoder interface: `build()` returns a module whose forward
-    takes the pipeline's inputs (`pixel_values`, or `input_ids` and `attention_mask`) and
-    returns pooled features (B, feature_dim) or a feature map (B, C, H, W), and which has
-    `feature_dim` and `layer_groups()` (stem first, then blocks in order). `weights` is a file
-    under the data folder that `load(module, path)` reads when the suite's `init` is
-    `pretrained` (the default); `init: random` keeps the module's own initialisation."""
-
-    name: str
-    modality: str
-    build: Callable[[], nn.Module]
-    description: str
-    image_size: int = 32
-    tags: tuple[str, ...] = ()
-    weights: str | None = None
-    load: Callable[[nn.Module, Path], Any] | None = None
-    mean: tuple[float, ...] = (0.5, 0.5, 0.5)
-    std: tuple[float, ...] = (0.5, 0.5, 0.5)
-
-
-BACKBONES: Registry[Preset | ModuleBackbone] = Registry("backbone")
 
 
 def register_backbone(
@@ -80,25 +53,17 @@ def register_backbone(
     std: tuple[float, ...] = (0.5, 0.5, 0.5),
 ) -> ModuleBackbone:
     """Register a torch module as a backbone (see `ModuleBackbone`); suites then name it."""
-    if modality not in ("text", "image"):
-        raise ConfigError(
-            f"backbone '{name}': modality must be 'text' or 'image', got {modality!r}"
-        )
-    if weights and load is None:
-        raise ConfigError(
-            f"backbone '{name}': weights '{weights}' need a load(module, path) function"
-        )
-    entry = ModuleBackbone(
+    entry = module_backbone(
         name,
         modality,
         build,
         description,
-        image_size,
-        (modality, *tags),
-        weights,
-        load,
-        tuple(mean),
-        tuple(std),
+        image_size=image_size,
+        tags=tags,
+        weights=weights,
+        load=load,
+        mean=mean,
+        std=std,
     )
     BACKBONES.register(name, entry)
     return entry
@@ -113,18 +78,7 @@ def find_in_data_dir(relative: str) -> Path | None:
     return None
 
 
-def _preset(
-    name: str, modality: str, description: str, image_size: int = 32, tags: tuple[str, ...] = ()
-):
-    def decorator(fn: Callable[[], Any]) -> Callable[[], Any]:
-        BACKBONES.register(
-            name, Preset(name, modality, fn, description, image_size, (modality, *tags))
-        )
-        return fn
-
-    return decorator
-
-
+# the BERT presets look `_bert` up here when they build (tests/mp_cache_probe.py swaps it)
 def _bert(hidden: int, layers: int, heads: int):
     from transformers import BertConfig
 
@@ -138,97 +92,21 @@ def _bert(hidden: int, layers: int, heads: int):
     )
 
 
-@_preset(
+@register_preset(
     "bert-tiny", "text", "BERT L2/H128/A2 (Turc et al. 2019 sizes), random init", tags=("bert",)
 )
 def _bert_tiny():
     return _bert(128, 2, 2)
 
 
-@_preset("bert-mini", "text", "BERT L4/H256/A4, random init", tags=("bert",))
+@register_preset("bert-mini", "text", "BERT L4/H256/A4, random init", tags=("bert",))
 def _bert_mini():
     return _bert(256, 4, 4)
 
 
-@_preset("bert-small", "text", "BERT L4/H512/A8, random init", tags=("bert",))
+@register_preset("bert-small", "text", "BERT L4/H512/A8, random init", tags=("bert",))
 def _bert_small():
     return _bert(512, 4, 8)
-
-
-@_preset(
-    "resnet-tiny",
-    "image",
-    "ResNet, basic blocks, 3 stages (16/32/64 ch), random init",
-    image_size=32,
-    tags=("resnet",),
-)
-def _resnet_tiny():
-    from transformers import ResNetConfig
-
-    return ResNetConfig(
-        num_channels=3,
-        embedding_size=16,
-        hidden_sizes=[16, 32, 64],
-        depths=[1, 1, 1],
-        layer_type="basic",
-        downsample_in_first_stage=False,
-    )
-
-
-@_preset(
-    "resnet-small",
-    "image",
-    "ResNet, basic blocks, 4 stages (32-256 ch, 2 blocks each), random init",
-    image_size=32,
-    tags=("resnet",),
-)
-def _resnet_small():
-    from transformers import ResNetConfig
-
-    return ResNetConfig(
-        num_channels=3,
-        embedding_size=32,
-        hidden_sizes=[32, 64, 128, 256],
-        depths=[2, 2, 2, 2],
-        layer_type="basic",
-        downsample_in_first_stage=False,
-    )
-
-
-@_preset(
-    "vit-tiny",
-    "image",
-    "ViT, patch 4, H64, 2 layers, 2 heads, random init",
-    image_size=32,
-    tags=("vit",),
-)
-def _vit_tiny():
-    from transformers import ViTConfig
-
-    return ViTConfig(
-        image_size=32,
-        patch_size=4,
-        num_channels=3,
-        hidden_size=64,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        intermediate_size=128,
-    )
-
-
-@_preset(
-    "convnext-tiny",
-    "image",
-    "ConvNeXt, 3 stages (32/64/128 ch, depth 1), patch 2, random init",
-    image_size=32,
-    tags=("convnext",),
-)
-def _convnext_tiny():
-    from transformers import ConvNextConfig
-
-    return ConvNextConfig(
-        num_channels=3, patch_size=2, hidden_sizes=[32, 64, 128], depths=[1, 1, 1], num_stages=3
-    )
 
 
 @dataclass(frozen=True)
@@ -518,29 +396,3 @@ def image_settings(spec: BackboneSpec) -> dict[str, Any]:
 def load_encoder_state(encoder: Encoder, path: Path) -> None:
     state = torch.load(path, map_location="cpu", weights_only=True)
     encoder.load_state_dict(state)
-
-
-def _cifar_resnet(depth: int, weights: str, accuracy: float) -> None:
-    from harness import cifar_resnet as cr
-
-    register_backbone(
-        f"resnet{depth}-cifar10",
-        "image",
-        lambda: cr.CifarResNet(depth),
-        f"CIFAR ResNet-{depth} (He et al. 2016 §4.2), trained on CIFAR-10 ({accuracy} % test)",
-        image_size=32,
-        tags=("resnet", "cifar", "pretrained"),
-        weights=f"models/resnet_cifar10/{weights}",
-        load=cr.load_checkpoint,
-        mean=cr.CIFAR_MEAN,
-        std=cr.CIFAR_STD,
-    )
-
-
-for _depth, _file, _acc in (
-    (20, "resnet20-12fca82f.th", 91.8),
-    (32, "resnet32-d509ac18.th", 92.8),
-    (44, "resnet44-014dd654.th", 93.1),
-    (56, "resnet56-4bfd9763.th", 93.6),
-):
-    _cifar_resnet(_depth, _file, _acc)

@@ -72,15 +72,14 @@ _worker_runner: dict[str, Any] = {}  # one runner per worker process and setting
 
 
 def _runner_for(settings: RunnerSettings) -> Any:
-    import os
-
+    """This worker's runner for `settings` (built once); its data folder is `settings.data_dir`
+    (the worker process's `$TRANSFERBENCH_DATA_DIR`, which backbones read, is set by the Ray
+    task's `runtime_env`: `worker_runtime_env`)."""
     from harness.plugins import load_method_file
     from harness.runner import SuiteRunner
 
     key = repr(settings)
     if key not in _worker_runner:
-        if settings.data_dir:
-            os.environ["TRANSFERBENCH_DATA_DIR"] = settings.data_dir
         for file in settings.plugin_files:
             load_method_file(file)
         runner = SuiteRunner(
@@ -204,6 +203,15 @@ def suite_corpus(specs: list[RunSpec]) -> list[tuple[dict[str, Any], list[str]]]
     return [(bb, sorted(tasks)) for bb, tasks in corpus.values()]
 
 
+def worker_runtime_env(settings: RunnerSettings) -> dict[str, Any]:
+    """The Ray task options that give a worker process the data folder as
+    `$TRANSFERBENCH_DATA_DIR` (backbones find weights under it, e.g. `models/all-MiniLM-L6-v2`);
+    none without a data folder."""
+    if not settings.data_dir:
+        return {}
+    return {"runtime_env": {"env_vars": {"TRANSFERBENCH_DATA_DIR": settings.data_dir}}}
+
+
 def run_with_ray(
     specs: list[RunSpec],
     settings: RunnerSettings,
@@ -274,7 +282,9 @@ def run_with_ray(
             else "the Ray cluster"
         )
         check_resources(ray.cluster_resources(), cpus_per_run, gpus_per_run, where)
-        remote = ray.remote(num_cpus=cpus_per_run, num_gpus=gpus_per_run)(run_one_remote)
+        remote = ray.remote(
+            num_cpus=cpus_per_run, num_gpus=gpus_per_run, **worker_runtime_env(settings)
+        )(run_one_remote)
         results = ray.get([remote.remote(s.to_dict(), settings) for s in todo])
     finally:
         if started_here:

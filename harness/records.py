@@ -1,19 +1,7 @@
 """Run records: one versioned JSON file per run, written atomically, read back with checks.
 
-Schema (version 1), one key each:
-- `schema_version`: int, this schema's version
-- `run_id`: the spec's content hash (also the file name)
-- `status`: "ok" or "failed"; `error`: the reason a failed run failed
-- `spec`: the RunSpec as a dict
-- `comparable`: false when `--limit` capped the data (numbers are not real results)
-- `metrics`: every metric of the target card on its scored split; `primary_metric`, `primary_score`
-- `validation_metrics`: best epoch's validation scores; `best_epoch`; `curve`: per-epoch loss and score
-- `wall_seconds`, `train_seconds`, `throughput` (training examples/s), `peak_memory_mb`
-- `extra`: method-specific measurements; `source_history`: how the source encoder scored
-- `provenance`: transferbench version, git commit, library versions, device, dataset fingerprints, seeds
-- `created`: ISO time the record was written
-- `non_finite`: (only when there were any) the dotted fields whose value was NaN or infinite
-  when the run ended; they are written as `null`, so a record is strict JSON
+The schema is `harness.run_record.RunRecord` (one field each, commented there); the runner
+builds every record through it and `read_record` checks each file against it.
 
 Records are strict JSON (no `NaN`/`Infinity` tokens): a non-finite result (a metric, a loss
 in the curve, a measurement) is written as `null`, its field kept; a successful run whose
@@ -37,10 +25,12 @@ from typing import Any
 
 from harness import __version__
 from harness.errors import DataError
+from harness.run_record import SCHEMA_VERSION as SCHEMA_VERSION
+from harness.run_record import RunRecord
+from harness.run_record import record_problem as record_problem
 
 logger = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 1
 RUNS_DIR = "runs"
 
 
@@ -145,59 +135,14 @@ def write_record(record: dict[str, Any], output_dir: Path) -> Path:
     return path
 
 
-SPEC_KEYS = {
-    "backbone": dict,
-    "method": str,
-    "variant": str,
-    "target": str,
-    "seed": int,
-    "fraction": (int, float),
-}
-
-
 def read_record(path: Path) -> dict[str, Any]:
     """A record, checked: any file that is not one raises a DataError naming the file and why."""
     try:
         record = parse_json(Path(path).read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, ValueError) as exc:  # JSONDecodeError, JSONTooDeep
         raise DataError(f"{path}: corrupt run record: {exc}") from exc
-    problem = record_problem(record)
-    if problem:
-        raise DataError(f"{path}: not a valid run record: {problem}")
+    RunRecord.from_dict(record, str(path))  # the typed record's checks
     return record
-
-
-def record_problem(record: Any) -> str | None:
-    """What makes `record` not a run record of this schema, or None."""
-    if not isinstance(record, dict):
-        return f"expected a JSON object, got {type(record).__name__}"
-    missing = [k for k in ("schema_version", "run_id", "status", "spec") if k not in record]
-    if missing:
-        return f"missing {missing}"
-    version = record["schema_version"]
-    if isinstance(version, bool) or not isinstance(version, int) or version < 1:
-        return f"schema_version must be a whole number >= 1, got {version!r}"
-    if version > SCHEMA_VERSION:
-        return f"record schema {version} is newer than this TransferBench ({SCHEMA_VERSION})"
-    if not isinstance(record["run_id"], str) or not record["run_id"]:
-        return f"run_id must be a string, got {record['run_id']!r}"
-    if record["status"] not in ("ok", "failed"):
-        return f"status must be 'ok' or 'failed', got {record['status']!r}"
-    spec = record["spec"]
-    if not isinstance(spec, dict):
-        return f"spec must be an object, got {type(spec).__name__}"
-    for key, kind in SPEC_KEYS.items():
-        if not isinstance(spec.get(key), kind) or isinstance(spec.get(key), bool):
-            return f"spec.{key} is missing or not a {getattr(kind, '__name__', 'number')}"
-    if not isinstance(spec["backbone"].get("name"), str):
-        return "spec.backbone.name is missing"
-    if record["status"] == "ok":
-        score = record.get("primary_score")
-        if isinstance(score, bool) or not isinstance(score, (int, float)) or score != score:
-            return f"primary_score must be a number, got {score!r}"
-        if not isinstance(record.get("primary_metric"), str):
-            return "primary_metric is missing"
-    return None
 
 
 def find_records(results: Path) -> list[Path]:

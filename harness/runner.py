@@ -27,10 +27,11 @@ from harness.context import RunContext, default_cache_dir
 from harness.hostmemory import release_free_memory, tune_allocator
 from harness.methods import get_method
 from harness.plugins import method_source
+from harness.predictions import predictions_file_name, write_predictions
 from harness.preprocess import InputPipeline, build_pipeline
 from harness.progress import bar, interactive, quiet_libraries, step_line
 from harness.records import (
-    SCHEMA_VERSION,
+    RUNS_DIR,
     already_recorded,
     now,
     provenance,
@@ -38,6 +39,7 @@ from harness.records import (
     strict_record,
     write_record,
 )
+from harness.run_record import RunRecord
 from harness.spec import Budget, RunSpec
 from harness.splits import TaskStore
 from harness.taskregistry import TaskRegistry
@@ -289,13 +291,7 @@ class SuiteRunner:
         acc = self.accelerator
         started = time.perf_counter()
         window = reset_peak_memory(acc.device)
-        record: dict[str, Any] = {
-            "schema_version": SCHEMA_VERSION,
-            "run_id": spec.id,
-            "status": "ok",
-            "spec": spec.to_dict(),
-            "comparable": spec.limit is None,
-        }
+        record = RunRecord.start(spec)
         if spec.limit is not None:
             logger.warning(
                 "run %s uses --limit %d: its numbers are NOT comparable results",
@@ -321,30 +317,29 @@ class SuiteRunner:
             )
             result = method.run(ctx)
             tr = result.train
-            record["floor"] = constant_baseline(card, ctx.split("test")["labels"])
-            record.update(
-                {
-                    "target_card_version": card.content_hash,
-                    "target_tags": list(card.tags),
-                    "metrics": tr.test_metrics,
-                    "primary_metric": card.primary_metric,
-                    "direction": card.direction,
-                    "primary_score": tr.primary,
-                    "validation_metrics": tr.validation_metrics,
-                    "best_epoch": tr.best_epoch,
-                    "curve": tr.curve[-20:],
-                    "steps": tr.steps,
-                    "train_examples": tr.train_examples,
-                    "train_rows": len(ctx.train_indices),
-                    "train_seconds": round(tr.train_seconds, 3),
-                    "throughput": round(tr.throughput, 1),
-                    "extra": result.extra,
-                    "source_history": ctx.encoders.history(),
-                }
-            )
             untrained = (result.extra.get("multitask") or {}).get("untrained_heads") or {}
+            record.scored(
+                floor=constant_baseline(card, ctx.split("test")["labels"]),
+                target_card_version=card.content_hash,
+                target_tags=list(card.tags),
+                metrics=tr.test_metrics,
+                primary_metric=card.primary_metric,
+                direction=card.direction,
+                primary_score=tr.primary,
+                validation_metrics=tr.validation_metrics,
+                best_epoch=tr.best_epoch,
+                curve=tr.curve[-20:],
+                steps=tr.steps,
+                train_examples=tr.train_examples,
+                train_rows=len(ctx.train_indices),
+                train_seconds=round(tr.train_seconds, 3),
+                throughput=round(tr.throughput, 1),
+                extra=result.extra,
+                source_history=ctx.encoders.history(),
+                untrained_heads=untrained or None,
+                predictions=self._write_predictions(spec, ctx, tr.test_predictions),
+            )
             if untrained:
-                record["untrained_heads"] = untrained
                 acc.print(
                     f"WARNING: run {spec.id} ({spec.describe()}): heads that did not learn in "
                     f"the multi-task phase: " + "; ".join(f"{k}: {v}" for k, v in untrained.items())
@@ -357,13 +352,7 @@ class SuiteRunner:
                 if isinstance(exc, torch.OutOfMemoryError) or "out of memory" in str(exc)
                 else type(exc).__name__
             )
-            record.update(
-                {
-                    "status": "failed",
-                    "error": f"{kind}: {exc}",
-                    "traceback": traceback.format_exc(limit=6),
-                }
-            )
+            record.fail(f"{kind}: {exc}", traceback.format_exc(limit=6))
             acc.print(f"run {spec.id} ({spec.describe()}) FAILED: {kind}: {exc}")
             if acc.device.type == "cuda":
                 torch.cuda.empty_cache()
@@ -371,20 +360,34 @@ class SuiteRunner:
             if self.report_to not in (None, "", "none"):
                 acc.end_training()
                 acc.trackers = []
-        record["wall_seconds"] = round(time.perf_counter() - started, 3)
-        record["peak_memory_mb"] = peak_memory_mb(acc.device, window)
-        record["provenance"] = provenance(
+        record.wall_seconds = round(time.perf_counter() - started, 3)
+        record.peak_memory_mb = peak_memory_mb(acc.device, window)
+        record.provenance = provenance(
             acc, fingerprints, {"seed": spec.seed, "source_seed": spec.source_seed}
         )
-        record["provenance"]["method_source"] = method_source(get_method(spec.method))
-        record["provenance"].update(self.placement)
+        record.provenance["method_source"] = method_source(get_method(spec.method))
+        record.provenance.update(self.placement)
         pipeline = self._pipelines.get(repr(sorted(spec.backbone.items())))
         if pipeline is not None:  # what the scores depend on beyond the spec: the input pipeline
-            record["provenance"]["pipeline_identity"] = pipeline.identity
+            record.provenance["pipeline_identity"] = pipeline.identity
             if pipeline.tokenizer_corpus:  # rerun it alone and the vocabulary would differ
-                record["provenance"]["tokenizer_corpus"] = pipeline.tokenizer_corpus
-        record["created"] = now()
-        record = strict_record(record)  # strict JSON: a NaN primary score is a failed run
-        if acc.is_main_process:
+                record.provenance["tokenizer_corpus"] = pipeline.tokenizer_corpus
+        record.created = now()
+        return self._write(record)
+
+    def _write_predictions(
+        self, spec: RunSpec, ctx: RunContext, kept: tuple[list, list] | None
+    ) -> str | None:
+        """The scored split's per-example predictions beside the record (main process);
+        returns the file's name, or None when the method kept none (a multi-task score)."""
+        if kept is None or not self.accelerator.is_main_process:
+            return None if kept is None else predictions_file_name(spec.id)
+        rows = ctx.splits.rows("test")
+        return write_predictions(self.output_dir / RUNS_DIR, spec.id, rows, *kept)
+
+    def _write(self, run: RunRecord) -> dict[str, Any]:
+        """The record as strict JSON, written by the main process; returned as a dict."""
+        record = strict_record(run.to_dict())  # strict JSON: a NaN primary score is a failed run
+        if self.accelerator.is_main_process:
             write_record(record, self.output_dir)
         return record

@@ -17,6 +17,10 @@ it also compiles the model when the accelerator was made with `torch_compile` (s
 `harness.runner.make_accelerator`). AdamW is fused; loaders pin host memory (image rows are
 loaded by worker processes); the hot loop reads nothing back from the device: losses add up
 there and are read every `CHECK_EVERY` batches and once per epoch. The CPU path is unchanged.
+
+The loop's parts, all importable from here too: `harness.training_hooks` (what it takes and
+gives back), `harness.training_setup` (a run's loaders, optimizer, schedule and `prepare`),
+`harness.loaders` (batches) and `harness.model_outputs` (outputs and predictions).
 """
 
 from __future__ import annotations
@@ -24,26 +28,80 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import logging
-import math
-import os
-import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 import torch
 from torch import nn
-from torch.utils.data import DataLoader, Dataset, Sampler
+from torch.utils.data import DataLoader, Dataset
 
 from harness.cards import TaskCard
-from harness.heads import loss_for, predictions_from, task_head
 from harness.hostmemory import onednn_enabled, onednn_pays
+from harness.loaders import (
+    LengthGroupedSampler,
+    loader_options,
+    make_eval_loader,
+    make_train_loader,
+)
 from harness.metrics import compute_metrics
+from harness.model_outputs import (
+    NON_INPUTS,
+    Scores,
+    _forward,
+    _takes_task,
+    _unwrap,
+    in_row_order,
+    predict,
+    predict_outputs,
+    split_labels,
+)
 from harness.progress import bar as progress_bar
 from harness.spec import Budget
+from harness.training_hooks import (
+    LoopState,
+    LossFn,
+    OptimizerFactory,
+    TaskSchedule,
+    TaskSplits,
+    TrainResult,
+    adamw,
+    calibrate_heads,
+    one_pass,
+    supervised_loss,
+    weighted,
+)
+from harness.training_setup import prepare_run
+
+__all__ = [  # the loop here; its parts, from their modules, stay importable from here
+    "CHECK_EVERY",
+    "NON_INPUTS",
+    "TRAINING_VERSION",
+    "DivergedError",
+    "LengthGroupedSampler",
+    "LoopState",
+    "LossFn",
+    "OptimizerFactory",
+    "TaskSchedule",
+    "TaskSplits",
+    "TrainResult",
+    "adamw",
+    "calibrate_heads",
+    "evaluate_loader",
+    "loader_options",
+    "make_eval_loader",
+    "make_train_loader",
+    "one_pass",
+    "predict",
+    "predict_outputs",
+    "split_labels",
+    "supervised_loss",
+    "train_model",
+    "train_tasks",
+    "weighted",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -52,7 +110,6 @@ class DivergedError(RuntimeError):
     """The loss became NaN or infinite."""
 
 
-NON_INPUTS = ("labels", "task", "soft_targets")  # batch columns the model does not take
 # what training computes: part of the cache keys of trained models (sources, task sets, teachers),
 # so a change to what the loop trains never serves weights trained the old way. 2: regression
 # heads in standard units (`TaskHead.calibrate`)
@@ -60,246 +117,11 @@ TRAINING_VERSION = 2
 CHECK_EVERY = 32  # on a GPU, batches between reads of the loss (each is a host-device sync)
 
 
-@dataclass
-class TaskSplits:
-    """One task of a task set: its card, encoded splits, collate and (text) row lengths."""
-
-    card: TaskCard
-    train: Dataset
-    validation: Dataset
-    test: Dataset
-    collate: Callable
-    lengths: Sequence[int] | None = None
-
-    @property
-    def name(self) -> str:
-        return self.card.name
-
-
-LossFn = Callable[[torch.Tensor, dict[str, Any], TaskCard], torch.Tensor]
-OptimizerFactory = Callable[[list[dict[str, Any]], Budget], torch.optim.Optimizer]
-TaskSchedule = Callable[[dict[str, int], int, int], list[str]]
-
-
-def supervised_loss(outputs: torch.Tensor, batch: dict[str, Any], card: TaskCard) -> torch.Tensor:
-    """Cross-entropy on class labels, or mean squared error for regression."""
-    labels = batch["labels"]
-    return loss_for(card)(
-        outputs.float(), labels.float() if card.problem == "regression" else labels
-    )
-
-
-def adamw(param_groups: list[dict[str, Any]], budget: Budget) -> torch.optim.Optimizer:
-    """AdamW with torch's fused kernels (one pass over each parameter, on a GPU and on the CPU;
-    `Trainer`'s default `adamw_torch_fused` too) when every parameter sits on one kind of
-    device that has them; else torch's default implementation."""
-    groups = [
-        {**g, "params": [g["params"]] if torch.is_tensor(g["params"]) else list(g["params"])}
-        for g in param_groups
-    ]
-    kinds = {p.device.type for g in groups for p in g["params"]}
-    fused = len(kinds) == 1 and kinds <= {"cuda", "cpu"}
-    return torch.optim.AdamW(
-        groups, lr=budget.learning_rate, weight_decay=budget.weight_decay, fused=fused or None
-    )
-
-
-def one_pass(batches: dict[str, int], epoch: int, seed: int) -> list[str]:
-    """Every batch of every task once, in a seeded random order (MT-DNN's epoch). The same
-    on every process: it depends on the batch counts, the epoch and the seed only."""
-    order = [name for name in sorted(batches) for _ in range(batches[name])]
-    if len(batches) == 1:
-        return order
-    g = torch.Generator().manual_seed(seed * 100_003 + epoch)
-    return [order[i] for i in torch.randperm(len(order), generator=g).tolist()]
-
-
-@dataclass
-class LoopState:
-    """What a step hook sees after each optimizer step."""
-
-    step: int
-    epoch: int
-    model: nn.Module  # unwrapped
-    accelerator: Any
-    tasks: dict[str, TaskSplits]
-
-
-@dataclass
-class TrainResult:
-    """Scores on the scored split from the best epoch, and how training went."""
-
-    test_metrics: dict[str, float]
-    primary: float
-    best_epoch: int
-    validation_metrics: dict[str, float]
-    curve: list[dict[str, float]] = field(default_factory=list)
-    steps: int = 0
-    train_examples: int = 0
-    train_seconds: float = 0.0
-    learning_rates: list[float] = field(default_factory=list)  # first group's rate after each step
-    tasks: dict[str, TrainResult] = field(default_factory=dict)  # per task, for a task set
-    # the trained model, with its best epoch's weights (`train_model`, `ctx.train`); not recorded
-    model: Any = field(default=None, repr=False, compare=False)
-
-    @property
-    def throughput(self) -> float:
-        return self.train_examples / self.train_seconds if self.train_seconds > 0 else 0.0
-
-
-class LengthGroupedSampler(Sampler[int]):
-    """Shuffle, then sort within mega-batches by length so each batch pads little."""
-
-    def __init__(self, lengths: Sequence[int], batch_size: int, seed: int, mega: int = 50):
-        self.lengths = list(lengths)
-        self.batch_size = batch_size
-        self.seed = seed
-        self.mega = mega
-        self.epoch = 0
-
-    def __len__(self) -> int:
-        return len(self.lengths)
-
-    def __iter__(self) -> Iterator[int]:
-        g = torch.Generator().manual_seed(self.seed + self.epoch)
-        self.epoch += 1
-        order = torch.randperm(len(self.lengths), generator=g).tolist()
-        size = self.batch_size * self.mega
-        chunks = [
-            sorted(order[i : i + size], key=lambda j: -self.lengths[j])
-            for i in range(0, len(order), size)
-        ]
-        batches = [
-            c[i : i + self.batch_size] for c in chunks for i in range(0, len(c), self.batch_size)
-        ]
-        if not batches:
-            return iter([])
-        perm = torch.randperm(len(batches), generator=g).tolist()
-        # the batch holding the longest row goes first (as in transformers' sampler): the run's
-        # largest activations are allocated on a fresh heap, and an out-of-memory shows at once
-        longest = max(range(len(batches)), key=lambda b: self.lengths[batches[b][0]])
-        perm.remove(longest)
-        return iter([i for b in [longest, *perm] for i in batches[b]])
-
-
-def loader_options(dataset: Dataset, cuda: bool, processes: int = 1) -> dict[str, Any]:
-    """DataLoader settings for a GPU: pinned host memory (the prepared loaders then copy each
-    batch without waiting for it) and, for image rows (decoded from Arrow one by one), worker
-    processes. On the CPU, none: batches are made in the main process."""
-    if not cuda:
-        return {}
-    images = "pixel_values" in (getattr(dataset, "column_names", None) or ())
-    workers = max(1, min(4, (os.cpu_count() or 2) // (2 * processes))) if images else 0
-    return {"pin_memory": True, "num_workers": workers, "persistent_workers": workers > 0}
-
-
-def make_train_loader(
-    dataset: Dataset,
-    collate: Callable,
-    budget: Budget,
-    seed: int,
-    lengths: Sequence[int] | None,
-    **options: Any,
-) -> DataLoader:
-    if lengths is not None and budget.group_by_length:
-        sampler = LengthGroupedSampler(lengths, budget.per_device_train_batch_size, seed)
-        return DataLoader(
-            dataset,
-            batch_size=budget.per_device_train_batch_size,
-            sampler=sampler,
-            collate_fn=collate,
-            **options,
-        )
-    g = torch.Generator().manual_seed(seed)
-    return DataLoader(
-        dataset,
-        batch_size=budget.per_device_train_batch_size,
-        shuffle=True,
-        collate_fn=collate,
-        generator=g,
-        **options,
-    )
-
-
-def make_eval_loader(
-    dataset: Dataset, collate: Callable, budget: Budget, **options: Any
-) -> DataLoader:
-    """Evaluation batches in length order (text), so little padding is computed; predictions
-    and references stay paired, so metrics don't depend on the order."""
-    lengths = None
-    if sys.modules.get("datasets"):  # else `dataset` is no Arrow split (and may be uninstalled)
-        from harness.preprocess import row_lengths
-
-        lengths = row_lengths(dataset)
-    order = sorted(range(len(dataset)), key=lengths.__getitem__) if lengths else None
-    return DataLoader(
-        dataset,
-        batch_size=budget.per_device_eval_batch_size,
-        sampler=order,
-        collate_fn=collate,
-        **options,
-    )
-
-
-def _forward(model: nn.Module, batch: dict[str, Any], task: str, takes_task: bool) -> torch.Tensor:
-    inputs = {k: v for k, v in batch.items() if k not in NON_INPUTS}
-    return model(task=task, **inputs) if takes_task else model(**inputs)
-
-
-def _takes_task(model: nn.Module, accelerator: Any) -> bool:
-    unwrap = getattr(accelerator, "unwrap_model", None)
-    return bool(getattr(unwrap(model) if unwrap else model, "takes_task", False))
-
-
-def _unwrap(model: nn.Module, accelerator: Any) -> nn.Module:
-    """The model as built: without the accelerator's wrappers nor `torch.compile`'s."""
-    model = accelerator.unwrap_model(model)
-    return getattr(model, "_orig_mod", model)
-
-
-@torch.no_grad()
-def predict(
-    model: nn.Module, loader: DataLoader, card: TaskCard, accelerator: Any, task: str | None = None
-) -> tuple[list, list]:
-    """Predictions and references over a prepared loader, gathered from every process."""
-    model.eval()
-    takes_task = _takes_task(model, accelerator)
-    preds, refs = [], []
-    for batch in loader:
-        labels = batch["labels"]
-        out = _forward(model, batch, task, takes_task)
-        p, r = accelerator.gather_for_metrics((predictions_from(card, out), labels))
-        preds.append(p)
-        refs.append(r)
-    return torch.cat(preds).cpu().tolist(), torch.cat(refs).cpu().tolist()  # one read per pass
-
-
-@torch.no_grad()
-def predict_outputs(
-    model: nn.Module,
-    dataset: Dataset,
-    collate: Callable,
-    accelerator: Any,
-    batch_size: int = 128,
-    task: str | None = None,
-) -> torch.Tensor:
-    """The model's raw outputs (logits, or values for regression) for every row of `dataset`,
-    in row order, on this process alone (no sharding: every process gets the whole tensor)."""
-    model = accelerator.unwrap_model(model).to(accelerator.device).eval()
-    takes_task = bool(getattr(model, "takes_task", False))
-    outs = []
-    for batch in DataLoader(dataset, batch_size=batch_size, collate_fn=collate):
-        batch = {k: v.to(accelerator.device) if torch.is_tensor(v) else v for k, v in batch.items()}
-        with accelerator.autocast():
-            outs.append(_forward(model, batch, task, takes_task).float().cpu())
-    return torch.cat(outs)
-
-
 def evaluate_loader(
     model: nn.Module, loader: DataLoader, card: TaskCard, accelerator: Any, task: str | None = None
-) -> dict[str, float]:
+) -> Scores:
     preds, refs = predict(model, loader, card, accelerator, task)
-    return compute_metrics(card, preds, refs)
+    return Scores(compute_metrics(card, preds, refs), preds, refs)
 
 
 def train_model(
@@ -345,93 +167,29 @@ def train_tasks(
     """Train `model` on a task set; select the best epoch on validation (`select`: "mean" over
     tasks, or "per_task"), then score each task's test split. The result's `tasks` holds one
     `TrainResult` per task; its own scores are the means over tasks."""
-    from accelerate.utils import set_seed
-    from transformers import get_scheduler
-
     if select not in ("mean", "per_task"):
         raise ValueError(f"select must be 'mean' or 'per_task', got {select!r}")
     names = [t.name for t in tasks]
     if len(set(names)) != len(names):
         raise ValueError(f"a task set names a task twice: {names}")
-    set_seed(seed)
-    by_name = {t.name: t for t in tasks}
-    procs = max(1, accelerator.num_processes)
-    cuda = accelerator.device.type == "cuda"
-
-    def opts(dataset: Dataset) -> dict[str, Any]:
-        return loader_options(dataset, cuda, procs)
-
-    train_loaders = {
-        t.name: make_train_loader(t.train, t.collate, budget, seed, t.lengths, **opts(t.train))
-        for t in tasks
-    }
-    val_loaders = {
-        t.name: make_eval_loader(t.validation, t.collate, budget, **opts(t.validation))
-        for t in tasks
-    }
-    test_loaders = {
-        t.name: make_eval_loader(t.test, t.collate, budget, **opts(t.test)) for t in tasks
-    }
-    if budget.gradient_checkpointing:
-        _enable_checkpointing(model)
-    weights = calibrate_heads(model, tasks)
-    model.to(accelerator.device)  # before the optimizer is made, so it sees where parameters live
-    params = param_groups or [{"params": [p for p in model.parameters() if p.requires_grad]}]
-    opt = optimizer(params, budget)
-
-    batches = {n: math.ceil(len(loader) / procs) for n, loader in train_loaders.items()}
-    steps_per_epoch = math.ceil(
-        len(schedule(batches, 0, seed)) / budget.gradient_accumulation_steps
-    )
-    total = steps_per_epoch * math.ceil(budget.num_train_epochs)
-    if budget.max_steps > 0:
-        total = min(total, budget.max_steps) if budget.num_train_epochs > 0 else budget.max_steps
-    epochs = max(1, math.ceil(total / max(1, steps_per_epoch)))
-    # a prepared scheduler steps once per process for each optimizer step (Accelerate's
-    # AcceleratedScheduler), so its horizon counts process-steps: warm-up and decay then span
-    # the whole run on any number of processes
-    scheduler = get_scheduler(
-        budget.lr_scheduler_type,
-        opt,
-        num_warmup_steps=int(budget.warmup_ratio * total) * procs,
-        num_training_steps=total * procs,
-    )
-    # accumulation is counted here, not by `accelerator.accumulate`, whose end-of-loader sync
-    # assumes one loader per epoch; a task set interleaves several
-    accelerator.gradient_accumulation_steps = 1
-    order = list(names)
-    prepared = accelerator.prepare(
-        model,
-        opt,
-        scheduler,
-        *[train_loaders[n] for n in order],
-        *[val_loaders[n] for n in order],
-        *[test_loaders[n] for n in order],
-    )
-    model, opt, scheduler = prepared[:3]
-    k = len(order)
-    loaders = {
-        "train": dict(zip(order, prepared[3 : 3 + k])),
-        "validation": dict(zip(order, prepared[3 + k : 3 + 2 * k])),
-        "test": dict(zip(order, prepared[3 + 2 * k :])),
-    }
+    run = prepare_run(model, tasks, budget, accelerator, seed, param_groups, optimizer, schedule)
     try:
         with (
-            onednn_enabled(onednn_pays(model, accelerator)),
+            onednn_enabled(onednn_pays(run.model, accelerator)),
             tempfile.TemporaryDirectory(prefix="transferbench-best-") as spill,
         ):
             return _fit(
-                model,
-                opt,
-                scheduler,
-                loaders,
-                by_name,
+                run.model,
+                run.optimizer,
+                run.scheduler,
+                run.loaders,
+                {t.name: t for t in tasks},
                 budget,
                 accelerator,
-                total,
-                epochs,
+                run.total,
+                run.epochs,
                 seed,
-                weighted(loss, weights),
+                weighted(loss, run.loss_weights),
                 schedule,
                 select,
                 step_hooks,
@@ -440,58 +198,6 @@ def train_tasks(
             )
     finally:
         accelerator.free_memory()
-
-
-def split_labels(dataset: Dataset) -> torch.Tensor:
-    """A split's labels, read without collating its inputs."""
-    labels = getattr(dataset, "labels", None)
-    if labels is None:
-        labels = (
-            dataset["labels"]
-            if "labels" in getattr(dataset, "column_names", ())
-            else [dataset[i]["labels"] for i in range(len(dataset))]
-        )
-    return torch.as_tensor(labels if torch.is_tensor(labels) else list(labels), dtype=torch.float32)
-
-
-def calibrate_heads(model: nn.Module, tasks: Sequence[TaskSplits]) -> dict[str, float]:
-    """Give every regression head that has not been trained yet the units of its task's training
-    labels (`TaskHead.calibrate`), and return each regression task's loss weight, 1 / scale²,
-    so that its squared error counts in standard units, like a classification loss."""
-    weights = {}
-    for t in tasks:
-        head = task_head(model, t.name)
-        if head is None or not head.regression:
-            continue
-        head.calibrate(split_labels(t.train))
-        weights[t.name] = head.loss_weight()
-    return weights
-
-
-def weighted(loss: LossFn, weights: dict[str, float]) -> LossFn:
-    """`loss` times the task's weight (tasks without one: 1)."""
-    if not weights:
-        return loss
-
-    def scaled(outputs: torch.Tensor, batch: dict[str, Any], card: TaskCard) -> torch.Tensor:
-        value = loss(outputs, batch, card)
-        w = weights.get(card.name)
-        return value if w is None else value * w
-
-    return scaled
-
-
-def _enable_checkpointing(model: nn.Module) -> None:
-    from harness.backbones import Encoder
-    from harness.errors import ConfigError
-
-    encoders = [m for m in model.modules() if isinstance(m, Encoder)]
-    if not encoders:
-        raise ConfigError(
-            "budget field 'gradient_checkpointing': this model has no encoder to checkpoint"
-        )
-    for encoder in encoders:
-        encoder.enable_gradient_checkpointing()
 
 
 def _check_finite(loss_sum: torch.Tensor, epoch: int, step: int) -> None:
@@ -645,7 +351,8 @@ def _fit(
         card = tasks[name].card
         test = evaluate_loader(model, loaders["test"][name], card, accelerator, name)
         results[name] = TrainResult(
-            test_metrics=test,
+            test_metrics=dict(test),
+            test_predictions=in_row_order(test, tasks[name].test, name),
             primary=test[card.primary_metric],
             best_epoch=chosen["epoch"],
             validation_metrics=chosen["val"][name],

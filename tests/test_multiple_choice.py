@@ -102,7 +102,7 @@ def test_every_method_learns_a_multiple_choice_task(method, tmp_path, mc_cache):
         targets=["synth_text_choice"],
         methods={method: s.get("config", {})},
         sources=["+".join(s.get("sources", [])) or "none"],
-        fractions=[s.get("fraction", 0.3)],
+        fractions=[s.get("fraction", 0.75)],  # of the 400 capped rows: 300
         budget={**BUDGET, "num_train_epochs": 4, **s.get("budget", {})},
         max_train_samples=400,
         max_test_samples=300,

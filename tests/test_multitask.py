@@ -169,8 +169,31 @@ def test_a_head_that_did_not_learn_in_the_multi_task_phase_is_named():
         group_by_length=False,
     )
     res = train_tasks(TwoHeads(), tasks, budget, make_accelerator(), seed=0, select="per_task")
-    flagged = untrained_heads([t.card for t in tasks], tasks, res)
+    validation = {n: r.validation_metrics for n, r in res.tasks.items()}
+    flagged = untrained_heads([t.card for t in tasks], tasks, validation)
     assert set(flagged) == {"b"} and "best constant" in flagged["b"]
+
+
+def test_a_head_counts_as_learned_when_it_beats_the_constant_on_any_of_its_metrics():
+    """MRPC's case: 68 % of the rows are positive, so always "positive" is the best constant
+    under F1 (0.81); a head at F1 0.805 but accuracy 0.735 (the constant: 0.68) has learned.
+    The check used only the primary metric and flagged it. A head stuck on one answer is a
+    constant and stays flagged."""
+    from baselines.feature_extraction import FeatureSet, collate_features
+    from harness.multitask import untrained_heads
+
+    near = _cards()["a"]
+    card = type(near)(
+        **{**near.__dict__, "name": "m", "metrics": ("f1", "accuracy"), "primary_metric": "f1"}
+    )
+    labels = torch.tensor([1] * 136 + [0] * 64)  # 200 rows, 68 % positive
+    val = FeatureSet(torch.zeros(200, 4), labels)
+    split = TaskSplits(card, val, val, val, collate_features)
+    learned = {"m": {"f1": 0.805, "accuracy": 0.735}}
+    stuck = {"m": {"f1": 0.8095, "accuracy": 0.68}}  # always "positive"
+    assert untrained_heads([card], [split], learned) == {}
+    why = untrained_heads([card], [split], stuck)["m"]
+    assert "f1 0.809, best constant 0.810" in why and "accuracy 0.680, best constant 0.680" in why
 
 
 def test_a_diverged_run_leaves_nothing_prepared():

@@ -50,3 +50,23 @@ def _metrics(card: TaskCard, predictions: list, references: list) -> dict[str, f
     return {
         m: float(out.get(m, math.nan)) if out.get(m) is not None else math.nan for m in card.metrics
     }
+
+
+def constant_floors(card: TaskCard, references: Sequence) -> dict[str, float]:
+    """Each card metric's best constant score on `references`: for classification the class
+    that scores best under that metric (each metric its own), for regression the mean (NaN
+    for a correlation, which a constant does not have)."""
+    from harness.metrics import metric_spec
+
+    refs = list(references)
+    if not refs:
+        return {m: math.nan for m in card.metrics}
+    if not card.has_classes:
+        return _metrics(card, [sum(refs) / len(refs)] * len(refs), refs)
+    per_class = [_metrics(card, [c] * len(refs), refs) for c in range(card.num_labels)]
+    out = {}
+    for m in card.metrics:
+        pick = max if metric_spec(m).direction == "max" else min
+        values = [scores[m] for scores in per_class if not math.isnan(scores[m])]
+        out[m] = pick(values) if values else math.nan
+    return out

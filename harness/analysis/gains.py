@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from typing import Any
 
 import numpy as np
@@ -32,6 +33,13 @@ from harness.analysis.intervals import (
     mean_interval,
     metric_range,
 )
+
+# Δm and the distillation table live in `multitask_tables`; they are still importable from here.
+from harness.analysis.multitask_tables import DELTA_M_MIN_REFERENCE as DELTA_M_MIN_REFERENCE
+from harness.analysis.multitask_tables import KEPT_MIN_GAIN as KEPT_MIN_GAIN
+from harness.analysis.multitask_tables import delta_m as delta_m
+from harness.analysis.multitask_tables import distillation as distillation
+from harness.predictions import Predictions, paired_bootstrap
 
 GLUE_TAG = (
     "glue"  # the GLUE average covers targets whose card has this tag (recorded with each run)
@@ -254,93 +262,36 @@ def gain_matrices(agg: pd.DataFrame) -> dict[str, pd.DataFrame]:
     return out
 
 
-DELTA_M_MIN_REFERENCE = 0.05  # |M_st| below this: the task leaves Δm's relative mean (see delta_m)
-
-
-def delta_m(
-    df: pd.DataFrame, reference: str = "finetune", min_reference: float = DELTA_M_MIN_REFERENCE
+def paired_differences(
+    df: pd.DataFrame,
+    reference: str = "finetune",
+    predictions: dict[str, Predictions] | None = None,
 ) -> pd.DataFrame:
-    """Δm, the multi-task relative gain (Maninis et al. 2019; Vandenhende et al. 2021; LibMTL's
-    `count_improvement`): for each multi-task method and seed, the mean over its targets of
-    sign·(M_mt − M_st)/|M_st| in %, against single-task fine-tuning (`reference` without a
-    source) of the same backbone, target, fraction and limit and the same seed; then mean and
-    spread over seeds. The sign is −1 for lower-is-better metrics.
-
-    A relative change is meaningless against a reference near zero (CoLA's MCC of −0.008 turns
-    any multi-task MCC near 0 into +100 %), so a target whose single-task score |M_st| is below
-    `min_reference` (in the metric's units; 0.05 suits metrics in [0, 1] or [−1, 1]) on any
-    seed is left out of the relative mean on every seed, and shown instead in `left_out` as its
-    absolute difference sign·(M_mt − M_st), mean over seeds ("cola: +0.008 abs (single-task
-    −0.008, |M_st| < 0.05)"). `tasks` counts the targets compared, `tasks_in_mean` those Δm
-    averages; with none left, Δm is undefined (NaN)."""
-    multi = df[df["task_set"] != ""]
-    if multi.empty:
-        return pd.DataFrame()
-    ref = df[(df["method"] == reference) & (df["sources"] == "none") & (df["task_set"] == "")]
-    ref_keys = ["backbone", "target", "fraction", "limit_key", "seed"]
-    ref = ref.assign(limit_key=ref["limit"].fillna(-1)).groupby(ref_keys)["score"].mean()
-    multi = multi.assign(limit_key=multi["limit"].fillna(-1))
-    idx = pd.MultiIndex.from_frame(multi[ref_keys])
-    st = ref.reindex(idx).to_numpy()
-    sign = multi["direction"].map({"max": 1.0, "min": -1.0}).fillna(1.0).to_numpy()
-    diff = sign * (multi["score"].to_numpy() - st)
-    multi = multi.assign(st=st, diff=diff, rel=100.0 * diff / np.abs(st)).dropna(subset=["diff"])
-    if multi.empty:
-        return pd.DataFrame()
-    keys = ["backbone", "variant", "task_set", "fraction", "grid_key"]
-    near_zero = multi.groupby([*keys, "target"])["st"].transform(
-        lambda s: bool((s.abs() < min_reference).any())
-    )
-    multi = multi.assign(near_zero=near_zero.astype(bool))
-    kept = multi[~multi["near_zero"]]
-    per_seed = (
-        kept.groupby([*keys, "seed"])
-        .agg(rel=("rel", "mean"), tasks_in_mean=("target", "nunique"))
-        .reset_index()
-    )
-    out = multi.groupby(keys).agg(tasks=("target", "nunique"), seeds=("seed", "nunique"))
-    stats = per_seed.groupby(keys).agg(
-        delta_m=("rel", "mean"), std=("rel", "std"), tasks_in_mean=("tasks_in_mean", "min")
-    )
-    out = out.join(stats).reset_index()
-    out["std"] = out["std"].fillna(0.0).where(out["delta_m"].notna())
-    out["tasks_in_mean"] = out["tasks_in_mean"].fillna(0).astype(int)
-    out["left_out"] = [
-        _left_out(multi[multi["near_zero"]], keys, row, min_reference)
-        for row in out[keys].itertuples(index=False)
-    ]
-    out = out[[*keys, "delta_m", "std", "seeds", "tasks", "tasks_in_mean", "left_out"]]
-    return out.drop(columns="grid_key")
-
-
-def _left_out(near: pd.DataFrame, keys: list[str], row: tuple, min_reference: float) -> str:
-    """The targets of one Δm row left out of its relative mean: their absolute difference."""
-    mine = near
-    for k, v in zip(keys, row):
-        mine = mine[mine[k] == v]
-    return "; ".join(
-        f"{target}: {g['diff'].mean():+.3f} abs (single-task {g['st'].mean():+.3f}, "
-        f"|M_st| < {min_reference:g})"
-        for target, g in mine.groupby("target", sort=True)
-    )
-
-
-def paired_differences(df: pd.DataFrame, reference: str = "finetune") -> pd.DataFrame:
     """Every setting against single-task `reference` (no source, no task set) of the same
     backbone, target, fraction, limit and seed: the difference sign·(M − M_ref) per seed, its
     mean, a 95 % interval of the mean over seeds (t below 10 seeds) and the seeds it pairs.
     Pairing by seed removes what a seed does to both (the same training rows at a fraction).
-    The interval is cut at the range a difference of the metric can take (`with_clipped_interval`)."""
+    The interval is cut at the range a difference of the metric can take (`with_clipped_interval`).
+    Where every run of a row and its references stored per-example `predictions` (by run id),
+    `rows_ci_low`/`rows_ci_high` add a paired bootstrap over seeds and scored rows
+    (`harness.predictions.paired_bootstrap`), which also holds the scored split's sampling noise."""
     ref_mask = (df["method"] == reference) & (df["sources"] == "none") & (df["task_set"] == "")
     ref = df[ref_mask]
     if ref.empty or len(ref) == len(df):
         return pd.DataFrame()
     keys = ["backbone", "target", "fraction", "limit_key", "seed"]
-    ref = ref.assign(limit_key=ref["limit"].fillna(-1)).groupby(keys)["score"].mean()
+    ref = ref.assign(limit_key=ref["limit"].fillna(-1))
+    if "run_id" not in df:  # a frame built by hand: no runs to read predictions of
+        df, ref = df.assign(run_id=None), ref.assign(run_id=None)
+    ref_ids = ref.groupby(keys, dropna=False)["run_id"].first()
+    ref = ref.groupby(keys)["score"].mean()
     other = df[~ref_mask].assign(limit_key=df["limit"].fillna(-1))
-    st = ref.reindex(pd.MultiIndex.from_frame(other[keys])).to_numpy()
+    index = pd.MultiIndex.from_frame(other[keys])
+    st = ref.reindex(index).to_numpy()
     sign = other["direction"].map({"max": 1.0, "min": -1.0}).fillna(1.0).to_numpy()
-    other = other.assign(diff=sign * (other["score"].to_numpy() - st)).dropna(subset=["diff"])
+    other = other.assign(
+        diff=sign * (other["score"].to_numpy() - st), ref_id=ref_ids.reindex(index).to_numpy()
+    ).dropna(subset=["diff"])
     rows = []
     for (bb, variant, sources, target, fraction, _), g in other.groupby(
         ["backbone", "variant", "sources", "target", "fraction", "setting"], sort=True
@@ -358,6 +309,7 @@ def paired_differences(df: pd.DataFrame, reference: str = "finetune") -> pd.Data
                 "ci_low": iv.low,
                 "ci_high": iv.high,
                 "seeds": int(g["seed"].nunique()),
+                **_rows_interval(g, predictions or {}),
             }
         )
     out = pd.DataFrame(rows)
@@ -366,75 +318,16 @@ def paired_differences(df: pd.DataFrame, reference: str = "finetune") -> pd.Data
     return with_clipped_interval(out, [difference_range(m) for m in out["metric"]], out["seeds"])
 
 
-KEPT_MIN_GAIN = 0.01  # below this ensemble gain over its teachers, "kept" is a ratio of noise
-
-
-def distillation(records: list[dict[str, Any]]) -> pd.DataFrame:
-    """Per distilled task and fraction: the teachers' mean score, the ensemble's, the multi-task
-    student's and the fine-tuned student's, each the mean over seeds (teachers and student are
-    trained once per fraction and seed when the task is a target in the set, else once), and
-    how much of the ensemble's gain over a single teacher the student keeps:
-    (student − teacher mean) / (ensemble − teacher mean), on those means; left out (with a
-    note) when the ensemble beats its teachers by less than `KEPT_MIN_GAIN`, where the ratio
-    of two near-zero differences would read as "kept 750 %"."""
-    rows = []
-    for r in records:
-        teachers = (r.get("extra") or {}).get("teachers")
-        if r.get("status") != "ok" or not teachers:
-            continue
-        s = r["spec"]
-        for task, t in teachers.items():
-            student = r["extra"]["multitask"]["tasks"].get(task, {}).get("primary")
-            rows.append(
-                {
-                    "backbone": s["backbone"]["name"],
-                    "variant": s["variant"],
-                    "task": task,
-                    "fraction": float(s["fraction"]),
-                    "seed": s["seed"],
-                    "metric": t["metric"],
-                    "teachers": len(t["teacher_scores"]),
-                    "teacher_mean": t["teacher_mean"],
-                    "ensemble": t["ensemble"],
-                    "student": student,
-                    "student_finetuned": r["primary_score"] if s["target"] == task else np.nan,
-                }
-            )
-    if not rows:
-        return pd.DataFrame()
-    df = pd.DataFrame(rows)
-    keys = ["backbone", "variant", "task", "fraction", "metric", "teachers"]
-    phase = (
-        df.groupby([*keys, "seed"])
-        .agg(
-            teacher_mean=("teacher_mean", "first"),
-            ensemble=("ensemble", "first"),
-            student=("student", "first"),
-            student_finetuned=("student_finetuned", "mean"),
-        )
-        .reset_index()
-    )
-    out = (
-        phase.groupby(keys)
-        .agg(
-            teacher_mean=("teacher_mean", "mean"),
-            ensemble=("ensemble", "mean"),
-            student=("student", "mean"),
-            student_finetuned=("student_finetuned", "mean"),
-            seeds=("seed", "nunique"),
-        )
-        .reset_index()
-    )
-    gap = out["ensemble"] - out["teacher_mean"]
-    enough = gap >= KEPT_MIN_GAIN
-    out["kept"] = np.where(
-        enough, (out["student"] - out["teacher_mean"]) / gap.where(enough), np.nan
-    )
-    out["note"] = [
-        "" if ok else f"ensemble gain {g:+.4f} < {KEPT_MIN_GAIN}: no gain to keep"
-        for ok, g in zip(enough, gap)
-    ]
-    return out
+def _rows_interval(g: pd.DataFrame, predictions: dict[str, Predictions]) -> dict[str, float]:
+    """The paired bootstrap over seeds and rows of one paired row, where every run has its
+    predictions; NaN where some run has none."""
+    pairs = [(predictions.get(a), predictions.get(b)) for a, b in zip(g["run_id"], g["ref_id"])]
+    if not pairs or any(a is None or b is None for a, b in pairs):
+        return {"rows_ci_low": math.nan, "rows_ci_high": math.nan}
+    _, low, high = paired_bootstrap(g["metric"].iloc[0], pairs)
+    if g["direction"].iloc[0] == "min":
+        low, high = -high, -low
+    return {"rows_ci_low": low, "rows_ci_high": high}
 
 
 def pair_gains(records: list[dict[str, Any]]) -> pd.DataFrame:

@@ -23,6 +23,7 @@ from harness.analysis.gains import (
     records_frame,
 )
 from harness.analysis.intervals import CLIPPED_MARK, FEW_SEEDS_MARK, INTERVAL_NOTE, interval_text
+from harness.predictions import load_predictions
 from harness.records import load_records
 
 FORMATS = ("md", "latex", "html", "csv")
@@ -37,8 +38,11 @@ DELTA_M_NOTE = (
 
 PAIRED_TITLE = (
     "Paired against single-task fine-tuning (same target, fraction and seed): the mean "
-    "difference, positive is better, with its 95 % interval over seeds"
+    "difference, positive is better, with its 95 % interval over seeds; where the runs stored "
+    "their predictions, `seeds × rows` is a paired bootstrap over seeds and scored rows, which "
+    "also holds the scored split's sampling noise"
 )
+ROWS_INTERVAL = "seeds × rows"
 
 
 def paired_table(paired: pd.DataFrame) -> pd.DataFrame:
@@ -48,6 +52,7 @@ def paired_table(paired: pd.DataFrame) -> pd.DataFrame:
         return paired
     col = next(c for c in paired.columns if c.startswith("Δ vs "))
     extra = ["ci_low_unclipped", "ci_high_unclipped", "ci_clipped", "few_seeds"]
+    extra += ["rows_ci_low", "rows_ci_high"]
     out = paired.drop(columns=["ci_low", "ci_high", col, *[c for c in extra if c in paired]])
     clipped = paired["ci_clipped"] if "ci_clipped" in paired else [False] * len(paired)
     out.insert(
@@ -60,6 +65,15 @@ def paired_table(paired: pd.DataFrame) -> pd.DataFrame:
             )
         ],
     )
+    if "rows_ci_low" in paired and paired["rows_ci_low"].notna().any():
+        out.insert(
+            6,
+            ROWS_INTERVAL,
+            [
+                interval_text(lo, hi, "bootstrap", n, False, "+.4f")
+                for lo, hi, n in zip(paired["rows_ci_low"], paired["rows_ci_high"], paired["seeds"])
+            ],
+        )
     return out
 
 
@@ -187,7 +201,7 @@ def build(
     matrices = gain_matrices(agg)
     dm = delta_m(df)
     kd = distillation(records)
-    paired = paired_table(paired_differences(df))
+    paired = paired_table(paired_differences(df, predictions=load_predictions(results, records)))
     text = render(table, fmt)
     if interval_footnote(table):
         text += "\n\n" + interval_footnote(table)

@@ -10,36 +10,16 @@ first, in words, with each measure's shortfall, and still ranks by the best-supp
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import math
-import os
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
 from harness.errors import ConfigError
 
 DEFAULT_MEASURE = "logme"  # when there are no results to judge the measures by
-
-
-def add_command(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser(
-        "recommend", help="rank sources for a target by the measure that predicted gain best"
-    )
-    p.add_argument("--target", required=True, help="the task to transfer to")
-    p.add_argument(
-        "--results", help="a transfer suite's results, after `transferbench similarity --results`"
-    )
-    p.add_argument(
-        "--sources", help="comma-separated candidate sources (default: the suite's sources)"
-    )
-    p.add_argument("--measure", help="rank by this measure instead of the best one")
-    p.add_argument("--max_rows", type=int, default=1000)
-    p.add_argument("--include_path", action="append", default=[])
-    p.add_argument("--data_dir")
-    p.add_argument("--cache_dir")
-    p.set_defaults(func=cmd_recommend)
 
 
 BASELINES = ("knn_probe", "floor_source_size", "floor_source_score")  # what a measure must beat
@@ -174,48 +154,31 @@ def reliability(correlation: pd.DataFrame, family: str, chosen: pd.Series) -> li
     return lines
 
 
-def cmd_recommend(args: argparse.Namespace) -> int:
-    from harness.runner import SuiteRunner
-    from harness.similarity.command import _backbone, _suite_config
-    from harness.similarity.compute import SimilarityComputer, SimilaritySetup
-    from harness.similarity.registry import discover_measures
-    from harness.spec import Budget
-    from harness.suites import DEFAULT_BACKBONES, parse_sources
-    from harness.taskregistry import TaskRegistry
+@dataclasses.dataclass
+class Recommendation:
+    """What `recommend` found: the ranking of the sources and what is said around it."""
 
-    if args.data_dir:
-        os.environ["TRANSFERBENCH_DATA_DIR"] = args.data_dir
-    registry = TaskRegistry(args.include_path)
-    target = registry.get(args.target)
-    results = Path(args.results) if args.results else None
-    config = _suite_config(results) if results else {}
-    if args.sources:
-        sources = [s.strip() for s in args.sources.split(",") if s.strip()]
-    else:
-        sources = [
-            s
-            for ss in parse_sources(config.get("sources", []), "suite")
-            for s in ss
-            if len(ss) == 1
-        ]
-    sources = [s for s in dict.fromkeys(sources) if s != target.name]
-    for s in sources:
-        registry.get(s)
-    sources = [s for s in sources if registry.get(s).modality == target.modality]
-    if not sources:
-        raise ConfigError(
-            f"no candidate sources of modality {target.modality}: pass --sources (or --results of a suite)"
-        )
-    family = f"{target.modality}/{target.problem}"
+    target: str
+    measure: str
+    table: str  # the ranking as printed
+    best: str | None  # the best source the measure scored (None: it scored none)
+    caution: list[str]  # said first: the evidence behind the ranking does not clear its baselines
+    reliability: list[str]  # how the chosen measure did ([]: no evidence at hand)
+    notes: list[str]
+
+
+def _measure_to_rank_by(
+    measure: str | None, correlation: pd.DataFrame | None, family: str, correlation_file: Any
+) -> tuple[str, pd.Series | None, list[str], list[str]]:
+    """The measure to rank by (`measure`, else the best at hand), its correlation row (None:
+    none), the caution to say first and the notes to say last."""
+    from harness.similarity.registry import discover_measures
+
     measures = discover_measures()
-    correlation_file = results / "similarity" / "correlation.csv" if results else None
-    correlation = (
-        pd.read_csv(correlation_file) if correlation_file and correlation_file.exists() else None
-    )
     notes: list[str] = []
-    warn: list[str] = []  # said first: the evidence behind the ranking does not clear its baselines
-    if args.measure:
-        measure = measures.get(args.measure).name
+    warn: list[str] = []
+    if measure:
+        measure = measures.get(measure).name
         if measures.get(measure).kind == "recorded":
             raise ConfigError(
                 f"--measure {measure}: it is read from multi-task runs' records, so it "
@@ -233,66 +196,113 @@ def cmd_recommend(args: argparse.Namespace) -> int:
                 + "; ".join(shortfall(correlation, family, chosen))
             ]
             warn = caution(family, measure, why, chosen_by_user=True)
-    else:
-        excluded = {  # would train the target, or needs runs the target has not had
-            n
-            for n in measures.names()
-            if measures.get(n).needs_task_models or measures.get(n).kind == "recorded"
-        }
-        chosen, why = (
-            choose_measure(correlation, family, excluded) if correlation is not None else (None, [])
-        )
-        measure = chosen["measure"] if chosen is not None else DEFAULT_MEASURE
-        if why:
-            warn = caution(family, measure, why)
-        elif measure in BASELINES:
-            notes.append(
-                f"no similarity measure beat the {measure} baseline for {family} targets; "
-                "ranking by the baseline itself, whose evidence clears the floors"
-            )
-        if chosen is None:
-            notes.append(
-                f"no correlation of measures with realised gain for {family} targets"
-                + (f" in {correlation_file}" if correlation_file else "")
-                + f" (run `transferbench similarity --results DIR`): ranking by {DEFAULT_MEASURE}, "
-                "whose reliability here is unknown"
-            )
-    backbone = _backbone(
-        argparse.Namespace(backbone=None), config, target.modality, DEFAULT_BACKBONES
+        return measure, chosen, warn, notes
+    excluded = {  # would train the target, or needs runs the target has not had
+        n
+        for n in measures.names()
+        if measures.get(n).needs_task_models or measures.get(n).kind == "recorded"
+    }
+    chosen, why = (
+        choose_measure(correlation, family, excluded) if correlation is not None else (None, [])
     )
+    measure = chosen["measure"] if chosen is not None else DEFAULT_MEASURE
+    if why:
+        warn = caution(family, measure, why)
+    elif measure in BASELINES:
+        notes.append(
+            f"no similarity measure beat the {measure} baseline for {family} targets; "
+            "ranking by the baseline itself, whose evidence clears the floors"
+        )
+    if chosen is None:
+        notes.append(
+            f"no correlation of measures with realised gain for {family} targets"
+            + (f" in {correlation_file}" if correlation_file else "")
+            + f" (run `transferbench similarity --results DIR`): ranking by {DEFAULT_MEASURE}, "
+            "whose reliability here is unknown"
+        )
+    return measure, chosen, warn, notes
+
+
+def _candidate_sources(
+    sources: list[str] | None, config: dict[str, Any], target: Any, registry: Any
+) -> list[str]:
+    """The sources to rank (default: the suite's single sources), of the target's modality."""
+    from harness.suites import parse_sources
+
+    if sources is None:
+        sources = [
+            s
+            for ss in parse_sources(config.get("sources", []), "suite")
+            for s in ss
+            if len(ss) == 1
+        ]
+    sources = [s for s in dict.fromkeys(sources) if s != target.name]
+    for s in sources:
+        registry.get(s)
+    sources = [s for s in sources if registry.get(s).modality == target.modality]
+    if not sources:
+        raise ConfigError(
+            f"no candidate sources of modality {target.modality}: pass --sources (or --results of a suite)"
+        )
+    return sources
+
+
+def recommend(
+    target: str,
+    results: str | Path | None = None,
+    sources: list[str] | None = None,
+    measure: str | None = None,
+    max_rows: int = 1000,
+    include_paths: list[str] | None = None,
+    data_dir: str | None = None,
+    cache_dir: str | None = None,
+) -> Recommendation:
+    """Rank the candidate `sources` (default: the suite's in `results`) for `target` by
+    `measure`, else by the measure that best predicted the gain of the target's family in
+    `results/similarity/correlation.csv`."""
+    from harness.runner import SuiteRunner
+    from harness.similarity.compute import SimilarityComputer, SimilaritySetup
+    from harness.similarity.tables import reference_backbone, suite_config
+    from harness.spec import Budget
+    from harness.suites import DEFAULT_BACKBONES
+    from harness.taskregistry import TaskRegistry
+
+    registry = TaskRegistry(include_paths or [])
+    card = registry.get(target)
+    folder = Path(results) if results else None
+    config = suite_config(folder) if folder else {}
+    candidates = _candidate_sources(sources, config, card, registry)
+    family = f"{card.modality}/{card.problem}"
+    correlation_file = folder / "similarity" / "correlation.csv" if folder else None
+    correlation = (
+        pd.read_csv(correlation_file) if correlation_file and correlation_file.exists() else None
+    )
+    measure, chosen, warn, notes = _measure_to_rank_by(
+        measure, correlation, family, correlation_file
+    )
+    backbone = reference_backbone(None, config, card.modality, DEFAULT_BACKBONES)
     budget = dict(config.get("budget") or {}) | dict(config.get("source_budget") or {})
     setup = SimilaritySetup(
         backbone=backbone,
         source_budget=dataclasses.asdict(Budget.from_dict(budget, "source budget")),
         source_seed=int(config.get("source_seed", 0) or 0),
         limit=config.get("limit"),
-        max_rows=args.max_rows,
+        max_rows=max_rows,
     )
     runner = SuiteRunner(
-        (results or Path("results")) / ".recommend",
-        data_dir=args.data_dir,
-        cache_dir=args.cache_dir,
+        (folder or Path("results")) / ".recommend",
+        data_dir=data_dir,
+        cache_dir=cache_dir,
         registry=registry,
     )
-    ranked = SimilarityComputer(runner, setup).score_sources(target.name, sources, measure)
+    ranked = SimilarityComputer(runner, setup).score_sources(card.name, candidates, measure)
     ranked = ranked.sort_values("score", ascending=False, na_position="last").reset_index(drop=True)
     ranked.insert(0, "rank", range(1, len(ranked) + 1))
     table, best = ranked_table(ranked)
-    for line in warn:
-        print(line)
-    if warn:
-        print()
-    print(f"sources for {target.name}, ranked by {measure}:")
-    print(table)
-    if best is None:
-        print(f"\nno source could be scored by {measure}: nothing to recommend")
-        return 1
-    print(f"\nrecommended source: {best}" + (" (a guess: see the caution above)" if warn else ""))
-    if chosen is not None:
-        print("reliability: " + "\n".join(reliability(correlation, family, chosen)))
-    for n in notes:
-        print(f"note: {n}")
-    return 0
+    shown = (
+        reliability(correlation, family, chosen) if chosen is not None and best is not None else []
+    )
+    return Recommendation(card.name, measure, table, best, warn, shown, notes)
 
 
 def ranked_table(ranked: pd.DataFrame) -> tuple[str, str | None]:

@@ -29,20 +29,24 @@ is a `DataError`, exit 2.
 
 from __future__ import annotations
 
-import argparse
-import hashlib
-import json
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, field
-from pathlib import Path
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 from scipy import stats
 
 from harness.errors import ConfigError, DataError
-from harness.records import find_records, read_record
+from harness.workflows.compare_sides import (
+    Side,
+    describe,
+    label_of,
+    metric_direction,
+    record_metrics,
+    spec_diff,
+    spec_key,
+)
 
 ALPHA = 0.01  # one-sided level of the Welch test per group and metric
 MIN_TOLERANCE = 0.005  # floor of the tolerance, in the metric's units (half a point of accuracy)
@@ -128,167 +132,7 @@ def _std(x: np.ndarray) -> float:
     return float(x.std(ddof=1)) if len(x) > 1 else 0.0
 
 
-# --- reading a side ---------------------------------------------------------------------------
-
-
-def _canonical(spec: dict[str, Any], seed: bool) -> dict[str, Any]:
-    from harness.spec import canonical_spec
-
-    d = canonical_spec({k: v for k, v in spec.items() if seed or k != "seed"})  # as RunSpec.id
-    d["fraction"] = float(d["fraction"])
-    return d
-
-
-def spec_key(spec: dict[str, Any], seed: bool = True) -> str:
-    """The content hash of a spec (without its seed: the run group's)."""
-    blob = json.dumps(_canonical(spec, seed), sort_keys=True, default=str)
-    return hashlib.sha256(blob.encode()).hexdigest()[:16]
-
-
-def source_label(spec: dict[str, Any]) -> str:
-    """What a run started from: its sources (`a+b`), a task set (`{a,b}`), or `none`."""
-    if spec.get("task_set"):
-        return "{" + ",".join(spec["task_set"]) + "}"
-    return "+".join(spec.get("sources") or []) or "none"
-
-
-def label_of(spec: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "backbone": spec["backbone"]["name"],
-        "variant": spec["variant"],
-        "source": source_label(spec),
-        "target": spec["target"],
-        "fraction": float(spec["fraction"]),
-    }
-
-
-def describe(label: dict[str, Any]) -> str:
-    return (
-        f"{label['variant']} | {label['source']} -> {label['target']} | "
-        f"frac {label['fraction']:g} | {label['backbone']}"
-    )
-
-
-def record_metrics(record: dict[str, Any]) -> dict[str, float]:
-    """Every finite metric of a successful record; the primary one is `primary_score`."""
-    out = {}
-    metrics = record.get("metrics")
-    if isinstance(metrics, dict):
-        for name, value in metrics.items():
-            if (
-                isinstance(value, (int, float))
-                and not isinstance(value, bool)
-                and math.isfinite(value)
-            ):
-                out[str(name)] = float(value)
-    out[record["primary_metric"]] = float(record["primary_score"])
-    return out
-
-
-def metrics_problem(record: dict[str, Any]) -> str | None:
-    """What is wrong with a successful record's `metrics` (None: nothing). The runner records
-    every metric of the target, the primary one among them; a record without them was not
-    written by a run (edited, or made by hand) and is not compared on its primary score alone."""
-    if record["status"] != "ok":
-        return None
-    metrics, primary = record.get("metrics"), record["primary_metric"]
-    if not isinstance(metrics, dict) or not metrics:
-        shown = "missing" if metrics is None else f"{metrics!r}"[:40]
-        return (
-            f"a successful record without its metrics ('metrics' is {shown}; a run records every "
-            f"metric of its target, '{primary}' among them)"
-        )
-    if primary not in metrics:
-        return f"its 'metrics' ({', '.join(map(str, metrics))}) lack its primary metric '{primary}'"
-    return None
-
-
-def metric_direction(name: str, record: dict[str, Any]) -> str:
-    """`max` or `min`: the card's direction for its primary metric, else the metric's own."""
-    from harness.metrics import METRICS
-
-    if name == record.get("primary_metric") and record.get("direction") in ("max", "min"):
-        return record["direction"]
-    spec = METRICS.get(name)
-    return spec.direction if spec else "max"
-
-
-@dataclass
-class Side:
-    """The records of one results folder, by spec content."""
-
-    path: Path
-    runs: dict[str, dict[str, Any]]  # spec_key -> record
-    notes: list[str] = field(default_factory=list)
-
-    def summary(self) -> dict[str, Any]:
-        created = sorted(str(r["created"]) for r in self.runs.values() if r.get("created"))
-        commits = sorted(
-            {
-                str((r.get("provenance") or {}).get("git_commit") or "unknown")[:10]
-                for r in self.runs.values()
-            }
-        )
-        return {
-            "path": str(self.path),
-            "runs": len(self.runs),
-            "failed": sum(r["status"] != "ok" for r in self.runs.values()),
-            "created_first": created[0] if created else None,
-            "created_last": created[-1] if created else None,
-            "git_commits": commits,
-        }
-
-
-def load_side(path: str | Path, flag: str) -> Side:
-    """Every record under a results folder (searched recursively), keyed by spec content. A
-    missing or empty folder, or a file that is not a record, is a DataError naming it."""
-    path = Path(path)
-    if not path.exists():
-        raise DataError(f"{flag} {path}: no such results folder")
-    if not path.is_dir():
-        raise DataError(f"{flag} {path}: is a file; give the folder `transferbench run` wrote")
-    files = find_records(path)
-    if not files:
-        raise DataError(f"{flag} {path}: no run records in it (JSON files under a runs/ folder)")
-    side = Side(path, {})
-    for file in files:
-        try:
-            record = read_record(file)
-        except DataError as exc:
-            raise DataError(f"{flag}: {exc}") from exc
-        problem = metrics_problem(record)
-        if problem:
-            raise DataError(f"{flag} {path}: {file}: run {record['run_id']}: {problem}")
-        key = spec_key(record["spec"])
-        old = side.runs.get(key)
-        if old is not None:
-            keep = max(old, record, key=lambda r: str(r.get("created") or ""))
-            side.notes.append(
-                f"{flag} {path}: runs {old['run_id']} and {record['run_id']} have the "
-                f"same spec ({describe(label_of(record['spec']))}, seed "
-                f"{record['spec']['seed']}); the newer, {keep['run_id']}, is used"
-            )
-            record = keep
-        side.runs[key] = record
-    return side
-
-
 # --- comparing --------------------------------------------------------------------------------
-
-
-def _flatten(obj: Any, prefix: str = "") -> dict[str, Any]:
-    if isinstance(obj, dict):
-        out = {}
-        for k, v in obj.items():
-            out.update(_flatten(v, f"{prefix}{k}."))
-        return out
-    return {prefix[:-1]: obj}
-
-
-def spec_diff(a: dict[str, Any], b: dict[str, Any]) -> list[str]:
-    """The dotted spec fields (seed aside) in which two specs differ."""
-    fa, fb = _flatten(_canonical(a, False)), _flatten(_canonical(b, False))
-    return sorted(k for k in fa.keys() | fb.keys() if fa.get(k, "<unset>") != fb.get(k, "<unset>"))
 
 
 def _run_row(record: dict[str, Any]) -> dict[str, Any]:
@@ -465,196 +309,11 @@ def is_failure(report: dict[str, Any], fail_on_missing: bool = False) -> bool:
     )
 
 
-# --- rendering --------------------------------------------------------------------------------
-
-
-def _fmt(x: float) -> str:
-    return "" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{x:.4f}"
-
-
-def _when(side: dict[str, Any]) -> str:
-    first, last = side["created_first"], side["created_last"]
-    if not first:
-        return "at an unknown time"
-    return first if first == last else f"{first} to {last}"
-
-
-def _stat(mean: float, std: float, n: int) -> str:
-    return f"{mean:.4f} ± {std:.4f} (n={n})"
-
-
-def _table(rows: list[dict[str, Any]]) -> str:
-    from tabulate import tabulate
-
-    return tabulate(rows, headers="keys", tablefmt="github", disable_numparse=True) if rows else ""
-
-
-def _run_cells(row: dict[str, Any]) -> dict[str, Any]:
-    """A run row (missing, new or failed) as table cells."""
-    names = {"variant": "method", "reference_status": "reference"}
-    cells = {}
-    for key, value in row.items():
-        if key == "regression":
-            continue
-        if key == "fraction":
-            value = f"{value:g}"
-        elif key == "score":
-            value = f"{value:.4f}"
-        cells[names.get(key, key)] = value
-    return cells
-
-
-def to_markdown(report: dict[str, Any], fail_on_missing: bool = False) -> str:
-    s, ref, new = report["summary"], report["reference"], report["results"]
-    bad = s["regressions"] + s["failed_regressions"]
-    verdict = "FAIL" if is_failure(report, fail_on_missing) else "PASS"
-    lines = [f"## transferbench compare: {verdict}", ""]
-    for name, side in (("reference", ref), ("results", new)):
-        lines.append(
-            f"- {name}: `{side['path']}`: {side['runs']} run(s), created {_when(side)}, "
-            f"commit {', '.join(side['git_commits'])}"
-        )
-    lines.append(f"- rule: {report['rule']['text']} (docs/nightly.md)")
-    lines.append(
-        f"- {s['runs_matched']} run(s) matched by spec content; {s['groups_compared']} run group(s), "
-        f"{s['comparisons']} group × metric comparison(s): **{bad} regression(s)**, "
-        f"{s['improved']} improved; {s['missing_runs']} run(s) missing from the results, "
-        f"{s['new_runs']} new, {s['failed_runs']} failed"
-    )
-    regressions = [r for r in report["rows"] if r["status"] == "REGRESSION"]
-    if regressions or s["failed_regressions"]:
-        lines += ["", "### Regressions", ""]
-        for r in regressions:
-            p = f", one-sided p = {r['p_value']:.2g}" if not math.isnan(r["p_value"]) else ""
-            lines.append(
-                f"- **{describe(r)}**, {r['metric']} ({r['direction']} is better): reference "
-                f"{_stat(r['reference_mean'], r['reference_std'], r['reference_n'])}, new "
-                f"{_stat(r['new_mean'], r['new_std'], r['new_n'])}, change {r['change']:+.4f} "
-                f"beyond the tolerance {r['tolerance']:.4f}{p}; runs {', '.join(r['run_ids'])}"
-            )
-        for f in report["failed"]:
-            if f["regression"]:
-                lines.append(
-                    f"- **{describe(f)}**, seed {f['seed']}: run {f['run_id']} FAILED "
-                    f"(the reference's succeeded): {f['error']}"
-                )
-    lines += ["", "### Run groups and metrics", ""]
-    table = [
-        {
-            "backbone": r["backbone"],
-            "method": r["variant"],
-            "source": r["source"],
-            "target": r["target"],
-            "fraction": f"{r['fraction']:g}",
-            "metric": r["metric"] + ("" if r["direction"] == "max" else " ↓"),
-            "reference": _stat(r["reference_mean"], r["reference_std"], r["reference_n"]),
-            "new": _stat(r["new_mean"], r["new_std"], r["new_n"]),
-            "change": f"{r['change']:+.4f}",
-            "tolerance": _fmt(r["tolerance"]) + (" (floor)" if r["basis"] == "floor" else ""),
-            "p": "" if math.isnan(r["p_value"]) else f"{r['p_value']:.2g}",
-            "status": r["status"],
-        }
-        for r in report["rows"]
-    ]
-    lines.append(_table(table))
-    lines.append("\n↓: lower is better. p: one-sided Welch p-value that the new runs are worse.")
-    for title, key in (
-        ("Runs only in the reference (missing from the results)", "missing"),
-        ("Runs only in the results (new)", "new"),
-        ("Failed runs in the results", "failed"),
-    ):
-        if report[key]:
-            rows = [_run_cells(row) for row in report[key]]
-            lines += ["", f"### {title}", "", _table(rows)]
-    if report["hints"]:
-        lines += ["", "### Groups that look alike but differ in their spec", ""]
-        lines += [f"- {h}" for h in report["hints"]]
-    if report["notes"]:
-        lines += ["", "### Notes", ""] + [f"- {n}" for n in report["notes"]]
-    return "\n".join(lines) + "\n"
-
-
-def to_json(report: dict[str, Any]) -> str:
-    def clean(obj: Any) -> Any:
-        if isinstance(obj, float) and not math.isfinite(obj):
-            return None
-        if isinstance(obj, dict):
-            return {k: clean(v) for k, v in obj.items()}
-        if isinstance(obj, list):
-            return [clean(v) for v in obj]
-        return obj
-
-    return json.dumps(clean(report), indent=2) + "\n"
-
-
-# --- the command ------------------------------------------------------------------------------
-
-
-def write_output(text: str, path: str | Path, flag: str = "--output") -> Path:
-    """Write `text` to `path` (creating its folder); a path that cannot be written is a
-    ConfigError naming it."""
-    path = Path(path)
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text, encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError(f"{flag} {path}: cannot write: {exc.strerror or exc}") from exc
-    return path
-
-
 def check_level(alpha: float, floor: float) -> None:
+    """A ConfigError naming the flag when the test level or the tolerance floor is out of range."""
     if not 0 < alpha < 0.5:
         raise ConfigError(f"--alpha {alpha:g}: must be between 0 and 0.5 (a one-sided test level)")
     if not (math.isfinite(floor) and floor >= 0):
         raise ConfigError(
             f"--min_tolerance {floor:g}: must be a number >= 0 (in the metric's units)"
         )
-
-
-def cmd_compare(args: argparse.Namespace) -> int:
-    check_level(args.alpha, args.min_tolerance)
-    reference = load_side(args.reference, "--reference")
-    results = load_side(args.results, "--results")
-    report = compare(reference, results, args.alpha, args.min_tolerance)
-    text = to_json(report) if args.format == "json" else to_markdown(report, args.fail_on_missing)
-    print(text, end="")
-    if args.output:
-        write_output(text, args.output)
-    return 1 if is_failure(report, args.fail_on_missing) else 0
-
-
-def add_command(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser(
-        "compare",
-        help="compare a results folder with a reference one (nightly regression check)",
-        description="Per run group (spec without seed) and metric: reference and new mean over "
-        "seeds, the change, and REGRESSION when it is worse than seed noise explains "
-        "(docs/nightly.md). Exit 1 on a regression, 2 on unusable input, 0 otherwise.",
-    )
-    p.add_argument(
-        "--reference",
-        required=True,
-        help="reference results folder (e.g. results/reference/nightly)",
-    )
-    p.add_argument("--results", default="results/nightly", help="the new results folder")
-    p.add_argument("--format", default="md", choices=["md", "json"])
-    p.add_argument("--output", help="also write the report to this file")
-    p.add_argument(
-        "--alpha",
-        type=float,
-        default=ALPHA,
-        help=f"one-sided level of the Welch test per group and metric (default {ALPHA:g})",
-    )
-    p.add_argument(
-        "--min_tolerance",
-        type=float,
-        default=MIN_TOLERANCE,
-        help=f"floor of the tolerance in metric units, for groups with no seed spread "
-        f"(default {MIN_TOLERANCE:g})",
-    )
-    p.add_argument(
-        "--fail_on_missing",
-        action="store_true",
-        help="exit 1 also when reference runs are missing from the results",
-    )
-    p.set_defaults(func=cmd_compare)

@@ -1,20 +1,18 @@
-"""`transferbench submit`, `transferbench validate-submission` and `transferbench leaderboard
---submissions` (see docs/submissions.md)."""
+"""`transferbench submit` and `transferbench validate-submission` (see docs/submissions.md):
+flags and printing over `harness.workflows.submission`."""
 
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from pathlib import Path
 
+from harness.cli.common import add_include_argument, export_data_dir
 from harness.errors import ConfigError
 
 
-def add_command(sub: argparse._SubParsersAction) -> None:
+def add_commands(sub: argparse._SubParsersAction) -> None:
     """Register `submit` and `validate-submission`."""
-    from harness.cli_args import add_include_argument
-
     p = sub.add_parser("submit", help="pack a suite run's records into one submission file")
     p.add_argument("--results", required=True, help="an output folder of `transferbench run`")
     p.add_argument("--name", required=True, help="the submission's name on the leaderboard")
@@ -49,7 +47,7 @@ def add_command(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_submit(args: argparse.Namespace) -> int:
-    from harness.cli_args import results_folder
+    from harness.folders import results_folder
     from harness.taskregistry import TaskRegistry
     from harness.workflows.submission import pack, write_submission
 
@@ -80,8 +78,7 @@ def cmd_validate_submission(args: argparse.Namespace) -> int:
             f"--rerun {args.rerun}: expected a number of runs >= 1 "
             "(leave --rerun out to only validate)"
         )
-    if args.data_dir:
-        os.environ["TRANSFERBENCH_DATA_DIR"] = args.data_dir
+    export_data_dir(args.data_dir)
     registry = TaskRegistry(args.include_path)
     doc, result = load_and_validate(Path(args.file), registry)
     problems = list(result.problems)
@@ -109,55 +106,4 @@ def cmd_validate_submission(args: argparse.Namespace) -> int:
             f"({exact} exactly, {len(reran) - exact} within seed-noise tolerance)"
         )
     print(line)
-    return 0
-
-
-def cmd_submissions_leaderboard(args: argparse.Namespace) -> int:
-    """`transferbench leaderboard --submissions DIR [--results BASELINES] [--output_dir OUT]`."""
-    from tabulate import tabulate
-
-    from harness.cli_args import results_folder, writable_folder
-    from harness.errors import DataError
-    from harness.workflows.merge import build_board, text_table, write_board
-
-    folder = Path(args.submissions)
-    baselines = results_folder(args.results) if args.results else None
-    out = writable_folder(Path(args.output_dir or folder), "--output_dir")
-    board = build_board(folder, baselines)
-    for path, problems in board.invalid:
-        print(
-            f"skipped invalid submission {path.name}: {len(problems)} problem(s):", file=sys.stderr
-        )
-        for problem in problems:
-            print(f"  - {problem}", file=sys.stderr)
-    for note in board.notes:
-        print(f"note: {note}", file=sys.stderr)
-    if not board.valid:
-        raise DataError(
-            f"--submissions {folder}: no valid submission to rank "
-            f"({len(board.invalid)} invalid, listed above)"
-        )
-    page = write_board(board, out)
-    if board.table.empty:
-        print("(the valid submissions hold no runs to rank)")
-    for suite, part in board.table.groupby("suite", sort=True) if not board.table.empty else []:
-        print(f"\nsuite {suite}\n")
-        shown = text_table(part).drop(columns=["suite"])
-        print(tabulate(shown, headers="keys", tablefmt="github", showindex=False))
-        for panel in (p for p in board.panels if p.suite == suite):
-            what = panel.result.describe() if panel.result else ""
-            print(
-                f"\ncritical difference ({panel.modality}): "
-                + "; ".join(filter(None, [what, panel.note]))
-            )
-            if panel.result:
-                print(
-                    "  average ranks: "
-                    + ", ".join(
-                        f"{n} {r:.2f}" for n, r in zip(panel.result.names, panel.result.avg_ranks)
-                    )
-                )
-    print(
-        f"\n{len(board.valid)} valid submission(s), {len(board.invalid)} skipped; leaderboard page: {page}"
-    )
     return 0

@@ -1,23 +1,45 @@
-"""The `transferbench` command (also `python -m harness`)."""
+"""`transferbench list`, `validate` and `inspect`: the registered tasks, suites, methods,
+backbones, metrics and measures, task cards checked, and a task's splits."""
 
 from __future__ import annotations
 
 import argparse
-import logging
 import sys
-from collections.abc import Sequence
 
-from harness import __version__
-from harness.cli_args import add_include_argument
-from harness.errors import CardErrors, TransferBenchError
-
-logger = logging.getLogger("harness")
+from harness.cli.common import add_include_argument, table
+from harness.errors import TransferBenchError
 
 
-def _table(rows: list[dict], headers: str = "keys", tablefmt: str = "github") -> str:
-    from tabulate import tabulate
+def add_commands(sub: argparse._SubParsersAction) -> None:
+    """Register `list`, `validate` and `inspect`."""
+    p = sub.add_parser("list", help="list tasks, suites, methods, backbones, metrics or measures")
+    p.add_argument(
+        "what", choices=["tasks", "suites", "methods", "backbones", "metrics", "measures"]
+    )
+    p.add_argument("--tag", help="only entries with this tag (tasks: also a modality)")
+    p.add_argument("--include_path", action="append", default=[], help="extra folder of task cards")
+    add_include_argument(p)
+    p.set_defaults(func=cmd_list)
 
-    return tabulate(rows, headers=headers, tablefmt=tablefmt) if rows else "(none)"
+    p = sub.add_parser("validate", help="check task cards; exits non-zero listing every problem")
+    p.add_argument("paths", nargs="+", help="card files or folders")
+    p.set_defaults(func=cmd_validate)
+
+    p = sub.add_parser("inspect", help="load tasks and show their splits")
+    p.add_argument("tasks", nargs="+")
+    p.add_argument(
+        "--data_dir",
+        help="local data folder(s), ':'-separated, searched in order (default: $TRANSFERBENCH_DATA_DIR)",
+    )
+    p.add_argument("--source", default="auto", choices=["auto", "generator", "local", "hub"])
+    p.add_argument("--include_path", action="append", default=[])
+    p.add_argument(
+        "--rows",
+        type=int,
+        default=3,
+        help="sample rows shown per split, labels by name (default 3; 0: none)",
+    )
+    p.set_defaults(func=cmd_inspect)
 
 
 def cmd_list(args: argparse.Namespace) -> int:
@@ -40,13 +62,13 @@ def cmd_list(args: argparse.Namespace) -> int:
                     "tags": ",".join(c.tags),
                 }
             )
-        print(_table(rows))
+        print(table(rows))
         return 0
     if what == "metrics":
         from harness.metrics import METRICS
 
         print(
-            _table(
+            table(
                 [
                     {
                         "name": s.name,
@@ -62,13 +84,13 @@ def cmd_list(args: argparse.Namespace) -> int:
     if what == "measures":
         from harness.similarity.registry import describe_measures
 
-        print(_table(describe_measures()))
+        print(table(describe_measures()))
         return 0
     if what == "backbones":
         from harness.backbones import BACKBONES, describe_preset
 
         names = [n for n in BACKBONES.names() if not args.tag or args.tag in BACKBONES.get(n).tags]
-        print(_table([describe_preset(n) for n in names]))
+        print(table([describe_preset(n) for n in names]))
         return 0
     return _list_extra(what, args)
 
@@ -78,12 +100,12 @@ def _list_extra(what: str, args: argparse.Namespace) -> int:
     if what == "suites":
         from harness.suites import describe_suites
 
-        print(_table(describe_suites()))
+        print(table(describe_suites()))
         return 0
     if what == "methods":
         from harness.methods import describe_methods
 
-        print(_table(describe_methods()))
+        print(table(describe_methods()))
         return 0
     raise TransferBenchError(f"cannot list '{what}'")
 
@@ -131,7 +153,7 @@ def cmd_inspect(args: argparse.Namespace) -> int:
                     f"mean {sum(labels) / len(labels):.4f}, min {min(labels):.4f}, max {max(labels):.4f}"
                 )
             rows.append(row)
-        print(_table(rows))
+        print(table(rows))
         for split, counts in data.dropped.items():
             print(
                 f"dropped from '{split}' (label not in the label set): {sum(counts.values())} row(s) {counts}"
@@ -147,7 +169,7 @@ def cmd_inspect(args: argparse.Namespace) -> int:
                 f"{SAMPLE_WIDTH} characters):"
             )
             # not a `|` table: a reader of the sizes table above finds only that one
-            print(_table(sample_rows(card, data, args.rows), tablefmt="simple"))
+            print(table(sample_rows(card, data, args.rows), tablefmt="simple"))
         print()
     return 0
 
@@ -181,97 +203,3 @@ def sample_rows(card, data, n: int) -> list[dict[str, object]]:
                 out["label"] = f"{float(label):.4g}"
             rows.append(out)
     return rows
-
-
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="transferbench", description="Benchmark transfer learning and multi-task learning."
-    )
-    parser.add_argument("--version", action="version", version=f"transferbench {__version__}")
-    parser.add_argument("-v", "--verbose", action="store_true", help="log at INFO level")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-
-    p = sub.add_parser("list", help="list tasks, suites, methods, backbones, metrics or measures")
-    p.add_argument(
-        "what", choices=["tasks", "suites", "methods", "backbones", "metrics", "measures"]
-    )
-    p.add_argument("--tag", help="only entries with this tag (tasks: also a modality)")
-    p.add_argument("--include_path", action="append", default=[], help="extra folder of task cards")
-    add_include_argument(p)
-    p.set_defaults(func=cmd_list)
-
-    p = sub.add_parser("validate", help="check task cards; exits non-zero listing every problem")
-    p.add_argument("paths", nargs="+", help="card files or folders")
-    p.set_defaults(func=cmd_validate)
-
-    p = sub.add_parser("inspect", help="load tasks and show their splits")
-    p.add_argument("tasks", nargs="+")
-    p.add_argument(
-        "--data_dir",
-        help="local data folder(s), ':'-separated, searched in order (default: $TRANSFERBENCH_DATA_DIR)",
-    )
-    p.add_argument("--source", default="auto", choices=["auto", "generator", "local", "hub"])
-    p.add_argument("--include_path", action="append", default=[])
-    p.add_argument(
-        "--rows",
-        type=int,
-        default=3,
-        help="sample rows shown per split, labels by name (default 3; 0: none)",
-    )
-    p.set_defaults(func=cmd_inspect)
-
-    _add_run_commands(sub)
-    return parser
-
-
-def _add_run_commands(sub: argparse._SubParsersAction) -> None:
-    from harness.commands import add_commands
-    from harness.similarity import command as similarity
-    from harness.similarity import recommend
-
-    add_commands(sub)
-    similarity.add_command(sub)
-    recommend.add_command(sub)
-    from harness.workflows import submit_command  # submissions: submit, validate-submission
-
-    submit_command.add_command(sub)
-    from harness.workflows import compare, history  # the nightly check and drift
-
-    compare.add_command(sub)
-    history.add_command(sub)
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    argv = list(sys.argv[1:] if argv is None else argv)
-    if not argv:  # the main job: the quick suite
-        argv = ["run"]
-    args = parser.parse_args(argv)
-    logging.basicConfig(
-        level=logging.INFO if args.verbose else logging.WARNING,
-        format="%(levelname)s %(name)s: %(message)s",
-    )
-    try:
-        if getattr(args, "include", None):  # plug-in method files, before any name is looked up
-            from harness.plugins import load_method_file
-
-            for path in args.include:
-                load_method_file(path)
-        return int(args.func(args) or 0)
-    except CardErrors as exc:
-        print(f"error: {len(exc.problems)} problem(s) in task cards:", file=sys.stderr)
-        for p in exc.problems:
-            print(f"  - {p}", file=sys.stderr)
-        return exc.exit_code
-    except TransferBenchError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return exc.exit_code
-    except PermissionError as exc:  # a read-only output folder, say: the path, not a traceback
-        print(
-            f"error: {exc.filename or exc}: permission denied ({exc.strerror or exc})",
-            file=sys.stderr,
-        )
-        return 2
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
