@@ -25,7 +25,6 @@ from harness.method_api import (
     PAPER_BUDGET,
     TRAINING_VERSION,
     ConfigError,
-    EncoderWithHead,
     Method,
     MethodResult,
     MultiTaskConfig,
@@ -33,11 +32,9 @@ from harness.method_api import (
     RunFailure,
     TaskSplits,
     TransferBenchError,
-    build_head,
-    build_multihead,
     compute_metrics,
+    finetune_from_shared,
     get_method,
-    make_optimizer,
     predict_outputs,
     predictions_from,
     register_method,
@@ -161,28 +158,9 @@ class Distill(Method):
         self.shared_model(ctx)
 
     def run(self, ctx: RunContext) -> MethodResult:
-        cfg = self.config
-        cards = [ctx.task_card(n) for n in ctx.spec.task_set]
         state, meta, teachers = self.shared_model(ctx)
-        encoder = ctx.base_encoder(seed=ctx.spec.source_seed)
-        model = build_multihead(
-            encoder, cards, encoder.feature_dim, cfg.head_hidden, cfg.head_dropout
-        )
-        model.load_state_dict(state)
-        target = ctx.spec.target
-        extra = {
-            "task_set": list(ctx.spec.task_set),
-            "multitask": meta,
-            "multitask_score": meta["tasks"].get(target, {}).get("primary"),
-            "teachers": teachers,
-        }
-        head = (
-            model.head(target)
-            if target in ctx.spec.task_set
-            else build_head(ctx.card, encoder.feature_dim, cfg.head_hidden, cfg.head_dropout)
-        )
-        result = ctx.train(EncoderWithHead(encoder, head), optimizer=make_optimizer(cfg.optimizer))
-        return MethodResult(result, extra)
+        result, extra = finetune_from_shared(ctx, state, meta, self.config)
+        return MethodResult(result, {**extra, "teachers": teachers})
 
     def soft_targets(self, ctx: RunContext, task: str) -> tuple[torch.Tensor, dict[str, Any]]:
         """The teachers' averaged probabilities on the task's training rows (cached), with each

@@ -24,16 +24,14 @@ from typing import Any
 from harness.method_api import (
     PAPER_BUDGET,
     ConfigError,
-    EncoderWithHead,
     Method,
     MethodResult,
     MultiTaskConfig,
     RunContext,
     TrainResult,
-    build_head,
-    build_multihead,
-    make_optimizer,
+    finetune_from_shared,
     register_method,
+    shared_extra,
     train_shared_model,
 )
 
@@ -76,36 +74,16 @@ class MTDNN(Method):
         self.shared_model(ctx)
 
     def run(self, ctx: RunContext) -> MethodResult:
-        cfg = self.config
-        cards = [ctx.task_card(n) for n in ctx.spec.task_set]
-        target = ctx.spec.target
-        in_set = target in ctx.spec.task_set
         state, meta = self.shared_model(ctx)
-        encoder = ctx.base_encoder(seed=ctx.spec.source_seed)
-        model = build_multihead(
-            encoder, cards, encoder.feature_dim, cfg.head_hidden, cfg.head_dropout
+        if self.config.finetune:
+            return MethodResult(*finetune_from_shared(ctx, state, meta, self.config))
+        t = meta["tasks"][ctx.spec.target]  # the multi-task model's own head, as scored
+        result = TrainResult(
+            test_metrics=t["metrics"],
+            primary=t["primary"],
+            best_epoch=t["best_epoch"],
+            validation_metrics=t["validation_metrics"],
+            curve=meta["curve"],
+            steps=meta["steps"],
         )
-        model.load_state_dict(state)
-        extra = {
-            "task_set": list(ctx.spec.task_set),
-            "multitask": meta,
-            "multitask_score": meta["tasks"][target]["primary"] if in_set else None,
-        }
-        if not cfg.finetune:
-            t = meta["tasks"][target]
-            result = TrainResult(
-                test_metrics=t["metrics"],
-                primary=t["primary"],
-                best_epoch=t["best_epoch"],
-                validation_metrics=t["validation_metrics"],
-                curve=meta["curve"],
-                steps=meta["steps"],
-            )
-            return MethodResult(result, extra)
-        head = (
-            model.head(target)
-            if in_set
-            else build_head(ctx.card, encoder.feature_dim, cfg.head_hidden, cfg.head_dropout)
-        )
-        result = ctx.train(EncoderWithHead(encoder, head), optimizer=make_optimizer(cfg.optimizer))
-        return MethodResult(result, extra)
+        return MethodResult(result, shared_extra(ctx, meta))

@@ -31,7 +31,9 @@ from harness.multitask import (
     PAPER_BUDGET,
     MultiTaskConfig,
     build_multihead,
+    finetune_from_shared,
     make_optimizer,
+    shared_extra,
     train_shared_model,
 )
 from harness.spec import Budget
@@ -72,6 +74,8 @@ __all__ = [
     "build_multihead",
     "make_optimizer",
     "train_shared_model",
+    "finetune_from_shared",
+    "shared_extra",
     # errors
     "ConfigError",
     "RunFailure",

@@ -34,6 +34,7 @@ from harness.training import (
     LoopState,
     TaskSchedule,
     TaskSplits,
+    TrainResult,
     one_pass,
     split_labels,
     supervised_loss,
@@ -344,3 +345,37 @@ def train_shared_model(
     splits = [ctx.task_splits(c.name) for c in cards]
     meta["untrained_heads"] = untrained_heads(cards, splits, validation)
     return state, meta
+
+
+def finetune_from_shared(
+    ctx: RunContext, state: dict[str, torch.Tensor], meta: dict[str, Any], cfg: Any
+) -> tuple[TrainResult, dict[str, Any]]:
+    """Fine-tune a multi-task model (`train_shared_model`'s weights) on the run's target, as
+    `mtdnn` and `distill` do: the shared encoder with the target's own head when the target is
+    in the task set (a new head when not), trained with the config's optimizer. Returns the
+    result and what the record keeps of the multi-task phase (`extra`)."""
+    from harness.heads import EncoderWithHead
+
+    cards = [ctx.task_card(n) for n in ctx.spec.task_set]
+    target = ctx.spec.target
+    in_set = target in ctx.spec.task_set
+    encoder = ctx.base_encoder(seed=ctx.spec.source_seed)
+    model = build_multihead(encoder, cards, encoder.feature_dim, cfg.head_hidden, cfg.head_dropout)
+    model.load_state_dict(state)
+    head = (
+        model.head(target)
+        if in_set
+        else build_head(ctx.card, encoder.feature_dim, cfg.head_hidden, cfg.head_dropout)
+    )
+    result = ctx.train(EncoderWithHead(encoder, head), optimizer=make_optimizer(cfg.optimizer))
+    return result, shared_extra(ctx, meta)
+
+
+def shared_extra(ctx: RunContext, meta: dict[str, Any]) -> dict[str, Any]:
+    """What a run's record keeps of its multi-task phase."""
+    target = ctx.spec.target
+    return {
+        "task_set": list(ctx.spec.task_set),
+        "multitask": meta,
+        "multitask_score": (meta["tasks"].get(target) or {}).get("primary"),
+    }

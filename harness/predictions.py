@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
 from harness.errors import DataError
 from harness.metrics import compute_metric
@@ -137,3 +138,60 @@ def paired_bootstrap(
     stats = per_seed[pick, np.arange(resamples)[:, None]].mean(1)
     lo, hi = np.nanquantile(stats, [alpha / 2, 1 - alpha / 2])
     return float(np.mean(means)), float(lo), float(hi)
+
+
+def rescore(results: Path, metric: str) -> pd.DataFrame:
+    """Every run under `results` that stored predictions, scored again with `metric` (any
+    metric its problem allows), one row per run; and per setting, the mean over seeds with
+    its 95 % interval. Runs without predictions are counted in the frame's `attrs`."""
+    from harness.analysis.intervals import (
+        clip_bounds,
+        interval_text,
+        mean_interval,
+        metric_range,
+    )
+    from harness.metrics import metric_spec
+    from harness.records import load_records
+    from harness.spec import spec_of
+
+    spec = metric_spec(metric)
+    records = [r for r in load_records(Path(results))[0] if r.get("status") == "ok"]
+    stored = load_predictions(Path(results), records)
+    rows, not_applicable = [], 0
+    for r in records:
+        if r["run_id"] not in stored:
+            continue
+        run = spec_of(r["spec"])
+        problem = (
+            "regression" if metric_spec(r["primary_metric"]).problems == ("regression",) else ""
+        )
+        if (problem == "regression") != (spec.problems == ("regression",)):
+            not_applicable += 1  # a class metric of a regression run, or the other way round
+            continue
+        try:
+            score = stored[r["run_id"]].score(metric)
+        except ValueError:  # e.g. binary f1 on a task of three classes
+            not_applicable += 1
+            continue
+        rows.append({**run.label(), "seed": run.seed, "score": score})
+    frame = pd.DataFrame(rows)
+    skipped = len(records) - len(stored)
+    if frame.empty:
+        frame.attrs.update(without_predictions=skipped, not_applicable=not_applicable)
+        return frame
+    keys = ["backbone", "variant", "source", "target", "fraction"]
+    out = []
+    for key, g in frame.groupby(keys, sort=True):
+        iv = mean_interval(g["score"].to_numpy())
+        low, high, clipped = clip_bounds(iv.low, iv.high, metric_range(metric))
+        out.append(
+            {
+                **dict(zip(keys, key)),
+                metric: g["score"].mean(),
+                "95% CI": interval_text(low, high, iv.kind, len(g), clipped),
+                "seeds": len(g),
+            }
+        )
+    table = pd.DataFrame(out)
+    table.attrs.update(without_predictions=skipped, not_applicable=not_applicable)
+    return table

@@ -7,13 +7,12 @@ as failed with its reason and the suite goes on. Records are written by the main
 from __future__ import annotations
 
 import logging
-import os
 import resource
 import sys
 import time
 import traceback
-from collections import Counter, defaultdict
-from contextlib import nullcontext
+from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,14 +20,11 @@ from typing import Any
 import torch
 
 from harness.analysis.floor import constant_baseline
-from harness.backbones import BackboneSpec
-from harness.cache import Cache, main_process_first
-from harness.context import RunContext, default_cache_dir
-from harness.hostmemory import release_free_memory, tune_allocator
+from harness.context import RunContext
+from harness.hostmemory import release_free_memory
 from harness.methods import get_method
 from harness.plugins import method_source
 from harness.predictions import predictions_file_name, write_predictions
-from harness.preprocess import InputPipeline, build_pipeline
 from harness.progress import bar, interactive, quiet_libraries, step_line
 from harness.records import (
     RUNS_DIR,
@@ -40,9 +36,10 @@ from harness.records import (
     write_record,
 )
 from harness.run_record import RunRecord
-from harness.spec import Budget, RunSpec
-from harness.splits import TaskStore
+from harness.spec import RunSpec
 from harness.taskregistry import TaskRegistry
+from harness.workspace import Workspace
+from harness.workspace import make_accelerator as make_accelerator
 
 logger = logging.getLogger(__name__)
 
@@ -63,37 +60,6 @@ class SuiteOutcome:
     cache_counts: Counter = field(default_factory=Counter)
     prepare_seconds: float = 0.0  # the preparation phase: sources, task-set models, teachers
     workers: list[int] = field(default_factory=list)  # process ids that ran them (Ray executor)
-
-
-def make_accelerator(
-    mixed_precision: str = "no",
-    report_to: str | None = None,
-    project_dir: Path | None = None,
-    torch_compile: bool = False,
-):
-    """The run's Accelerator. `torch_compile`: `prepare` compiles each model it trains (inductor);
-    else Accelerate's own `ACCELERATE_DYNAMO_BACKEND` (or `accelerate launch --dynamo_backend`)
-    decides. A process keeps the first Accelerator's precision and compile settings."""
-    from accelerate import Accelerator
-    from accelerate.utils import DataLoaderConfiguration, DistributedDataParallelKwargs
-
-    # `accelerate launch --multi_gpu` on a machine without a GPU: the processes run on the CPU over gloo
-    cpu = not torch.cuda.is_available() and int(os.environ.get("WORLD_SIZE", "1")) > 1
-    log_with = (
-        None
-        if report_to in (None, "", "none")
-        else ("all" if report_to == "all" else report_to.split(","))
-    )
-    return Accelerator(
-        cpu=cpu,
-        mixed_precision=mixed_precision,
-        log_with=log_with,
-        project_dir=str(project_dir) if project_dir else None,
-        kwargs_handlers=[DistributedDataParallelKwargs(find_unused_parameters=True)],
-        dynamo_backend="inductor" if torch_compile else None,
-        # batches come from pinned memory on a GPU: copy them without waiting
-        dataloader_config=DataLoaderConfiguration(non_blocking=torch.cuda.is_available()),
-    )
 
 
 def reset_peak_memory(device: torch.device) -> bool:
@@ -131,13 +97,15 @@ def peak_memory_mb(device: torch.device, run_window: bool) -> dict[str, Any]:
     return out
 
 
-class SuiteRunner:
-    """Runs specs with one Accelerator, one task store and one input pipeline per backbone.
+class SuiteRunner(Workspace):
+    """The one suite loop: plans what a list of specs still needs (what is recorded is
+    skipped), prepares what runs share, runs each and records it, in a workspace.
 
     A suite runs in two phases. Preparation trains what runs share — source encoders,
     task-set models, teacher ensembles (each method's `prepare`, through the cache) — once
     each, before any run starts. Then each run trains and scores its target and is recorded.
-    A preparation that fails fails every run that needs it, with its reason."""
+    A preparation that fails fails every run that needs it, with its reason. The Ray executor's
+    workers run this loop too, one spec at a time."""
 
     def __init__(
         self,
@@ -150,39 +118,26 @@ class SuiteRunner:
         rerun_failed: bool = False,
         accelerator: Any = None,
         registry: TaskRegistry | None = None,
+        echo: Callable[..., None] | None = None,
     ):
-        tune_allocator()  # once per process (see harness.hostmemory)
         self.output_dir = Path(output_dir)
-        self.registry = registry or TaskRegistry(include_paths or [], strict=False)
-        self.cache_dir = Path(cache_dir) if cache_dir else default_cache_dir()
-        self.accelerator = accelerator or make_accelerator(
-            mixed_precision, report_to, self.output_dir / "logs"
+        super().__init__(
+            data_dir=data_dir,
+            include_paths=include_paths,
+            cache_dir=cache_dir,
+            mixed_precision=mixed_precision,
+            report_to=report_to,
+            logging_dir=self.output_dir / "logs",
+            accelerator=accelerator,
+            registry=registry,
         )
         self.report_to = report_to
         self.rerun_failed = rerun_failed
-        self.cache = Cache(self.cache_dir, self.accelerator)
-        self.store = TaskStore(self.registry, data_dir, self.cache)
-        self._pipelines: dict[str, InputPipeline] = {}
-        self._corpus: dict[str, set[str]] = defaultdict(set)
         self._prepare_failed: dict[str, BaseException] = {}
         self.placement: dict[str, str] = {}  # where runs ran (shard, executor), for provenance
-
-    def pipeline(self, spec: RunSpec) -> InputPipeline:
-        bb = BackboneSpec(**spec.backbone)
-        key = repr(sorted(spec.backbone.items()))
-        if key not in self._pipelines:
-            corpus = [self.store.data(name) for name in sorted(self._corpus[key])]
-            # a preset's tokenizer comes from the cache, whose collective calls must not meet
-            # `main_process_first`'s barriers; the main process downloads a Hub tokenizer first
-            first = nullcontext() if bb.is_preset else main_process_first(self.accelerator)
-            with first:
-                self._pipelines[key] = build_pipeline(bb, corpus, self.cache)
-        return self._pipelines[key]
-
-    def register_corpus(self, backbone: dict[str, Any], tasks: list[str]) -> None:
-        """Tasks a backbone will see: a preset's tokenizer is built from all of them (call
-        before the backbone's first run; later tasks join only a pipeline not yet built)."""
-        self._corpus[repr(sorted(backbone.items()))].update(tasks)
+        # what the loop says (progress lines, skipped and failed runs, warnings): the caller's
+        # choice; by default printed by the main process
+        self.echo = echo or self.accelerator.print
 
     def run(self, specs: list[RunSpec]) -> SuiteOutcome:
         acc = self.accelerator
@@ -200,7 +155,7 @@ class SuiteRunner:
             else:
                 todo.append(spec)
         if outcome.skipped:
-            acc.print(
+            self.echo(
                 f"{len(outcome.skipped)} run(s) already recorded in {self.output_dir / 'runs'}: skipped"
             )
         started = time.perf_counter()
@@ -217,7 +172,7 @@ class SuiteRunner:
                     if record["status"] == "ok"
                     else f"FAILED: {record.get('error', '')}"
                 )
-                print(
+                self.echo(
                     step_line(i, len(todo), spec.describe(), time.perf_counter() - t0, result),
                     flush=True,
                 )
@@ -240,26 +195,11 @@ class SuiteRunner:
             if name in then and then[name] != now_fp:
                 changed.append(name)
         if changed:
-            self.accelerator.print(
+            self.echo(
                 f"run {spec.id} ({spec.describe()}): the data of {', '.join(changed)} changed "
                 "since it was recorded: running it again"
             )
         return bool(changed)
-
-    def context(self, spec: RunSpec) -> RunContext:
-        """The run context of a spec (its target's data loaded and encoded)."""
-        card = self.registry.get(spec.target)
-        pipeline = self.pipeline(spec)
-        pipeline.check(card)
-        return RunContext(
-            spec=spec,
-            card=card,
-            pipeline=pipeline,
-            store=self.store,
-            cache=self.cache,
-            budget=Budget.from_dict(spec.budget),
-            source_budget=Budget.from_dict(spec.source_budget),
-        )
 
     def prepare(self, specs: list[RunSpec]) -> dict[str, BaseException]:
         """The preparation phase: each method's `prepare` for each spec, so everything runs
@@ -284,7 +224,7 @@ class SuiteRunner:
                 seconds >= 1 or spec.id in failed
             ):  # what was shared and already made is silent
                 what = "failed: " + str(failed[spec.id]) if spec.id in failed else "prepared"
-                print(step_line(i, len(specs), spec.describe(), seconds, what), flush=True)
+                self.echo(step_line(i, len(specs), spec.describe(), seconds, what), flush=True)
         return failed
 
     def run_one(self, spec: RunSpec) -> dict[str, Any]:
@@ -340,7 +280,7 @@ class SuiteRunner:
                 predictions=self._write_predictions(spec, ctx, tr.test_predictions),
             )
             if untrained:
-                acc.print(
+                self.echo(
                     f"WARNING: run {spec.id} ({spec.describe()}): heads that did not learn in "
                     f"the multi-task phase: " + "; ".join(f"{k}: {v}" for k, v in untrained.items())
                 )
@@ -353,7 +293,7 @@ class SuiteRunner:
                 else type(exc).__name__
             )
             record.fail(f"{kind}: {exc}", traceback.format_exc(limit=6))
-            acc.print(f"run {spec.id} ({spec.describe()}) FAILED: {kind}: {exc}")
+            self.echo(f"run {spec.id} ({spec.describe()}) FAILED: {kind}: {exc}")
             if acc.device.type == "cuda":
                 torch.cuda.empty_cache()
         finally:

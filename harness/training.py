@@ -69,6 +69,9 @@ from harness.training_hooks import (
     TrainResult,
     adamw,
     calibrate_heads,
+    curve_entry,
+    keep_best,
+    next_batch,
     one_pass,
     supervised_loss,
     weighted,
@@ -233,7 +236,6 @@ def _fit(
     takes_task = _takes_task(model, accelerator)
     ga = budget.gradient_accumulation_steps
     check_every = CHECK_EVERY if accelerator.device.type == "cuda" else 1
-    single = len(tasks) == 1
     best: dict[str, dict[str, Any]] = {}  # "mean" or a task name -> score, epoch, state, metrics
     curve: list[dict[str, float]] = []
     rates: list[float] = []
@@ -251,13 +253,7 @@ def _fit(
         plan = schedule(batches, epoch - 1, seed)
         iters: dict[str, Any] = {}
         for i, name in enumerate(plan):
-            if name not in iters:
-                iters[name] = iter(loaders["train"][name])
-            try:
-                batch = next(iters[name])
-            except StopIteration:  # a sampled schedule may draw a task more than once a pass
-                iters[name] = iter(loaders["train"][name])
-                batch = next(iters[name])
+            batch = next_batch(iters, loaders["train"], name)
             sync = (i + 1) % ga == 0 or i + 1 == len(plan)
             card = tasks[name].card
             with (
@@ -303,24 +299,11 @@ def _fit(
             for name in tasks
         }
         train_loss = (loss_sum / max(1, loss_n)).item()
-        entry: dict[str, float] = {
-            "epoch": epoch,
-            "step": step,
-            "lr": rates[-1] if rates else 0.0,
-            "train_loss": round(train_loss, 5),
-        }
         scores = {
             n: _selection_score(tasks[n].card, val[n][tasks[n].card.primary_metric]) for n in tasks
         }
-        for name in tasks:
-            metric = tasks[name].card.primary_metric
-            entry[f"val_{metric}" if single else f"val_{name}_{metric}"] = round(
-                val[name][metric], 5
-            )
         mean_score = sum(scores.values()) / len(scores)
-        if not single:
-            entry["val_mean"] = round(mean_score, 5)
-        curve.append(entry)
+        curve.append(curve_entry(epoch, step, rates, train_loss, tasks, val, mean_score))
         accelerator.log(
             {
                 "train/loss": train_loss,
@@ -329,19 +312,29 @@ def _fit(
             step=step,
         )
         candidates = {"mean": mean_score} if select == "mean" else scores
-        state = None
-        for key, score in candidates.items():
-            if key not in best or score > best[key]["score"]:
-                if state is None:
-                    state = spill / f"epoch-{epoch}.pt"
-                    torch.save(_unwrap(model, accelerator).state_dict(), state)
-                best[key] = {"score": score, "epoch": epoch, "state": state, "val": val}
-        kept = {b["state"] for b in best.values()}
-        for stale in set(spill.glob("epoch-*.pt")) - kept:
-            stale.unlink()
+        keep_best(best, candidates, epoch, val, _unwrap(model, accelerator), spill)
         if step >= total:
             break
     bar.close()
+    return _results(
+        model,
+        loaders,
+        tasks,
+        accelerator,
+        best,
+        select,
+        curve,
+        step,
+        examples,
+        train_seconds,
+        rates,
+    )
+
+
+def _results(
+    model, loaders, tasks, accelerator, best, select, curve, step, examples, train_seconds, rates
+) -> TrainResult:
+    """Each task scored with its best epoch's weights; one result, or one per task of a set."""
     results: dict[str, TrainResult] = {}
     for name in tasks:
         chosen = best["mean" if select == "mean" else name]
@@ -362,7 +355,7 @@ def _fit(
             train_seconds=train_seconds,
             learning_rates=rates,
         )
-    if single:
+    if len(tasks) == 1:
         return dataclasses.replace(next(iter(results.values())), tasks=dict(results))
     return TrainResult(
         test_metrics={},

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -132,3 +133,62 @@ def weighted(loss: LossFn, weights: dict[str, float]) -> LossFn:
         return value if w is None else value * w
 
     return scaled
+
+
+def next_batch(iters: dict[str, Any], loaders: dict[str, Any], name: str) -> Any:
+    """The next training batch of `name`, starting its loader again when it runs out (a
+    sampled schedule may draw a task more than once a pass)."""
+    if name not in iters:
+        iters[name] = iter(loaders[name])
+    try:
+        return next(iters[name])
+    except StopIteration:
+        iters[name] = iter(loaders[name])
+        return next(iters[name])
+
+
+def curve_entry(
+    epoch: int,
+    step: int,
+    rates: list[float],
+    train_loss: float,
+    tasks: dict[str, TaskSplits],
+    val: dict[str, dict[str, float]],
+    mean_score: float,
+) -> dict[str, float]:
+    """One epoch's line of the learning curve: loss, rate and each task's validation score."""
+    single = len(tasks) == 1
+    entry: dict[str, float] = {
+        "epoch": epoch,
+        "step": step,
+        "lr": rates[-1] if rates else 0.0,
+        "train_loss": round(train_loss, 5),
+    }
+    for name in tasks:
+        metric = tasks[name].card.primary_metric
+        entry[f"val_{metric}" if single else f"val_{name}_{metric}"] = round(val[name][metric], 5)
+    if not single:
+        entry["val_mean"] = round(mean_score, 5)
+    return entry
+
+
+def keep_best(
+    best: dict[str, dict[str, Any]],
+    candidates: dict[str, float],
+    epoch: int,
+    val: dict[str, Any],
+    model: nn.Module,
+    spill: Path,
+) -> None:
+    """Record this epoch where it beats the best so far (its weights spilled to disk once),
+    and delete the spilled weights no best points at any more."""
+    state = None
+    for key, score in candidates.items():
+        if key not in best or score > best[key]["score"]:
+            if state is None:
+                state = spill / f"epoch-{epoch}.pt"
+                torch.save(model.state_dict(), state)
+            best[key] = {"score": score, "epoch": epoch, "state": state, "val": val}
+    kept = {b["state"] for b in best.values()}
+    for stale in set(spill.glob("epoch-*.pt")) - kept:
+        stale.unlink()

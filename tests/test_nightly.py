@@ -21,8 +21,8 @@ import pytest
 import yaml
 
 from harness.records import RUNS_DIR, find_records, read_record, write_record
-from harness.spec import RunSpec
-from harness.workflows.compare import judge, noise_bound, spec_key
+from harness.spec import RunSpec, spec_of
+from harness.workflows.compare import judge, noise_bound
 from harness.workflows.history import drift_test
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -333,8 +333,8 @@ def test_runs_are_matched_by_spec_content_not_by_id_or_file_name(tmp_path, run_m
     code, report = compare_json(run_main, ref, new)
     assert code == 0 and report["summary"]["runs_matched"] == 9
     assert report["summary"]["missing_runs"] == 0 and report["summary"]["new_runs"] == 0
-    assert spec_key(make_spec(seed=0), seed=False) == spec_key(make_spec(seed=1), seed=False)
-    assert spec_key(make_spec(seed=0)) != spec_key(make_spec(seed=1))
+    assert spec_of(make_spec(seed=0)).group_key == spec_of(make_spec(seed=1)).group_key
+    assert spec_of(make_spec(seed=0)).key() != spec_of(make_spec(seed=1)).key()
 
 
 def test_a_run_that_now_fails_is_a_regression(tmp_path, run_main):

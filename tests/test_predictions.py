@@ -15,6 +15,7 @@ from harness.predictions import (
     load_predictions,
     paired_bootstrap,
     read_predictions,
+    rescore,
     write_predictions,
 )
 
@@ -122,3 +123,24 @@ def test_runs_store_their_predictions_in_row_order_and_they_rescore_to_the_recor
     board = build(tmp_path / "out")
     assert ROWS_INTERVAL in board["paired"].columns
     assert board["paired"][ROWS_INTERVAL].str.endswith("bs †").all()  # 2 seeds: marked
+    # re-scored with another metric from the files alone: accuracy as recorded, macro F1 new
+    table = rescore(tmp_path / "out", "accuracy")
+    for _, row in table.iterrows():
+        scores = [
+            r["metrics"]["accuracy"]
+            for r in records.values()
+            if r["spec"]["variant"] == row["variant"]
+        ]
+        assert row["accuracy"] == pytest.approx(sum(scores) / len(scores), abs=1e-12)
+    assert set(rescore(tmp_path / "out", "macro_f1")["seeds"]) == {2}
+    assert rescore(tmp_path / "out", "pearson").attrs["not_applicable"] == len(records)
+
+
+def test_rescore_command_names_bad_input(tmp_path, capsys):
+    from harness.cli import main
+
+    assert main(["rescore", "--results", str(tmp_path / "nope"), "--metric", "f1"]) == 2
+    assert "no such results folder" in capsys.readouterr().err
+    (tmp_path / "runs").mkdir()
+    assert main(["rescore", "--results", str(tmp_path), "--metric", "nosuch"]) != 0
+    assert "unknown metric 'nosuch'" in capsys.readouterr().err

@@ -139,6 +139,9 @@ def forms(tmp: Path) -> dict[str, list[list[str]]]:
             ["leaderboard", "--results", quick, "--format", f]
             for f in ("md", "latex", "html", "csv")
         ],
+        "transferbench rescore --results results/quick --metric macro_f1": [
+            ["rescore", "--results", quick, "--metric", "macro_f1"]
+        ],
         "transferbench list measures": [["list", "measures"]],
         "transferbench similarity --tasks a,b,c [--measures logme,frechet] [--backbone B]": [
             [

@@ -95,7 +95,7 @@ class _ViewsComputer(SimilarityComputer):
     def __init__(self, views):
         from types import SimpleNamespace
 
-        self.runner = SimpleNamespace(register_corpus=lambda *args: None)
+        self.workspace = SimpleNamespace(register_corpus=lambda *args: None)
         self.setup = SimpleNamespace(backbone={})
         self.registry = SimpleNamespace(get=lambda name: SimpleNamespace(modality="text"))
         self.given = views
@@ -178,6 +178,8 @@ def computed(tmp_path_factory):
         "frechet",
         "covariance",
         "mean_embedding",
+        "mmd",
+        "proxy_a_distance",
         "cka_linear",
         "logme",
         "leep",
@@ -193,7 +195,7 @@ def computed(tmp_path_factory):
 
 def test_pair_measures_are_symmetric_and_transfer_measures_skip_the_diagonal(computed):
     runner, frames = computed
-    for name in ("frechet", "covariance", "mean_embedding"):
+    for name in ("frechet", "covariance", "mean_embedding", "mmd", "proxy_a_distance"):
         m = as_matrix(frames[name])
         assert m.shape == (4, 4) and np.allclose(m.to_numpy(), m.to_numpy().T), name
     assert as_matrix(frames["frechet"]).to_numpy().diagonal() == pytest.approx(0.0, abs=1e-6)

@@ -204,12 +204,13 @@ def test_rejects_a_missing_run_naming_it(packed, tmp_path, capsys):
     s = gone["spec"]
     assert rc == 1
     assert (
-        f"missing run {gone['run_id']} ({s['variant']}, none → {s['target']}, frac 0.1, seed {s['seed']}): "
+        f"missing run {gone['run_id']} ({s['variant']} | none -> {s['target']} | frac 0.1 | "
+        f"seed {s['seed']} | {s['backbone']['name']}): "
         "in the suite, not in the submission"
     ) in out
     assert (
-        f"seeds fewer than the suite asks: {s['variant']}, none → {s['target']}, frac 0.1 has seeds"
-        in out
+        f"seeds fewer than the suite asks: {s['variant']} | none -> {s['target']} | frac 0.1 | "
+        f"{s['backbone']['name']} has seeds" in out
     )
 
 
@@ -256,8 +257,8 @@ def test_rejects_fewer_seeds_than_the_suite_asks(packed, tmp_path, capsys):
     rc, out = validate(save(doc, tmp_path / "s.json"), capsys)
     assert rc == 1
     assert (
-        "seeds fewer than the suite asks: scratch, none → synth_text_near, frac 0.1 has seeds [0] of [0, 1]"
-        in out
+        "seeds fewer than the suite asks: scratch | none -> synth_text_near | frac 0.1 | "
+        "bert-tiny has seeds [0] of [0, 1]" in out
     )
     assert out.count("seeds fewer than the suite asks") == 6  # every method on every target
 
@@ -423,8 +424,8 @@ def test_an_edited_score_with_recomputed_checksums_fails_the_rerun(packed, cache
     s = record["spec"]
     assert rc == 1, out
     assert (
-        f"rerun mismatch: run {record['run_id']} ({s['variant']}, none → {s['target']}, frac 0.1, "
-        f"seed {s['seed']}) does not reproduce: recorded {record['primary_score']!r}, rerun {true_score!r}"
+        f"rerun mismatch: run {record['run_id']} ({s['variant']} | none -> {s['target']} | "
+        f"frac 0.1 | seed {s['seed']} | {s['backbone']['name']}) does not reproduce: recorded {record['primary_score']!r}, rerun {true_score!r}"
     ) in out
 
 

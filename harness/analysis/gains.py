@@ -18,8 +18,6 @@ of the two seed means, √(s₁²/n₁ + s₀²/n₀).
 
 from __future__ import annotations
 
-import hashlib
-import json
 import math
 from typing import Any
 
@@ -40,16 +38,13 @@ from harness.analysis.multitask_tables import KEPT_MIN_GAIN as KEPT_MIN_GAIN
 from harness.analysis.multitask_tables import delta_m as delta_m
 from harness.analysis.multitask_tables import distillation as distillation
 from harness.predictions import Predictions, paired_bootstrap
+from harness.spec import content_hash, spec_of
 
 GLUE_TAG = (
     "glue"  # the GLUE average covers targets whose card has this tag (recorded with each run)
 )
 DISPLAY = ["backbone", "variant", "sources", "target", "fraction"]
 NOISE_SE = 2.0
-
-
-def _key(obj: Any) -> str:
-    return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()[:10]
 
 
 COMPUTE = (
@@ -100,18 +95,11 @@ def setting_keys(spec: dict[str, Any]) -> dict[str, str]:
         setting.update(src, task_versions=spec.get("task_versions"))
         grid.update(src)
     return {
-        "target_key": _key(target),
-        "base_key": _key(base),
-        "setting": _key(setting),
-        "grid_key": _key(grid),
+        "target_key": content_hash(target, 10),
+        "base_key": content_hash(base, 10),
+        "setting": content_hash(setting, 10),
+        "grid_key": content_hash(grid, 10),
     }
-
-
-def _source_label(spec: dict[str, Any]) -> str:
-    """What a run started from: its sources (`a+b`), a task set (`{a,b}`), or `none`."""
-    if spec.get("task_set"):
-        return "{" + ",".join(spec["task_set"]) + "}"
-    return "+".join(spec["sources"]) or "none"
 
 
 def records_frame(records: list[dict[str, Any]]) -> pd.DataFrame:
@@ -127,7 +115,7 @@ def records_frame(records: list[dict[str, Any]]) -> pd.DataFrame:
                 "backbone": s["backbone"]["name"],
                 "variant": s["variant"],
                 "method": s["method"],
-                "sources": _source_label(s),
+                "sources": spec_of(s).source_label,
                 "target": s["target"],
                 "fraction": float(s["fraction"]),
                 "seed": s["seed"],

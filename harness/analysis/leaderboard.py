@@ -216,29 +216,7 @@ def build(
     if not kd.empty:
         text += "\n\nDistillation: teachers, ensemble and student\n" + render(kd, fmt)
     if out_dir is not None:
-        out_dir = Path(out_dir)
-        out_dir.mkdir(parents=True, exist_ok=True)
-        for f in FORMATS:  # the csv carries the marks; its footnote is in the other three
-            note = interval_footnote(table) if f != "csv" else ""
-            if note and f == "html":
-                note = f"<p>{html.escape(note)}</p>"
-            (out_dir / f"leaderboard.{f}").write_text(
-                render(table, f) + (f"\n\n{note}\n" if note else "")
-            )
-        agg.to_csv(out_dir / "aggregate.csv", index=False)
-        if not glue.empty:
-            (out_dir / "glue_average.csv").write_text(render(glue, "csv"))
-        if not dm.empty:
-            (out_dir / "delta_m.csv").write_text(render(dm, "csv"))
-        if not kd.empty:
-            (out_dir / "distillation.csv").write_text(render(kd, "csv"))
-        if not paired.empty:
-            (out_dir / "paired_vs_finetune.csv").write_text(render(paired, "csv"))
-        md = []
-        for name, m in matrices.items():
-            m.to_csv(out_dir / f"gain_matrix__{name}.csv".replace("/", "_"))  # a backbone path
-            md.append(f"### {name.replace('__', ' | ')}\n\n" + render(m, "md", index=True))
-        (out_dir / "gain_matrices.md").write_text("\n\n".join(md) + "\n")
+        _write_files(Path(out_dir), table, agg, glue, dm, kd, paired, matrices)
     return {
         "text": text,
         "problems": problems,
@@ -249,6 +227,41 @@ def build(
         "paired": paired,
         "failed": _failed(records),
     }
+
+
+def _write_files(
+    out_dir: Path,
+    table: pd.DataFrame,
+    agg: pd.DataFrame,
+    glue: pd.DataFrame,
+    dm: pd.DataFrame,
+    kd: pd.DataFrame,
+    paired: pd.DataFrame,
+    matrices: dict[str, pd.DataFrame],
+) -> None:
+    """The leaderboard in every format, the aggregate and the tables beside it, the matrices."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for f in FORMATS:  # the csv carries the marks; its footnote is in the other three
+        note = interval_footnote(table) if f != "csv" else ""
+        if note and f == "html":
+            note = f"<p>{html.escape(note)}</p>"
+        (out_dir / f"leaderboard.{f}").write_text(
+            render(table, f) + (f"\n\n{note}\n" if note else "")
+        )
+    agg.to_csv(out_dir / "aggregate.csv", index=False)
+    if not glue.empty:
+        (out_dir / "glue_average.csv").write_text(render(glue, "csv"))
+    if not dm.empty:
+        (out_dir / "delta_m.csv").write_text(render(dm, "csv"))
+    if not kd.empty:
+        (out_dir / "distillation.csv").write_text(render(kd, "csv"))
+    if not paired.empty:
+        (out_dir / "paired_vs_finetune.csv").write_text(render(paired, "csv"))
+    md = []
+    for name, m in matrices.items():
+        m.to_csv(out_dir / f"gain_matrix__{name}.csv".replace("/", "_"))  # a backbone path
+        md.append(f"### {name.replace('__', ' | ')}\n\n" + render(m, "md", index=True))
+    (out_dir / "gain_matrices.md").write_text("\n\n".join(md) + "\n")
 
 
 def _failed(records: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -19,8 +19,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from harness.analysis.gains import _key, _source_label
 from harness.analysis.intervals import mean_interval, metric_range
+from harness.spec import content_hash, spec_of
 
 BASELINE = "baseline"
 ALPHA = 0.05
@@ -29,7 +29,7 @@ ALPHA = 0.05
 def run_row(record: dict[str, Any], suite: str, who: str, modality: str = "") -> dict[str, Any]:
     """One run as a row of the frame `ranked_table` reads."""
     s = record["spec"]
-    source = _source_label(s)
+    source = spec_of(s).source_label
     label = (
         s["variant"]
         + ("" if source == "none" else f" ← {source}")
@@ -52,7 +52,7 @@ def run_row(record: dict[str, Any], suite: str, who: str, modality: str = "") ->
         "backbone": s["backbone"]["name"],
         "target": s["target"],
         "fraction": float(s["fraction"]),
-        "condition": _key(condition),
+        "condition": content_hash(condition, 10),
         "metric": record["primary_metric"],
         "direction": record.get("direction", "max"),
         "seed": int(s["seed"]),

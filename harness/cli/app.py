@@ -14,6 +14,7 @@ from harness.cli.compare import add_commands as add_compare_commands
 from harness.cli.history import add_commands as add_history_commands
 from harness.cli.recommend import add_commands as add_recommend_commands
 from harness.cli.report import add_commands as add_report_commands
+from harness.cli.rescore import add_commands as add_rescore_commands
 from harness.cli.run import add_commands as add_run_commands
 from harness.cli.similarity import add_commands as add_similarity_commands
 from harness.cli.submit import add_commands as add_submit_commands
@@ -34,6 +35,7 @@ def build_parser() -> argparse.ArgumentParser:
         add_tasks_commands,
         add_run_commands,
         add_report_commands,
+        add_rescore_commands,
         add_similarity_commands,
         add_recommend_commands,
         add_submit_commands,

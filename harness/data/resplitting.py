@@ -8,6 +8,7 @@ import logging
 import datasets
 
 from harness.cards import TaskCard
+from harness.data.subsets import largest_remainder
 from harness.errors import DataError
 
 logger = logging.getLogger("harness.data.loading")  # the name its messages have always carried
@@ -61,10 +62,7 @@ def resplit(card: TaskCard, ds: datasets.Dataset) -> dict[str, datasets.Dataset]
     rows: dict[str, list[int]] = {r: [] for r in roles}
     for group in groups:
         group = rng.permutation(group)
-        exact = fractions * len(group)
-        counts = np.floor(exact).astype(int)
-        for i in np.argsort(-(exact - counts), kind="stable")[: len(group) - counts.sum()]:
-            counts[i] += 1
+        counts = largest_remainder(fractions * len(group), len(group))
         for role, chunk in zip(roles, np.split(group, np.cumsum(counts)[:-1])):
             rows[role].extend(chunk.tolist())
     for role in roles:

@@ -40,6 +40,15 @@ def fraction_indices(
     return sorted(int(i) for i in picked)
 
 
+def largest_remainder(exact: np.ndarray, total: int) -> np.ndarray:
+    """Whole counts summing to `total` (that `exact` sums to): each floored, then one more for
+    the largest remainders (ties by position)."""
+    counts = np.floor(exact).astype(int)
+    for i in np.argsort(-(exact - counts), kind="stable")[: total - counts.sum()]:
+        counts[i] += 1
+    return counts
+
+
 def _allocate(sizes: list[int], k: int) -> list[int]:
     """Split k draws over classes of the given sizes in proportion (largest remainder), each
     class getting at least one while k allows, and none more than it has."""

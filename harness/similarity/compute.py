@@ -107,16 +107,16 @@ def _view(ctx: Any, encoder: torch.nn.Module, max_rows: int) -> tuple[TaskView, 
 
 
 class SimilarityComputer:
-    """Computes measures with a `SuiteRunner`'s caches, registry and accelerator."""
+    """Computes measures with a `Workspace`'s caches, registry and accelerator."""
 
-    def __init__(self, runner: Any, setup: SimilaritySetup):
-        self.runner = runner
+    def __init__(self, workspace: Any, setup: SimilaritySetup):
+        self.workspace = workspace
         self.setup = setup
-        self.registry = runner.registry
+        self.registry = workspace.registry
 
     def context(self, target: str, sources: tuple[str, ...] = ()) -> Any:
         versions = {n: self.registry.get(n).content_hash for n in (target, *sources)}
-        return self.runner.context(task_spec(self.setup, target, sources, versions))
+        return self.workspace.context(task_spec(self.setup, target, sources, versions))
 
     def reference_views(self, tasks: list[str]) -> dict[str, TaskView]:
         views = {}
@@ -168,62 +168,72 @@ class SimilarityComputer:
         """Every measure's matrix as a long frame (source, target, score, status, reason);
         `pair` measures list both orders of each pair and the diagonal."""
         # a preset's tokenizer is built from every task it will see (as a suite's is)
-        self.runner.register_corpus(self.setup.backbone, tasks)
+        self.workspace.register_corpus(self.setup.backbone, tasks)
         reg = discover_measures()
-        names = measures or reg.names()
-        specs = [reg.get(n) for n in names]
+        specs = [reg.get(n) for n in measures or reg.names()]
         specs = [s for s in specs if s.kind != "recorded"]  # read from records by the command
         out: dict[str, list[dict[str, Any]]] = {s.name: [] for s in specs}
-        pair = [s for s in specs if s.kind == "pair" and not s.needs_task_models]
         models = [s for s in specs if s.kind == "pair" and s.needs_task_models]
-        if models:
-            for i, a in enumerate(tasks):
-                for b in tasks[i + 1 :]:
-                    if self.registry.get(a).modality != self.registry.get(b).modality:
-                        continue
-                    if na := self.not_defined(a, b):
-                        for spec in models:
-                            out[spec.name] += [na.row(a, b), na.row(b, a)]
-                        continue
-                    va, vb = self.probe_views(a, b)
-                    for spec in models:
-                        scored = _score(spec, va, vb)
-                        out[spec.name] += [scored.row(a, b), scored.row(b, a)]
-        if pair:
-            views = self.reference_views([t for t in tasks if not self.not_defined(t)])
-            self.views = views  # kept for drawing the covariance matrices
-            for i, a in enumerate(tasks):
-                for b in tasks[i:]:
-                    for spec in pair:
-                        na = self.not_defined(a, b)
-                        scored = na or _score(spec, views[a], views[b])
-                        out[spec.name].append(scored.row(a, b))
-                        if a != b:
-                            out[spec.name].append(scored.row(b, a))
+        pair = [s for s in specs if s.kind == "pair" and not s.needs_task_models]
         transfer = [s for s in specs if s.kind == "transfer"]
+        if models:
+            self._task_model_rows(tasks, models, out)
+        if pair:
+            self._reference_rows(tasks, pair, out)
         if transfer:
-            for name in FLOORS:
-                out[name] = []
-            for t in tasks:
-                for s in tasks:
-                    if s == t or self.registry.get(s).modality != self.registry.get(t).modality:
-                        continue
-                    if na := self.not_defined(t):  # a multiple-choice source is fine
-                        for spec in transfer:
-                            out[spec.name].append(na.row(s, t))
-                        continue
-                    view, probs = self.transfer_view(s, t)
-                    for spec in transfer:
-                        out[spec.name].append(_score(spec, view, probs).row(s, t))
-                    for name, score in self.floors(s, t).items():
-                        status = OK if not math.isnan(score) else NOT_APPLICABLE
-                        reason = "" if status == OK else "no source training history"
-                        out[name].append(Scored(score, status, reason).row(s, t))
+            self._transfer_rows(tasks, transfer, out)
         return {n: pd.DataFrame(rows, columns=COLUMNS) for n, rows in out.items()}
+
+    def _task_model_rows(self, tasks: list[str], models: list, out: dict[str, list]) -> None:
+        """Pair measures on two task-trained encoders (each unordered pair, both orders)."""
+        for i, a in enumerate(tasks):
+            for b in tasks[i + 1 :]:
+                if self.registry.get(a).modality != self.registry.get(b).modality:
+                    continue
+                if na := self.not_defined(a, b):
+                    for spec in models:
+                        out[spec.name] += [na.row(a, b), na.row(b, a)]
+                    continue
+                va, vb = self.probe_views(a, b)
+                for spec in models:
+                    scored = _score(spec, va, vb)
+                    out[spec.name] += [scored.row(a, b), scored.row(b, a)]
+
+    def _reference_rows(self, tasks: list[str], pair: list, out: dict[str, list]) -> None:
+        """Pair measures on the reference encoder's features (the diagonal included)."""
+        views = self.reference_views([t for t in tasks if not self.not_defined(t)])
+        self.views = views  # kept for drawing the covariance matrices
+        for i, a in enumerate(tasks):
+            for b in tasks[i:]:
+                for spec in pair:
+                    scored = self.not_defined(a, b) or _score(spec, views[a], views[b])
+                    out[spec.name].append(scored.row(a, b))
+                    if a != b:
+                        out[spec.name].append(scored.row(b, a))
+
+    def _transfer_rows(self, tasks: list[str], transfer: list, out: dict[str, list]) -> None:
+        """Transferability measures through each source's model on each target, and the floors."""
+        for name in FLOORS:
+            out[name] = []
+        for t in tasks:
+            for s in tasks:
+                if s == t or self.registry.get(s).modality != self.registry.get(t).modality:
+                    continue
+                if na := self.not_defined(t):  # a multiple-choice source is fine
+                    for spec in transfer:
+                        out[spec.name].append(na.row(s, t))
+                    continue
+                view, probs = self.transfer_view(s, t)
+                for spec in transfer:
+                    out[spec.name].append(_score(spec, view, probs).row(s, t))
+                for name, score in self.floors(s, t).items():
+                    status = OK if not math.isnan(score) else NOT_APPLICABLE
+                    reason = "" if status == OK else "no source training history"
+                    out[name].append(Scored(score, status, reason).row(s, t))
 
     def score_sources(self, target: str, sources: list[str], measure: str) -> pd.DataFrame:
         """One measure for each source -> target pair (a pair measure on reference features)."""
-        self.runner.register_corpus(self.setup.backbone, [target, *sources])
+        self.workspace.register_corpus(self.setup.backbone, [target, *sources])
         spec = discover_measures().get(measure)
         rows = []
         if spec.kind == "pair":

@@ -260,12 +260,12 @@ def recommend(
     """Rank the candidate `sources` (default: the suite's in `results`) for `target` by
     `measure`, else by the measure that best predicted the gain of the target's family in
     `results/similarity/correlation.csv`."""
-    from harness.runner import SuiteRunner
     from harness.similarity.compute import SimilarityComputer, SimilaritySetup
     from harness.similarity.tables import reference_backbone, suite_config
     from harness.spec import Budget
     from harness.suites import DEFAULT_BACKBONES
     from harness.taskregistry import TaskRegistry
+    from harness.workspace import Workspace
 
     registry = TaskRegistry(include_paths or [])
     card = registry.get(target)
@@ -289,13 +289,8 @@ def recommend(
         limit=config.get("limit"),
         max_rows=max_rows,
     )
-    runner = SuiteRunner(
-        (folder or Path("results")) / ".recommend",
-        data_dir=data_dir,
-        cache_dir=cache_dir,
-        registry=registry,
-    )
-    ranked = SimilarityComputer(runner, setup).score_sources(card.name, candidates, measure)
+    workspace = Workspace(data_dir=data_dir, cache_dir=cache_dir, registry=registry)
+    ranked = SimilarityComputer(workspace, setup).score_sources(card.name, candidates, measure)
     ranked = ranked.sort_values("score", ascending=False, na_position="last").reset_index(drop=True)
     ranked.insert(0, "rank", range(1, len(ranked) + 1))
     table, best = ranked_table(ranked)

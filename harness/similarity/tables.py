@@ -143,10 +143,10 @@ def write_similarity(
     `transferbench similarity` goes to `echo`. Returns the files written."""
     from harness.folders import writable_folder
     from harness.records import load_records
-    from harness.runner import SuiteRunner
     from harness.similarity.registry import discover_measures
     from harness.spec import Budget
     from harness.taskregistry import TaskRegistry
+    from harness.workspace import Workspace
 
     say = echo or (lambda _text: None)
     registry = registry or TaskRegistry(request.include_paths)
@@ -167,11 +167,9 @@ def write_similarity(
         else (results or Path("results")) / "similarity",
         "--output_dir",
     )
-    runner = SuiteRunner(
-        out / ".runner", data_dir=request.data_dir, cache_dir=request.cache_dir, registry=registry
-    )
+    workspace = Workspace(data_dir=request.data_dir, cache_dir=request.cache_dir, registry=registry)
     caps = _caps(request, config)
-    frames, drawn = _computed(request, config, by_modality, runner, budget, caps, measures, out)
+    frames, drawn = _computed(request, config, by_modality, workspace, budget, caps, measures, out)
     records = load_records(results, strict=False)[0] if results else []
     for name in measures or reg.names():  # measures read from the runs' records
         if reg.get(name).kind == "recorded":
@@ -195,7 +193,7 @@ def _computed(
     request: SimilarityRequest,
     config: dict[str, Any],
     by_modality: dict[str, list[str]],
-    runner: Any,
+    workspace: Any,
     budget: dict[str, Any],
     caps: dict[str, Any],
     measures: list[str] | None,
@@ -219,7 +217,7 @@ def _computed(
             max_rows=request.max_rows,
             caps=caps,
         )
-        computer = SimilarityComputer(runner, setup)
+        computer = SimilarityComputer(workspace, setup)
         group_frames = computer.compute(group, measures)
         for name, frame in group_frames.items():
             frames[name] = pd.concat([frames[name], frame]) if name in frames else frame

@@ -38,14 +38,12 @@ import numpy as np
 from scipy import stats
 
 from harness.errors import ConfigError, DataError
+from harness.spec import describe_label, spec_of
 from harness.workflows.compare_sides import (
     Side,
-    describe,
-    label_of,
     metric_direction,
     record_metrics,
     spec_diff,
-    spec_key,
 )
 
 ALPHA = 0.01  # one-sided level of the Welch test per group and metric
@@ -137,7 +135,7 @@ def _std(x: np.ndarray) -> float:
 
 def _run_row(record: dict[str, Any]) -> dict[str, Any]:
     row = {
-        **label_of(record["spec"]),
+        **spec_of(record["spec"]).label(),
         "seed": record["spec"]["seed"],
         "run_id": record["run_id"],
         "status": record["status"],
@@ -154,10 +152,10 @@ def _hints(only_ref: dict[str, dict], only_new: dict[str, dict]) -> list[str]:
     """For groups that look the same in both (same label) but did not match: what differs."""
     by_label: dict[str, dict] = {}
     for r in only_new.values():
-        by_label.setdefault(describe(label_of(r["spec"])), r)
+        by_label.setdefault(describe_label(spec_of(r["spec"]).label()), r)
     hints, seen = [], set()
     for r in only_ref.values():
-        name = describe(label_of(r["spec"]))
+        name = describe_label(spec_of(r["spec"]).label())
         if name in by_label and name not in seen:
             seen.add(name)
             diff = spec_diff(r["spec"], by_label[name]["spec"])
@@ -186,32 +184,32 @@ def compare(
     for side, runs in (("ref", reference.runs), ("new", results.runs)):
         for r in runs.values():
             g = groups.setdefault(
-                spec_key(r["spec"], seed=False),
-                {"label": label_of(r["spec"]), "ref": [], "new": []},
+                spec_of(r["spec"]).group_key,
+                {"label": spec_of(r["spec"]).label(), "ref": [], "new": []},
             )
             g[side].append(r)
     rows, failed, notes = [], [], [*reference.notes, *results.notes]
     for gkey, g in groups.items():
         ok_ref = [r for r in g["ref"] if r["status"] == "ok"]
         ok_new = [r for r in g["new"] if r["status"] == "ok"]
-        ref_ok_keys = {spec_key(r["spec"]) for r in ok_ref}
+        ref_ok_keys = {spec_of(r["spec"]).key() for r in ok_ref}
         for r in g["new"]:
             if r["status"] != "ok":
-                was_ok = spec_key(r["spec"]) in ref_ok_keys
+                was_ok = spec_of(r["spec"]).key() in ref_ok_keys
                 failed.append(
                     {
                         **_run_row(r),
                         "reference_status": "ok"
                         if was_ok
-                        else ("failed" if spec_key(r["spec"]) in reference.runs else "absent"),
+                        else ("failed" if spec_of(r["spec"]).key() in reference.runs else "absent"),
                         "regression": was_ok,
                     }
                 )
-        new_ok_keys = {spec_key(r["spec"]) for r in ok_new}
+        new_ok_keys = {spec_of(r["spec"]).key() for r in ok_new}
         for r in g["ref"]:
-            if r["status"] != "ok" and spec_key(r["spec"]) in new_ok_keys:
+            if r["status"] != "ok" and spec_of(r["spec"]).key() in new_ok_keys:
                 notes.append(
-                    f"{describe(g['label'])}, seed {r['spec']['seed']}: failed in the "
+                    f"{describe_label(g['label'])}, seed {r['spec']['seed']}: failed in the "
                     f"reference ({r['run_id']}), succeeds now"
                 )
         if not ok_ref or not ok_new:
@@ -228,7 +226,7 @@ def compare(
             y = [v[metric] for v in values_new if metric in v]
             if not x or not y:
                 notes.append(
-                    f"{describe(g['label'])}: metric {metric} is only in the "
+                    f"{describe_label(g['label'])}: metric {metric} is only in the "
                     f"{'results' if y else 'reference'}; not compared"
                 )
                 continue

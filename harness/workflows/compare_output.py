@@ -8,8 +8,8 @@ from pathlib import Path
 from typing import Any
 
 from harness.errors import ConfigError
+from harness.spec import describe_label
 from harness.workflows.compare import is_failure
-from harness.workflows.compare_sides import describe
 
 
 def _fmt(x: float) -> str:
@@ -71,7 +71,7 @@ def to_markdown(report: dict[str, Any], fail_on_missing: bool = False) -> str:
         for r in regressions:
             p = f", one-sided p = {r['p_value']:.2g}" if not math.isnan(r["p_value"]) else ""
             lines.append(
-                f"- **{describe(r)}**, {r['metric']} ({r['direction']} is better): reference "
+                f"- **{describe_label(r)}**, {r['metric']} ({r['direction']} is better): reference "
                 f"{_stat(r['reference_mean'], r['reference_std'], r['reference_n'])}, new "
                 f"{_stat(r['new_mean'], r['new_std'], r['new_n'])}, change {r['change']:+.4f} "
                 f"beyond the tolerance {r['tolerance']:.4f}{p}; runs {', '.join(r['run_ids'])}"
@@ -79,7 +79,7 @@ def to_markdown(report: dict[str, Any], fail_on_missing: bool = False) -> str:
         for f in report["failed"]:
             if f["regression"]:
                 lines.append(
-                    f"- **{describe(f)}**, seed {f['seed']}: run {f['run_id']} FAILED "
+                    f"- **{describe_label(f)}**, seed {f['seed']}: run {f['run_id']} FAILED "
                     f"(the reference's succeeded): {f['error']}"
                 )
     lines += ["", "### Run groups and metrics", ""]

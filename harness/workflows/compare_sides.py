@@ -3,8 +3,6 @@ their spec (hashed the way `RunSpec.id` is), and the labels and metrics read fro
 
 from __future__ import annotations
 
-import hashlib
-import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -12,44 +10,7 @@ from typing import Any
 
 from harness.errors import DataError
 from harness.records import find_records, read_record
-
-
-def _canonical(spec: dict[str, Any], seed: bool) -> dict[str, Any]:
-    from harness.spec import canonical_spec
-
-    d = canonical_spec({k: v for k, v in spec.items() if seed or k != "seed"})  # as RunSpec.id
-    d["fraction"] = float(d["fraction"])
-    return d
-
-
-def spec_key(spec: dict[str, Any], seed: bool = True) -> str:
-    """The content hash of a spec (without its seed: the run group's)."""
-    blob = json.dumps(_canonical(spec, seed), sort_keys=True, default=str)
-    return hashlib.sha256(blob.encode()).hexdigest()[:16]
-
-
-def source_label(spec: dict[str, Any]) -> str:
-    """What a run started from: its sources (`a+b`), a task set (`{a,b}`), or `none`."""
-    if spec.get("task_set"):
-        return "{" + ",".join(spec["task_set"]) + "}"
-    return "+".join(spec.get("sources") or []) or "none"
-
-
-def label_of(spec: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "backbone": spec["backbone"]["name"],
-        "variant": spec["variant"],
-        "source": source_label(spec),
-        "target": spec["target"],
-        "fraction": float(spec["fraction"]),
-    }
-
-
-def describe(label: dict[str, Any]) -> str:
-    return (
-        f"{label['variant']} | {label['source']} -> {label['target']} | "
-        f"frac {label['fraction']:g} | {label['backbone']}"
-    )
+from harness.spec import canonical_spec, describe_label, spec_of
 
 
 def record_metrics(record: dict[str, Any]) -> dict[str, float]:
@@ -142,13 +103,13 @@ def load_side(path: str | Path, flag: str) -> Side:
         problem = metrics_problem(record)
         if problem:
             raise DataError(f"{flag} {path}: {file}: run {record['run_id']}: {problem}")
-        key = spec_key(record["spec"])
+        key = spec_of(record["spec"]).key()
         old = side.runs.get(key)
         if old is not None:
             keep = max(old, record, key=lambda r: str(r.get("created") or ""))
             side.notes.append(
                 f"{flag} {path}: runs {old['run_id']} and {record['run_id']} have the "
-                f"same spec ({describe(label_of(record['spec']))}, seed "
+                f"same spec ({describe_label(spec_of(record['spec']).label())}, seed "
                 f"{record['spec']['seed']}); the newer, {keep['run_id']}, is used"
             )
             record = keep
@@ -167,5 +128,5 @@ def _flatten(obj: Any, prefix: str = "") -> dict[str, Any]:
 
 def spec_diff(a: dict[str, Any], b: dict[str, Any]) -> list[str]:
     """The dotted spec fields (seed aside) in which two specs differ."""
-    fa, fb = _flatten(_canonical(a, False)), _flatten(_canonical(b, False))
+    fa, fb = (_flatten(canonical_spec({k: v for k, v in d.items() if k != "seed"})) for d in (a, b))
     return sorted(k for k in fa.keys() | fb.keys() if fa.get(k, "<unset>") != fb.get(k, "<unset>"))

@@ -38,9 +38,10 @@ import pandas as pd
 from scipy import stats
 
 from harness.errors import ConfigError, DataError
+from harness.spec import describe_label, spec_of
 from harness.workflows.compare import MIN_TOLERANCE, judge
 from harness.workflows.compare_output import write_output
-from harness.workflows.compare_sides import describe, label_of, load_side, spec_key
+from harness.workflows.compare_sides import load_side
 
 ALPHA = 0.01
 MIN_NIGHTS = 5
@@ -142,12 +143,12 @@ def nightly_frame(nights: list[dict[str, Any]]) -> pd.DataFrame:
             rows.append(
                 {
                     "night": i,
-                    **label_of(r["spec"]),
+                    **spec_of(r["spec"]).label(),
                     "metric": r["primary_metric"],
                     "direction": r.get("direction")
                     if r.get("direction") in ("max", "min")
                     else "max",
-                    "group": spec_key(r["spec"], seed=False),
+                    "group": spec_of(r["spec"]).group_key,
                     "seed": r["spec"]["seed"],
                     "score": float(r["primary_score"]),
                 }
@@ -345,7 +346,7 @@ def history(
             "",
             f"{len(short)} series with fewer than {max(min_nights, 3)} nights were not tested: "
             + "; ".join(
-                f"{describe(dict(zip(SERIES, t)))} ({t[SERIES.index('metric')]})"
+                f"{describe_label(dict(zip(SERIES, t)))} ({t[SERIES.index('metric')]})"
                 for t in short[SERIES].itertuples(index=False, name=None)
             ),
         ]

@@ -4,13 +4,12 @@ itself is described in `harness.workflows.submission`)."""
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import json
 from typing import Any
 
 from harness.errors import TransferBenchError
-from harness.spec import RunSpec
+from harness.spec import RunSpec, spec_of
 
 SUBMISSION_SCHEMA_VERSION = 1
 
@@ -39,27 +38,25 @@ def sha256(obj: Any) -> str:
 
 
 def describe(spec: dict[str, Any], seed: bool = True) -> str:
-    """`variant, source → target, frac f, seed s` for messages."""
-    via = (
-        "{" + ",".join(spec.get("task_set") or []) + "}"
-        if spec.get("task_set")
-        else ("+".join(spec.get("sources") or []) or "none")
-    )
-    text = f"{spec.get('variant')}, {via} → {spec.get('target')}, frac {float(spec.get('fraction', 0)):g}"
-    return text + (f", seed {spec.get('seed')}" if seed else "")
+    """A record's run as messages show it (`RunSpec.describe`); a spec that does not read is
+    named so."""
+    try:
+        return spec_of(spec).describe(seed=seed)
+    except (ValueError, KeyError, TypeError, AttributeError):
+        d = spec if isinstance(spec, dict) else {}
+        return f"an unreadable spec ({d.get('variant', '?')} -> {d.get('target', '?')})"
 
 
 def grid_key(spec: RunSpec, seed: bool = True) -> str:
-    """A run's place in a suite's grid: its spec without task versions (and without its seed
-    when `seed` is false). Task versions are checked separately, so a stale card is reported
-    as a stale card, not as a missing run."""
-    spec = dataclasses.replace(spec, task_versions={})
-    return (spec if seed else dataclasses.replace(spec, seed=0)).id
+    """A run's cell in a suite's grid (`RunSpec.key` without task versions, and without its
+    seed when `seed` is false). Task versions are checked separately, so a stale card is
+    reported as a stale card, not as a missing run."""
+    return spec.key(seed=seed, task_versions=False)
 
 
 def grid_key_of(record: dict[str, Any]) -> str | None:
     """`grid_key` of a record's spec; None when the spec does not read."""
     try:
-        return grid_key(RunSpec.from_dict(record["spec"]))
-    except (TypeError, KeyError, ValueError):
+        return grid_key(spec_of(record["spec"]))
+    except (TypeError, KeyError, ValueError, AttributeError):
         return None
