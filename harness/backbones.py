@@ -40,31 +40,11 @@ IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
 def register_backbone(
-    name: str,
-    modality: str,
-    build: Callable[[], nn.Module],
-    description: str,
-    *,
-    image_size: int = 32,
-    tags: tuple[str, ...] = (),
-    weights: str | None = None,
-    load: Callable[[nn.Module, Path], Any] | None = None,
-    mean: tuple[float, ...] = (0.5, 0.5, 0.5),
-    std: tuple[float, ...] = (0.5, 0.5, 0.5),
+    name: str, modality: str, build: Callable[[], nn.Module], description: str, **options: Any
 ) -> ModuleBackbone:
-    """Register a torch module as a backbone (see `ModuleBackbone`); suites then name it."""
-    entry = module_backbone(
-        name,
-        modality,
-        build,
-        description,
-        image_size=image_size,
-        tags=tags,
-        weights=weights,
-        load=load,
-        mean=mean,
-        std=std,
-    )
+    """Register a torch module as a backbone (see `ModuleBackbone`); suites then name it.
+    `options`: `module_backbone`'s (image_size, tags, weights, load, mean, std)."""
+    entry = module_backbone(name, modality, build, description, **options)
     BACKBONES.register(name, entry)
     return entry
 

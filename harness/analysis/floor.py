@@ -24,8 +24,7 @@ def constant_baseline(card: TaskCard, references: Sequence) -> dict[str, Any]:
         return {"predict": None, "metrics": {}, "primary": math.nan}
     if card.has_classes:
         best: dict[str, Any] | None = None
-        for c in range(card.num_labels):
-            metrics = _metrics(card, [c] * len(refs), refs)
+        for c, metrics in enumerate(_per_class(card, refs)):
             if best is None or is_better(card, metrics[card.primary_metric], best["primary"]):
                 best = {
                     "predict": card.label_names[c],
@@ -36,6 +35,11 @@ def constant_baseline(card: TaskCard, references: Sequence) -> dict[str, Any]:
     mean = sum(refs) / len(refs)
     metrics = _metrics(card, [mean] * len(refs), refs)
     return {"predict": round(mean, 6), "metrics": metrics, "primary": metrics[card.primary_metric]}
+
+
+def _per_class(card: TaskCard, refs: list) -> list[dict[str, float]]:
+    """Every card metric of answering class c for every row, for each class c."""
+    return [_metrics(card, [c] * len(refs), refs) for c in range(card.num_labels)]
 
 
 def _metrics(card: TaskCard, predictions: list, references: list) -> dict[str, float]:
@@ -63,7 +67,7 @@ def constant_floors(card: TaskCard, references: Sequence) -> dict[str, float]:
         return {m: math.nan for m in card.metrics}
     if not card.has_classes:
         return _metrics(card, [sum(refs) / len(refs)] * len(refs), refs)
-    per_class = [_metrics(card, [c] * len(refs), refs) for c in range(card.num_labels)]
+    per_class = _per_class(card, refs)
     out = {}
     for m in card.metrics:
         pick = max if metric_spec(m).direction == "max" else min

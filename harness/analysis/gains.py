@@ -269,17 +269,13 @@ def paired_differences(
         return pd.DataFrame()
     keys = ["backbone", "target", "fraction", "limit_key", "seed"]
     ref = ref.assign(limit_key=ref["limit"].fillna(-1))
-    if "run_id" not in df:  # a frame built by hand: no runs to read predictions of
-        df, ref = df.assign(run_id=None), ref.assign(run_id=None)
-    ref_ids = ref.groupby(keys, dropna=False)["run_id"].first()
-    ref = ref.groupby(keys)["score"].mean()
     other = df[~ref_mask].assign(limit_key=df["limit"].fillna(-1))
     index = pd.MultiIndex.from_frame(other[keys])
-    st = ref.reindex(index).to_numpy()
+    if predictions:  # each run's reference run, to pair their predictions
+        other = other.assign(ref_id=ref.groupby(keys)["run_id"].first().reindex(index).to_numpy())
+    st = ref.groupby(keys)["score"].mean().reindex(index).to_numpy()
     sign = other["direction"].map({"max": 1.0, "min": -1.0}).fillna(1.0).to_numpy()
-    other = other.assign(
-        diff=sign * (other["score"].to_numpy() - st), ref_id=ref_ids.reindex(index).to_numpy()
-    ).dropna(subset=["diff"])
+    other = other.assign(diff=sign * (other["score"].to_numpy() - st)).dropna(subset=["diff"])
     rows = []
     for (bb, variant, sources, target, fraction, _), g in other.groupby(
         ["backbone", "variant", "sources", "target", "fraction", "setting"], sort=True
@@ -309,6 +305,8 @@ def paired_differences(
 def _rows_interval(g: pd.DataFrame, predictions: dict[str, Predictions]) -> dict[str, float]:
     """The paired bootstrap over seeds and rows of one paired row, where every run has its
     predictions; NaN where some run has none."""
+    if not predictions:
+        return {"rows_ci_low": math.nan, "rows_ci_high": math.nan}
     pairs = [(predictions.get(a), predictions.get(b)) for a, b in zip(g["run_id"], g["ref_id"])]
     if not pairs or any(a is None or b is None for a, b in pairs):
         return {"rows_ci_low": math.nan, "rows_ci_high": math.nan}
