@@ -1,6 +1,10 @@
 """`feature_extraction`: a frozen encoder (base or source-trained); its features for each split
 are computed once and cached on disk, and a linear or small MLP head is trained on them.
 
+The probe reads the encoder's output, or any layer (`layer: k`, counted as `copy_first_n`
+counts layers); `layers: all` makes one run per layer (variants `name@1` .. `name@n`), all
+read from one forward pass per split.
+
 Heads on fixed features like a larger step: the method's own budget default is a learning
 rate of 1e-2, which a suite's `budget`, the variant's `budget:` and `--learning_rate` override
 (in that order)."""
@@ -28,6 +32,19 @@ from harness.method_api import (
 @dataclass
 class FeatureExtractionConfig(MethodConfig):
     standardize: bool = True  # z-score features with training-split statistics
+    # the layer probed, counted as `copy_first_n` counts layers (1: the stem, n: the last
+    # block); 0: the encoder's output (its last layer)
+    layer: int = 0
+    layers: str = ""  # "all": one run per layer (the suite expands it into variants `name@k`)
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.layer < 0:
+            raise ValueError(f"layer must be >= 1 (0: the encoder's output), got {self.layer}")
+        if self.layers not in ("", "all"):
+            raise ValueError(f"layers must be 'all' (one run per layer), got {self.layers!r}")
+        if self.layers and self.layer:
+            raise ValueError("give either layer (one layer) or layers: all, not both")
 
 
 class FeatureSet(Dataset):
@@ -62,11 +79,15 @@ class FeatureExtraction(Method):
     Config = FeatureExtractionConfig
     description = "frozen encoder, cached features, linear/MLP head"
     budget_defaults = {"learning_rate": 1e-2}
+    reads_layers = True
     test_settings = {"sources": ["synth_text_anchor"], "fraction": 0.2}
 
     def run(self, ctx: RunContext) -> MethodResult:
         encoder = ctx.start_encoder()
-        sets = {role: ctx.features(encoder, role) for role in ("train", "validation", "test")}
+        layer = self.config.layer
+        sets = {
+            role: ctx.features(encoder, role, layer) for role in ("train", "validation", "test")
+        }
         # one row per feature vector: a multiple-choice row holds one per choice
         x_train = sets["train"][0].flatten(0, -2)
         dim = x_train.shape[-1]
@@ -75,9 +96,7 @@ class FeatureExtraction(Method):
             mean, std = x_train.mean(0), x_train.std(0).clamp(min=1e-6)
         elif self.config.standardize:
             mean = x_train.mean(0)
-        head = build_head(
-            ctx.card, encoder.feature_dim, self.config.head_hidden, self.config.head_dropout
-        )
+        head = build_head(ctx.card, dim, self.config.head_hidden, self.config.head_dropout)
         model = HeadOnFeatures(head, mean, std)
         budget = Budget(
             **{**ctx.budget.__dict__, "group_by_length": False}
@@ -95,4 +114,6 @@ class FeatureExtraction(Method):
             ctx.seed,
             desc=ctx.spec.variant,
         )
-        return MethodResult(result, {"feature_dim": int(dim)})
+        groups = len(encoder.layer_groups())
+        extra = {"feature_dim": int(dim), "layer": layer or groups, "layer_groups": groups}
+        return MethodResult(result, extra)

@@ -31,6 +31,7 @@ from harness.backbone_registry import (
     register_preset,
 )
 from harness.errors import ConfigError, UnknownNameError
+from harness.layers import pool_hidden
 from harness.registry import did_you_mean
 
 logger = logging.getLogger(__name__)
@@ -194,18 +195,12 @@ class Encoder(nn.Module):
             return self(**flat).unflatten(0, (batch, choices))
         out = self.model(**inputs)
         if isinstance(out, torch.Tensor):  # a registered module: features or a feature map
-            return out.mean(dim=(2, 3)) if out.dim() == 4 else out
+            return pool_hidden(out, None, self.pooling) if out.dim() == 4 else out
         hidden = out.last_hidden_state
         if hidden.dim() == 4:  # CNN feature map (B, C, H, W)
             pooled = getattr(out, "pooler_output", None)
             return pooled.flatten(1) if pooled is not None else hidden.mean(dim=(2, 3))
-        if self.pooling == "cls":
-            return hidden[:, 0]
-        mask = inputs.get("attention_mask")
-        if mask is None:
-            return hidden.mean(dim=1)
-        mask = mask.unsqueeze(-1).to(hidden.dtype)
-        return (hidden * mask).sum(1) / mask.sum(1).clamp(min=1.0)
+        return pool_hidden(hidden, inputs.get("attention_mask"), self.pooling)
 
     def enable_gradient_checkpointing(self) -> None:
         """Recompute activations in the backward pass instead of keeping them: `transformers`

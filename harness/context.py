@@ -86,8 +86,14 @@ class RunContext:
         """The encoder trained on the spec's sources (cached), or the base init without sources."""
         return self.encoders.start()
 
-    def features(self, encoder: Encoder, role: str) -> tuple[torch.Tensor, torch.Tensor]:
-        """Cached frozen-encoder features of a target split (see `Encoders.features`)."""
+    def features(
+        self, encoder: Encoder, role: str, layer: int = 0
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Cached frozen-encoder features of a target split (see `Encoders.features`); with
+        `layer` = k ≥ 1, those of layer k, counted as `copy_first_n` counts layers (see
+        `Encoders.layer_features`: every layer of a split is cached from one forward pass)."""
+        if layer:
+            return self.encoders.layer_features(encoder, role, layer)
         return self.encoders.features(encoder, role)
 
     def task_card(self, name: str) -> TaskCard:

@@ -13,8 +13,10 @@ from torch.utils.data import DataLoader
 
 from harness.backbones import BackboneSpec, Encoder, build_model
 from harness.cache import Cache, cache_key
+from harness.errors import ConfigError
 from harness.heads import EncoderWithHead, build_head
 from harness.hostmemory import onednn_enabled, onednn_pays
+from harness.layers import layer_features
 from harness.preprocess import row_lengths
 from harness.spec import Budget
 from harness.splits import RunSplits
@@ -147,13 +149,63 @@ class Encoders:
         cached so every fraction and seed reuses them; under `--limit` or a sample cap
         (`max_train_samples`, ...) only the rows used are, so a capped split of a large task is
         not encoded whole."""
+        parts, encoded, pick = self._feature_entry(role)
+
+        def compute(folder: Path | None) -> None:
+            feats, labels = self._compute(encoder, encoded)
+            if folder is not None:
+                torch.save({"features": feats, "labels": labels}, folder / "features.pt")
+
+        def load(folder: Path) -> tuple[torch.Tensor, torch.Tensor]:
+            saved = torch.load(folder / "features.pt", map_location="cpu", weights_only=True)
+            return saved["features"], saved["labels"]
+
+        name = f"{self.splits.card.name}-{role}"
+        return pick(
+            *self.cache.get_or_compute("features", ["features", *parts], compute, load, name)
+        )
+
+    def layer_features(
+        self, encoder: Encoder, role: str, layer: int
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """The features of layer `layer` (1..n, `harness.layers`) of a target split, subset like
+        `features`. The first request for a split encodes it once and caches every layer's
+        features (one file per layer), so reading all n layers is one forward pass per split."""
+        n = len(encoder.layer_groups())
+        if not 1 <= layer <= n:
+            raise ConfigError(
+                f"layer {layer} is out of range: backbone '{self.backbone.name}' has {n} layer "
+                "groups (layer 1 is the stem, n the last block)"
+            )
+        parts, encoded, pick = self._feature_entry(role)
+
+        def compute(folder: Path | None) -> None:
+            layers, labels = self._compute(encoder, encoded, every_layer=True)
+            if folder is not None:
+                for k, feats in enumerate(layers, start=1):
+                    torch.save({"features": feats, "labels": labels}, folder / f"layer{k:03d}.pt")
+
+        def load(folder: Path) -> tuple[torch.Tensor, torch.Tensor]:
+            saved = torch.load(
+                folder / f"layer{layer:03d}.pt", map_location="cpu", weights_only=True
+            )
+            return saved["features"], saved["labels"]
+
+        name = f"{self.splits.card.name}-{role}-layers"
+        entry = self.cache.get_or_compute(
+            "layer_features", ["layers", n, *parts], compute, load, name
+        )
+        return pick(*entry)
+
+    def _feature_entry(self, role: str) -> tuple[list[Any], Any, Any]:
+        """What a split's feature entry depends on, the rows it encodes, and how the run's
+        rows are picked from what it holds."""
         splits, card = self.splits, self.splits.card
         full, rows = splits.full(role), splits.rows(role)
         cap = splits.cap(role)  # a cap above the split's size caps nothing: cache it whole
         subset = bool(self.spec.limit) or (bool(cap) and cap < len(full) and len(rows) < len(full))
         fingerprint = splits.store.data(card.name).fingerprints.get(role)
         parts = [
-            "features",
             self.key(),
             card.content_hash,
             role,
@@ -163,26 +215,18 @@ class Encoders:
             rows if subset else None,
         ]
 
-        def compute(folder: Path | None) -> None:
-            feats, labels = self._compute(encoder, full.select(rows) if subset else full)
-            if folder is not None:
-                torch.save({"features": feats, "labels": labels}, folder / "features.pt")
+        def pick(feats: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+            if subset:
+                return feats, labels
+            idx = torch.tensor(rows)
+            return feats[idx], labels[idx]
 
-        def load(folder: Path) -> tuple[torch.Tensor, torch.Tensor]:
-            saved = torch.load(folder / "features.pt", map_location="cpu", weights_only=True)
-            return saved["features"], saved["labels"]
-
-        feats, labels = self.cache.get_or_compute(
-            "features", parts, compute, load, name=f"{card.name}-{role}"
-        )
-        if subset:
-            return feats, labels
-        idx = torch.tensor(rows)
-        return feats[idx], labels[idx]
+        return parts, full.select(rows) if subset else full, pick
 
     @torch.no_grad()
-    def _compute(self, encoder: Encoder, ds) -> tuple[torch.Tensor, torch.Tensor]:
-        """Features in row order; text rows are batched by length so little padding is computed."""
+    def _compute(self, encoder: Encoder, ds, every_layer: bool = False) -> tuple[Any, torch.Tensor]:
+        """Features in row order (with `every_layer`, a list of them, layer 1 to n); text rows
+        are batched by length so little padding is computed."""
         acc = self.cache.accelerator
         encoder = encoder.to(acc.device).eval()
         lengths = row_lengths(ds)
@@ -190,16 +234,23 @@ class Encoders:
         loader = DataLoader(
             ds, batch_size=self.eval_batch_size, sampler=order, collate_fn=self.pipeline.collate
         )
-        feats, labels = [], []
+        feats: list[list[torch.Tensor]] = []
+        labels = []
         with onednn_enabled(onednn_pays(encoder, acc)):  # see hostmemory.onednn_pays
             for batch in loader:
                 labels.append(batch.pop("labels"))
+                inputs = {k: v.to(acc.device) for k, v in batch.items()}
                 with acc.autocast():
-                    feats.append(
-                        encoder(**{k: v.to(acc.device) for k, v in batch.items()}).float().cpu()
-                    )
+                    out = layer_features(encoder, **inputs) if every_layer else [encoder(**inputs)]
+                feats.append([f.float().cpu() for f in out])
         where = torch.tensor(order)
-        out_f, out_l = torch.cat(feats), torch.cat(labels)
-        feats_sorted, labels_sorted = torch.empty_like(out_f), torch.empty_like(out_l)
-        feats_sorted[where], labels_sorted[where] = out_f, out_l
-        return feats_sorted, labels_sorted
+        out_l = torch.cat(labels)
+        labels_sorted = torch.empty_like(out_l)
+        labels_sorted[where] = out_l
+        layers = []
+        for per_layer in zip(*feats):
+            out_f = torch.cat(per_layer)
+            feats_sorted = torch.empty_like(out_f)
+            feats_sorted[where] = out_f
+            layers.append(feats_sorted)
+        return (layers if every_layer else layers[0]), labels_sorted

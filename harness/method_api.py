@@ -10,7 +10,8 @@ dataclass: its settings, checked when a suite expands), `uses_sources` / `multi_
 - `ctx.start_encoder()`: the encoder the run starts from (base, or trained on its sources);
   `ctx.random_encoder()`: the architecture randomly initialised with the run's seed (scratch);
   `ctx.base_encoder()`: the backbone as published (a preset: randomly initialised);
-- `ctx.features(encoder, role)`: an encoder's features of a split, cached (frozen-encoder probes);
+- `ctx.features(encoder, role, layer=0)`: an encoder's features of a split (of layer k ≥ 1 when
+  given, counted as `copy_first_n` counts layers), cached (frozen-encoder probes);
 - `ctx.split(role)`: the encoded split; `ctx.train(model, ...)`: train on the target with the
   run's budget and seed, returning a `TrainResult` (scores, curve, and the trained `model`);
 - `ctx.for_task(task, ...)`: the context of another task of the suite (teachers, task sets).

@@ -65,6 +65,9 @@ class Method:
     Config: ClassVar[type[MethodConfig]] = MethodConfig
     uses_sources: ClassVar[bool] = True
     multi_task: ClassVar[bool] = False
+    # a method whose Config has `layer` (int, 0: the last) and `layers` ("all": one variant per
+    # layer group of the backbone, `name@k`), which the suite expands and checks per backbone
+    reads_layers: ClassVar[bool] = False
     budget_defaults: ClassVar[dict[str, Any]] = {}
     description: ClassVar[str] = ""
     # how the registry-driven test checks that it learns: a tiny suite on synthetic tasks

@@ -25,6 +25,8 @@ ADDED_FIELDS = (
 # which let 25 % of a large split fill the cap like 100 %) are never taken for new ones
 CAPPED_FRACTION_RULE = "fraction of the capped rows"
 ADDED_BUDGET_FIELDS = {"gradient_checkpointing": False}  # budget fields added later: default
+# settings added to a built-in method later, at their defaults (a spec without them is the same)
+ADDED_METHOD_FIELDS = {"feature_extraction": {"layer": 0, "layers": ""}}
 
 
 def canonical_spec(d: dict[str, Any]) -> dict[str, Any]:
@@ -34,6 +36,11 @@ def canonical_spec(d: dict[str, Any]) -> dict[str, Any]:
     for key in ADDED_FIELDS:
         if not d.get(key):
             d.pop(key, None)
+    added = ADDED_METHOD_FIELDS.get(d.get("method"), {})
+    if added and isinstance(d.get("method_config"), dict):
+        d["method_config"] = {
+            k: v for k, v in d["method_config"].items() if added.get(k, object()) != v
+        }
     for key in ("budget", "source_budget"):
         if isinstance(d.get(key), dict):
             d[key] = {k: v for k, v in d[key].items() if ADDED_BUDGET_FIELDS.get(k, object()) != v}

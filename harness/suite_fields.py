@@ -227,3 +227,23 @@ def source_budgets(
             Budget.from_dict(merged, f"{where}: source_budget")
         )
     return source_budget_of
+
+
+def layer_variants(
+    variant: str, cfg: dict[str, Any], backbone: BackboneSpec, where: str
+) -> list[tuple[str, dict[str, Any]]]:
+    """A variant as it runs on one backbone: `layers: all` becomes one variant per layer
+    (`name@1` .. `name@n`, with `layer: k`); a `layer` beyond the backbone's is an error now."""
+    from harness.layers import layer_group_count
+
+    if cfg.get("layers") != "all" and not cfg.get("layer"):
+        return [(variant, cfg)]
+    n = layer_group_count(backbone)
+    if cfg.get("layers") == "all":
+        return [(f"{variant}@{k}", {**cfg, "layers": "", "layer": k}) for k in range(1, n + 1)]
+    if cfg["layer"] > n:
+        raise ConfigError(
+            f"{where}: method '{variant}': layer {cfg['layer']} is out of range: backbone "
+            f"'{backbone.name}' has {n} layer groups (layer 1 is the stem, {n} the last block)"
+        )
+    return [(variant, cfg)]

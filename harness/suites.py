@@ -4,6 +4,7 @@ budgets) in `tasks/suites/*.yaml`, expanded into run specs. Command line > YAML 
 from __future__ import annotations
 
 import dataclasses
+import itertools
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,7 @@ from harness.spec import Budget, RunSpec, dataclass_from_dict
 from harness.suite_fields import (
     Variant,
     as_list,
+    layer_variants,
     parse_backbones,
     parse_fractions,
     parse_seeds,
@@ -164,6 +166,7 @@ class Grid:
     source_seed: int
     limit: int | None
     caps: dict[str, Any]
+    where: str = "suite"
 
     def fraction_tasks(self, variant: str) -> tuple[str, ...]:
         # the variant's targets inside the task set get, in the multi-task phase, the rows of
@@ -211,6 +214,7 @@ def expand(resolved: dict[str, Any], registry: TaskRegistry, where: str = "suite
         source_seed=source_seed,
         limit=limit,
         caps=sample_caps(resolved, registry, where),
+        where=where,
     )
     specs = _grid_specs(grid, registry, methods)
     if not specs:
@@ -319,15 +323,20 @@ def _grid_specs(grid: Grid, registry: TaskRegistry, methods: Registry) -> list[R
                 for ss in grid.source_sets
                 if all(registry.get(s).modality == card.modality and s != target for s in ss)
             ]
-            for variant, (method_name, cfg, budget) in grid.variants.items():
-                if target not in grid.variant_targets.get(variant, {target}):
+            for name, (method_name, config, budget) in grid.variants.items():
+                if target not in grid.variant_targets.get(name, {target}):
                     continue
                 cls = methods.get(method_name)
                 multi = getattr(cls, "multi_task", False)
                 if multi and registry.get(grid.task_set[0]).modality != card.modality:
                     continue
                 src_sets = usable if cls.uses_sources else [[]]
-                for sources in src_sets:
+                for (variant, cfg), sources in itertools.product(
+                    layer_variants(name, config, bb, grid.where)
+                    if getattr(cls, "reads_layers", False)
+                    else [(name, config)],
+                    src_sets,
+                ):
                     tasks = [target, *sources, *(grid.task_set if multi else [])]
                     versions = {n: registry.get(n).content_hash for n in tasks}
                     for fraction in grid.fractions:
@@ -343,12 +352,12 @@ def _grid_specs(grid: Grid, registry: TaskRegistry, methods: Registry) -> list[R
                                     fraction=fraction,
                                     seed=seed,
                                     budget=budget,
-                                    source_budget=grid.source_budget_of[variant],
+                                    source_budget=grid.source_budget_of[name],
                                     source_seed=grid.source_seed,
                                     limit=grid.limit,
                                     task_versions=versions,
                                     task_set=tuple(grid.task_set) if multi else (),
-                                    fraction_tasks=grid.fraction_tasks(variant) if multi else (),
+                                    fraction_tasks=grid.fraction_tasks(name) if multi else (),
                                     **grid.caps,
                                 )
                             )
