@@ -79,7 +79,7 @@ class FeatureExtraction(Method):
     Config = FeatureExtractionConfig
     description = "frozen encoder, cached features, linear/MLP head"
     budget_defaults = {"learning_rate": 1e-2}
-    reads_layers = True
+    layer_settings = ("layer", "layers")
     test_settings = {"sources": ["synth_text_anchor"], "fraction": 0.2}
 
     def run(self, ctx: RunContext) -> MethodResult:

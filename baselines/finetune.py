@@ -2,8 +2,9 @@
 
 Options: freeze the first n layers; or, as in Yosinski et al. 2014, copy only the first n
 layers and re-initialise the rest (`copy_first_n`), with the copied layers frozen (AnB,
-`finetune_copied: false`) or fine-tuned (AnB+); layer-wise learning-rate decay (`layer_lr_decay`
-= d < 1, as in ELECTRA and BEiT): the head gets the base rate (times `head_lr_multiplier`), the
+`finetune_copied: false`) or fine-tuned (AnB+), for one n or for every n (`copy_layers: all`:
+variants `name@1` .. `name@n`, the curves of Yosinski's Figure 2); layer-wise learning-rate
+decay (`layer_lr_decay` = d < 1, as in ELECTRA and BEiT): the head gets the base rate (times `head_lr_multiplier`), the
 top block lr·d, and each layer group below one more factor of d, down to the stem at lr·dⁿ for
 n layer groups. Encoder parameters outside the layer groups (final norms, poolers) sit above
 the top block and get the base rate. Layers are the encoder's `layer_groups()`: the stem
@@ -34,6 +35,7 @@ class FinetuneConfig(MethodConfig):
         -1
     )  # Yosinski: keep the first n layers from the source, re-init the rest (-1: keep all)
     finetune_copied: bool = True  # AnB+ (True) or AnB (False: copied layers frozen)
+    copy_layers: str = ""  # "all": one run per n = 1..layer groups (variants `name@n`)
     layer_lr_decay: float = 1.0  # 1.0: one learning rate for all layers
     head_lr_multiplier: float = 1.0
 
@@ -47,6 +49,10 @@ class FinetuneConfig(MethodConfig):
             raise ValueError(
                 f"copy_first_n must be >= 0, or -1 to keep all, got {self.copy_first_n}"
             )
+        if self.copy_layers not in ("", "all"):
+            raise ValueError(f"copy_layers must be 'all' (one run per n), got {self.copy_layers!r}")
+        if self.copy_layers and self.copy_first_n != -1:
+            raise ValueError("give either copy_first_n (one n) or copy_layers: all, not both")
         if not 0 < self.layer_lr_decay <= 1:
             raise ValueError(f"layer_lr_decay must be in (0, 1], got {self.layer_lr_decay}")
         if not self.head_lr_multiplier > 0:
@@ -61,6 +67,7 @@ class Finetune(Method):
         "encoder from the source, all or some layers trained (freeze / Yosinski copy-n / LLRD)"
     )
     test_settings = {"sources": ["synth_text_anchor"], "fraction": 0.2}
+    layer_settings = ("copy_first_n", "copy_layers")
 
     def run(self, ctx: RunContext) -> MethodResult:
         cfg = self.config

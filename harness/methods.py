@@ -65,9 +65,11 @@ class Method:
     Config: ClassVar[type[MethodConfig]] = MethodConfig
     uses_sources: ClassVar[bool] = True
     multi_task: ClassVar[bool] = False
-    # a method whose Config has `layer` (int, 0: the last) and `layers` ("all": one variant per
-    # layer group of the backbone, `name@k`), which the suite expands and checks per backbone
-    reads_layers: ClassVar[bool] = False
+    # (one-layer setting, all-layers setting) of a method whose Config names a layer of the
+    # backbone: an int (1..n, counted as `copy_first_n` counts layer groups) and a str whose
+    # value "all" makes one variant per layer (`name@k`); the suite expands and range-checks
+    # them per backbone. E.g. ("layer", "layers") for `feature_extraction`.
+    layer_settings: ClassVar[tuple[str, str] | None] = None
     budget_defaults: ClassVar[dict[str, Any]] = {}
     description: ClassVar[str] = ""
     # how the registry-driven test checks that it learns: a tiny suite on synthetic tasks

@@ -26,7 +26,10 @@ ADDED_FIELDS = (
 CAPPED_FRACTION_RULE = "fraction of the capped rows"
 ADDED_BUDGET_FIELDS = {"gradient_checkpointing": False}  # budget fields added later: default
 # settings added to a built-in method later, at their defaults (a spec without them is the same)
-ADDED_METHOD_FIELDS = {"feature_extraction": {"layer": 0, "layers": ""}}
+ADDED_METHOD_FIELDS = {
+    "feature_extraction": {"layer": 0, "layers": ""},
+    "finetune": {"copy_layers": ""},
+}
 
 
 def canonical_spec(d: dict[str, Any]) -> dict[str, Any]:

@@ -151,6 +151,13 @@ def whole_number(value: Any, where: str, fld: str, minimum: int) -> int | None:
     return number
 
 
+def parse_flag(value: Any, where: str, fld: str) -> bool:
+    """A true/false suite field."""
+    if not isinstance(value, bool):
+        raise ConfigError(f"{where}: field '{fld}': expected true or false, got {value!r}")
+    return value
+
+
 def parse_fractions(value: Any, where: str) -> list[float]:
     """A suite's `fractions`: each in (0, 1]."""
     fractions = as_list(value, float, where, "fractions")
@@ -230,20 +237,28 @@ def source_budgets(
 
 
 def layer_variants(
-    variant: str, cfg: dict[str, Any], backbone: BackboneSpec, where: str
+    variant: str,
+    cfg: dict[str, Any],
+    backbone: BackboneSpec,
+    settings: tuple[str, str] | None,
+    where: str,
 ) -> list[tuple[str, dict[str, Any]]]:
-    """A variant as it runs on one backbone: `layers: all` becomes one variant per layer
-    (`name@1` .. `name@n`, with `layer: k`); a `layer` beyond the backbone's is an error now."""
+    """A variant as it runs on one backbone. For a method with `layer_settings` (one, every):
+    `every: all` becomes one variant per layer (`name@1` .. `name@n`, with `one: k`), and a
+    layer `one` beyond the backbone's n layer groups is an error now."""
     from harness.layers import layer_group_count
 
-    if cfg.get("layers") != "all" and not cfg.get("layer"):
+    if settings is None:
+        return [(variant, cfg)]
+    one, every = settings
+    if cfg.get(every) != "all" and not (cfg.get(one) or 0) > 0:
         return [(variant, cfg)]
     n = layer_group_count(backbone)
-    if cfg.get("layers") == "all":
-        return [(f"{variant}@{k}", {**cfg, "layers": "", "layer": k}) for k in range(1, n + 1)]
-    if cfg["layer"] > n:
+    if cfg.get(every) == "all":
+        return [(f"{variant}@{k}", {**cfg, every: "", one: k}) for k in range(1, n + 1)]
+    if cfg[one] > n:
         raise ConfigError(
-            f"{where}: method '{variant}': layer {cfg['layer']} is out of range: backbone "
+            f"{where}: method '{variant}': {one} {cfg[one]} is out of range: backbone "
             f"'{backbone.name}' has {n} layer groups (layer 1 is the stem, {n} the last block)"
         )
     return [(variant, cfg)]

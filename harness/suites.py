@@ -19,6 +19,7 @@ from harness.suite_fields import (
     as_list,
     layer_variants,
     parse_backbones,
+    parse_flag,
     parse_fractions,
     parse_seeds,
     parse_sources,
@@ -51,6 +52,7 @@ SUITE_FIELDS = {
     "max_test_samples",
     "similarity",
     "similarity_method",
+    "self_sources",
 }
 DEFAULTS: dict[str, Any] = {
     "sources": [[]],
@@ -62,6 +64,7 @@ DEFAULTS: dict[str, Any] = {
     "source_seed": 0,
     "limit": None,
     "description": "",
+    "self_sources": False,
 }
 
 
@@ -167,6 +170,8 @@ class Grid:
     limit: int | None
     caps: dict[str, Any]
     where: str = "suite"
+    # a target also runs from the encoder trained on itself (Yosinski's selffer networks, BnB)
+    self_sources: bool = False
 
     def fraction_tasks(self, variant: str) -> tuple[str, ...]:
         # the variant's targets inside the task set get, in the multi-task phase, the rows of
@@ -215,6 +220,7 @@ def expand(resolved: dict[str, Any], registry: TaskRegistry, where: str = "suite
         limit=limit,
         caps=sample_caps(resolved, registry, where),
         where=where,
+        self_sources=parse_flag(resolved.get("self_sources"), where, "self_sources"),
     )
     specs = _grid_specs(grid, registry, methods)
     if not specs:
@@ -321,7 +327,10 @@ def _grid_specs(grid: Grid, registry: TaskRegistry, methods: Registry) -> list[R
             usable = [
                 ss
                 for ss in grid.source_sets
-                if all(registry.get(s).modality == card.modality and s != target for s in ss)
+                if all(
+                    registry.get(s).modality == card.modality and (s != target or grid.self_sources)
+                    for s in ss
+                )
             ]
             for name, (method_name, config, budget) in grid.variants.items():
                 if target not in grid.variant_targets.get(name, {target}):
@@ -332,9 +341,7 @@ def _grid_specs(grid: Grid, registry: TaskRegistry, methods: Registry) -> list[R
                     continue
                 src_sets = usable if cls.uses_sources else [[]]
                 for (variant, cfg), sources in itertools.product(
-                    layer_variants(name, config, bb, grid.where)
-                    if getattr(cls, "reads_layers", False)
-                    else [(name, config)],
+                    layer_variants(name, config, bb, cls.layer_settings, grid.where),
                     src_sets,
                 ):
                     tasks = [target, *sources, *(grid.task_set if multi else [])]

@@ -20,7 +20,8 @@ import pandas as pd
 from harness import __version__
 from harness.analysis.leaderboard import DELTA_M_NOTE, build, interval_footnote
 from harness.analysis.plots import draw_hinton, draw_learning_curve
-from harness.records import parse_json
+from harness.analysis.report_layers import layer_sections
+from harness.records import load_records, parse_json
 
 STYLE = """
 body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 1200px; color: #222; }
@@ -129,6 +130,8 @@ def write_report(results: Path) -> Path:
             parts.append("<h2 id='curves'>Learning curves</h2>")
             parts += [_figure(p, page, c) for p, c in curves]
     parts += _similarity_section(results / "similarity", out, page)
+    records, _ = load_records(results, strict=False)
+    parts += layer_sections(records, results / "similarity", out, page, _table, _figure)
     parts += ["<h2 id='provenance'>Provenance</h2>", _provenance(results, page)]
     page.write_text(
         "<!doctype html><html><head><meta charset='utf-8'><title>TransferBench report</title>"
@@ -192,6 +195,8 @@ def _similarity_section(folder: Path, out: Path, page: Path) -> list[str]:
         ]
     (out / "img" / "similarity").mkdir(exist_ok=True)
     for png in sorted(folder.glob("*.png")):
+        if png.name.startswith("layer_cka_"):  # in the layer-by-layer CKA section
+            continue
         copy = out / "img" / "similarity" / png.name
         shutil.copyfile(png, copy)
         parts.append(_figure(copy, page, png.stem.replace("_", " ")))

@@ -7,6 +7,11 @@ Rows are the target's data fractions, columns the terciles of a similarity measu
 its margin over the runner-up, and the 95 % interval of that margin over the paired units
 (source, target, seed) where both ran (cut at the range a difference of the metric can take,
 and marked as `harness.analysis.intervals.interval_text` marks it).
+
+Probes at every layer (`<family>@k`, #20) do not compete as n variants picked on test scores
+(that would select on the test set): per paired unit they are two competitors, the last layer
+as `<family>` and the "earlier layer" picked on validation as `<family>@earlier`
+(`harness.analysis.depth.earlier_layer_records`).
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from harness.analysis.depth import earlier_layer_records
 from harness.analysis.gains import records_frame
 from harness.analysis.intervals import difference_range, interval_text, mean_interval
 
@@ -35,8 +41,9 @@ def terciles(scores: pd.DataFrame) -> pd.Series:
 
 
 def when_to_transfer(records: list[dict[str, Any]], scores: pd.DataFrame) -> pd.DataFrame:
-    """The table (one row per fraction, one column per tercile) of `winner margin [interval] (n)`."""
-    df = records_frame(records)
+    """The table (one row per fraction, one column per tercile) of `winner margin [interval] (n)`;
+    layer probes enter as `<family>` (last layer) and `<family>@earlier` (see the module doc)."""
+    df = records_frame(earlier_layer_records(records))
     if df.empty:
         return pd.DataFrame()
     single = df[

@@ -138,8 +138,9 @@ def _caps(request: SimilarityRequest, config: dict[str, Any]) -> dict[str, Any]:
 def write_similarity(
     request: SimilarityRequest, registry: TaskRegistry | None = None, echo: Echo | None = None
 ) -> list[Path]:
-    """Compute the measures for the tasks, write their matrices and pictures (and, given
-    `results`, the correlation with the realised gain) to the output folder; the text of
+    """Compute the measures for the tasks, write their matrices and pictures, the layer CKA
+    of the task-trained encoders (and, given `results`, the correlation with the realised
+    gain) to the output folder; the text of
     `transferbench similarity` goes to `echo`. Returns the files written."""
     from harness.folders import writable_folder
     from harness.records import load_records
@@ -169,8 +170,10 @@ def write_similarity(
     )
     workspace = Workspace(data_dir=request.data_dir, cache_dir=request.cache_dir, registry=registry)
     caps = _caps(request, config)
-    frames, drawn = _computed(request, config, by_modality, workspace, budget, caps, measures, out)
     records = load_records(results, strict=False)[0] if results else []
+    frames, drawn = _computed(
+        request, config, by_modality, workspace, budget, caps, measures, out, records, say
+    )
     for name in measures or reg.names():  # measures read from the runs' records
         if reg.get(name).kind == "recorded":
             frame = reg.get(name).fn(records)
@@ -198,14 +201,25 @@ def _computed(
     caps: dict[str, Any],
     measures: list[str] | None,
     out: Path,
+    records: list,
+    say: Echo,
 ) -> tuple[dict[str, pd.DataFrame], list[Path]]:
-    """The computed measures' frames (one reference backbone per modality) and the pictures
-    of each modality's tasks."""
+    """The computed measures' frames (one reference backbone per modality), the pictures of
+    each modality's tasks, and the layer-by-layer CKA of each source → target pair (the suite's
+    pairs given `records`) whose task-trained encoders the measures trained."""
+    from harness.analysis.gains import pair_gains
     from harness.similarity.compute import SimilarityComputer, SimilaritySetup
+    from harness.similarity.layer_cka import layer_cka_pairs
+    from harness.similarity.layer_cka_outputs import write_layer_cka
     from harness.suites import DEFAULT_BACKBONES
 
     frames: dict[str, pd.DataFrame] = {}
     drawn: list[Path] = []
+    pairs = None  # every ordered pair of a modality's tasks, or the suite's own pairs
+    if records:
+        ran = pair_gains(records)
+        pairs = set(zip(ran["source"], ran["target"])) or None
+    layer_cka, layer_skipped = [], []
     for modality, group in sorted(by_modality.items()):
         if len(group) < 2:
             continue
@@ -223,6 +237,10 @@ def _computed(
             frames[name] = pd.concat([frames[name], frame]) if name in frames else frame
         drawn += write_covariances(getattr(computer, "views", {}), out, modality)
         drawn += write_task_pictures(group_frames, out, modality)
+        found, skipped = layer_cka_pairs(computer, group, pairs)
+        layer_cka += found
+        layer_skipped += skipped
+    drawn += write_layer_cka(layer_cka, layer_skipped, out, say)
     return frames, drawn
 
 
