@@ -1,12 +1,10 @@
 """Yosinski's Figure 2 (#20): copy-n variants and self sources in suites, the four curves and
-the two effects from records against hand-computed numbers, and a tiny suite end to end."""
+the two effects from records against hand-computed numbers (end to end: test_report_layers)."""
 
 from __future__ import annotations
 
-import math
-
 import pytest
-from suitekit import TEXT_BB, run, suite
+from suitekit import suite
 
 from harness.analysis.layer_transfer import (
     layer_transfer_effects,
@@ -123,28 +121,3 @@ def test_without_self_sources_a_target_is_never_its_own_source():
         suite(methods={"finetune": {"copy_layers": "every"}})
     with pytest.raises(ConfigError, match="copy_first_n 7 is out of range"):
         suite(methods={"finetune": {"copy_first_n": 7}})
-
-
-def test_a_tiny_layer_transfer_suite_end_to_end(tmp_path):
-    specs = suite(
-        backbones=[TEXT_BB],
-        targets=["synth_text_near"],
-        sources=["synth_text_near", "synth_text_anchor"],
-        self_sources=True,
-        methods={
-            "frozen": {"method": "finetune", "copy_layers": "all", "finetune_copied": False},
-            "tuned": {"method": "finetune", "copy_layers": "all"},
-            "scratch": {},
-        },
-        seeds=[0, 1],
-        limit=64,
-        budget={"num_train_epochs": 1, "per_device_train_batch_size": 32},
-    )
-    assert len(specs) == 2 * (2 * 2 * 3 + 1)
-    _, outcome, records = run(specs, tmp_path / "out", tmp_path / "cache")
-    assert not outcome.failed
-    recs = [{**r, "comparable": True} for r in records.values()]  # --limit marks them
-    table = layer_transfer_table(layer_transfer_frame(recs))
-    assert set(table["curve"]) == {"base", "BnB", "BnB+", "AnB", "AnB+"}
-    assert all(table.loc[table["curve"] != "base", "seeds"] == 2)
-    assert not math.isnan(table["mean"].sum())

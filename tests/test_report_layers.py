@@ -73,6 +73,8 @@ def test_each_view_draws_the_numbers_of_its_files(report):
     lt = pd.read_csv(results / "report" / "img" / "layer_transfer" / "layer_transfer.csv")
     png = next((results / "report" / "img" / "layer_transfer").glob("*.png"))
     drawn = read_data(png)
+    assert set(lt["curve"]) == {"base", "BnB+", "AnB+"}  # the target as its own source too
+    assert set(lt.loc[lt["curve"] != "base", "seeds"]) == {2}
     bnb = lt[(lt["curve"] == "BnB+")].sort_values("n")
     assert drawn["curves"]["BnB+"]["mean"] == pytest.approx(list(bnb["mean"]))
     parting = pd.read_csv(results / "similarity" / "layer_cka_parting.csv")
