@@ -205,6 +205,16 @@ def test_every_picture_draws_the_numbers_of_the_csv_it_stands_for(report, tmp_pa
         elif name.startswith("task_map_"):  # tasks by Fréchet distance (the negated score)
             _matrix_matches(data, similarity / "frechet.csv", sign=-1.0)
             checked.setdefault("similarity", []).append(name)
+        elif name.startswith("layer_cka_"):  # a pair's CKA at every pair of layers
+            long = pd.read_csv(similarity / "layer_cka.csv")
+            s, t = name[len("layer_cka_") :].split("_to_")
+            rows = long[(long["source"] == s) & (long["target"] == t)]
+            assert (data["source"], data["target"]) == (s, t)
+            for _, r in rows.iterrows():
+                v = data["values"][int(r["layer_a"]) - 1][int(r["layer_b"]) - 1]
+                assert _same(v, r["cka"]), (name, r["layer_a"], r["layer_b"])
+            assert sum(len(v) for v in data["values"]) == len(rows)
+            checked.setdefault("similarity", []).append(name)
         elif name.startswith("covariance_"):  # a task's feature covariance: no csv, data only
             assert data["kind"] == "matrix" and len(data["index"]) == len(data["columns"])
         else:

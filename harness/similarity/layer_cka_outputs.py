@@ -66,13 +66,12 @@ def parting_frame(results: list[LayerCKA]) -> pd.DataFrame:
 
 
 def draw_layer_cka(result: LayerCKA, path: Path) -> Path:
-    """The pair's CKA matrix as a heatmap (PNG): the source-trained encoder's layers up, the
-    target-trained encoder's across, both from 1; colour bar 0–1."""
-    import matplotlib
+    """The pair's CKA matrix as a heatmap (PNG and SVG, carrying the matrix it draws): the
+    source-trained encoder's layers up, the target-trained encoder's across, both from 1;
+    colour bar 0–1. Returns the PNG."""
+    from harness.analysis.plots import _pyplot, _save, matrix_data
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = _pyplot()
     m = result.matrix
     side = 0.45 * max(m.shape)
     fig, ax = plt.subplots(figsize=(max(5.5, side + 2.5), max(4.5, side + 1.5)))
@@ -94,9 +93,10 @@ def draw_layer_cka(result: LayerCKA, path: Path) -> Path:
         fontsize=8,
     )
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
+    layers = lambda k: [str(i) for i in range(1, k + 1)]  # noqa: E731
+    frame = pd.DataFrame(m, index=layers(m.shape[0]), columns=layers(m.shape[1]))
+    data = {**matrix_data(frame), "source": result.source, "target": result.target}
+    return _save(fig, path, data)[0]
 
 
 def write_layer_cka(
