@@ -200,7 +200,21 @@ def train_tasks(
                 Path(spill),
             )
     finally:
+        release_prepared(accelerator)
+
+
+def release_prepared(accelerator: Any) -> None:
+    """Drop the accelerator's references to what a training prepared (models, optimizers,
+    schedulers, loaders), as `Accelerator.free_memory` does. On a CPU without the full garbage
+    collection `free_memory` adds: there it empties no device cache (cycles are left to the
+    collector's own schedule) and costs ~0.3 s a training once the heap is large (measured:
+    31.8 s of 392 s in a profiled `quick` suite, 107 trainings)."""
+    if accelerator.device.type != "cpu":
         accelerator.free_memory()
+        return
+    accelerator._schedulers, accelerator._optimizers = [], []
+    accelerator._models, accelerator._dataloaders = [], []
+    accelerator.step = 0
 
 
 def _check_finite(loss_sum: torch.Tensor, epoch: int, step: int) -> None:

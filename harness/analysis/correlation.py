@@ -40,6 +40,7 @@ import pandas as pd
 from scipy import stats
 
 # the noise ceiling lives in `noise_ceiling`; its names are still importable from here
+from harness.analysis.kendall import kendall_tau_b
 from harness.analysis.noise_ceiling import CEILING_STATISTICS, _nan_to, noise_ceiling
 from harness.analysis.noise_ceiling import NoiseCeiling as NoiseCeiling
 from harness.analysis.noise_ceiling import family_ceiling as family_ceiling
@@ -120,7 +121,7 @@ def _statistics(x: np.ndarray, y: np.ndarray, groups: list[np.ndarray]) -> dict[
     """`rank_statistics` on arrays: scores `x`, gains `y`, and each target's row positions."""
     out = {s: math.nan for s in STATISTICS}
     if len(x) >= 2 and np.ptp(x) > 0 and np.ptp(y) > 0:
-        out["kendall_tau"] = _nan_to(stats.kendalltau(x, y).statistic)
+        out["kendall_tau"] = _nan_to(kendall_tau_b(x, y))
         out["weighted_tau"] = _nan_to(stats.weightedtau(x, y).statistic)
         out["spearman_rho"] = _nan_to(stats.spearmanr(x, y).statistic)
     taus, top1, top3 = [], [], []
@@ -129,7 +130,7 @@ def _statistics(x: np.ndarray, y: np.ndarray, groups: list[np.ndarray]) -> dict[
             continue
         gx, gy = x[idx], y[idx]
         if np.ptp(gx) > 0 and np.ptp(gy) > 0:
-            taus.append(_nan_to(stats.kendalltau(gx, gy).statistic))
+            taus.append(_nan_to(kendall_tau_b(gx, gy)))
         best = int(np.argmax(gy))
         order = np.argsort(-gx, kind="stable")
         top1.append(float(order[0] == best))

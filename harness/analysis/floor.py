@@ -14,12 +14,13 @@ from collections.abc import Sequence
 from typing import Any
 
 from harness.cards import TaskCard
+from harness.data.subsets import as_array
 from harness.metrics import compute_metrics, is_better
 
 
 def constant_baseline(card: TaskCard, references: Sequence) -> dict[str, Any]:
     """{'predict': the constant, 'metrics': every card metric of predicting it, 'primary': ...}."""
-    refs = list(references)
+    refs = as_array(references).tolist()  # a `datasets` column is read in one go
     if not refs:
         return {"predict": None, "metrics": {}, "primary": math.nan}
     if card.has_classes:

@@ -24,7 +24,8 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy import stats
+
+from harness.analysis.kendall import kendall_tau_b
 
 CEILING_STATISTICS = ("kendall_tau", "per_target_tau")
 
@@ -63,11 +64,11 @@ def _taus(x: np.ndarray, y: np.ndarray, groups: list[np.ndarray]) -> dict[str, f
     `correlation._statistics` does."""
     out = {s: math.nan for s in CEILING_STATISTICS}
     if len(x) >= 2 and np.ptp(x) > 0 and np.ptp(y) > 0:
-        out["kendall_tau"] = _nan_to(stats.kendalltau(x, y).statistic)
+        out["kendall_tau"] = _nan_to(kendall_tau_b(x, y))
     taus = []
     for idx in groups:
         if len(idx) >= 2 and np.ptp(x[idx]) > 0 and np.ptp(y[idx]) > 0:
-            taus.append(_nan_to(stats.kendalltau(x[idx], y[idx]).statistic))
+            taus.append(_nan_to(kendall_tau_b(x[idx], y[idx])))
     taus = [t for t in taus if not math.isnan(t)]
     if taus:
         out["per_target_tau"] = float(np.mean(taus))

@@ -50,10 +50,12 @@ def resplit(card: TaskCard, ds: datasets.Dataset) -> dict[str, datasets.Dataset]
     class is shuffled and cut at the same fractions, rounding by largest remainder)."""
     import numpy as np
 
+    from harness.data.subsets import as_array
+
     roles = [r for r in ("train", "validation", "test") if r in card.resplit]
     fractions = np.array([float(card.resplit[r]) for r in roles])
     rng = np.random.default_rng(int(card.resplit.get("seed", 0)))
-    labels = np.asarray(ds["labels"])
+    labels = as_array(ds["labels"])
     groups = (
         [np.flatnonzero(labels == c) for c in np.unique(labels)]
         if card.has_classes
