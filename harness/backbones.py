@@ -10,6 +10,7 @@ presets and CIFAR ResNets: `harness.backbone_image_presets`, registered on impor
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import logging
@@ -371,3 +372,14 @@ def image_settings(spec: BackboneSpec) -> dict[str, Any]:
 def load_encoder_state(encoder: Encoder, path: Path) -> None:
     state = torch.load(path, map_location="cpu", weights_only=True)
     encoder.load_state_dict(state)
+
+
+def layer_group_count(spec: BackboneSpec) -> int:
+    """How many layer groups a backbone has (built with random weights: nothing is loaded)."""
+    return _layer_group_count(json.dumps(spec.to_dict(), sort_keys=True))
+
+
+@functools.cache
+def _layer_group_count(spec_json: str) -> int:
+    spec = BackboneSpec(**{**json.loads(spec_json), "init": "random"})
+    return len(build_model(spec, seed=0).layer_groups())

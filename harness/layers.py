@@ -11,7 +11,6 @@ output (a final norm or pooler included), so a probe at layer n is the default p
 from __future__ import annotations
 
 import functools
-import json
 from typing import TYPE_CHECKING, Any
 
 import torch
@@ -19,7 +18,7 @@ import torch
 from harness.errors import ConfigError
 
 if TYPE_CHECKING:
-    from harness.backbones import BackboneSpec, Encoder
+    from harness.backbones import Encoder
 
 
 def pool_hidden(hidden: torch.Tensor, mask: torch.Tensor | None, pooling: str) -> torch.Tensor:
@@ -65,16 +64,3 @@ def layer_features(encoder: Encoder, **inputs: torch.Tensor) -> list[torch.Tenso
         )
     mask = inputs.get("attention_mask")
     return [pool_hidden(s, mask, encoder.pooling) for s in seen[:-1]] + [last]
-
-
-def layer_group_count(spec: BackboneSpec) -> int:
-    """How many layer groups a backbone has (built with random weights: nothing is loaded)."""
-    return _count(json.dumps(spec.to_dict(), sort_keys=True))
-
-
-@functools.cache
-def _count(spec_json: str) -> int:
-    from harness.backbones import BackboneSpec, build_model
-
-    spec = BackboneSpec(**{**json.loads(spec_json), "init": "random"})
-    return len(build_model(spec, seed=0).layer_groups())

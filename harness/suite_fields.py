@@ -6,7 +6,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-from harness.backbones import BackboneSpec
+from harness.backbones import BackboneSpec, layer_group_count
 from harness.errors import ConfigError
 from harness.registry import Registry
 from harness.spec import Budget, dataclass_from_dict
@@ -246,7 +246,6 @@ def layer_variants(
     """A variant as it runs on one backbone. For a method with `layer_settings` (one, every):
     `every: all` becomes one variant per layer (`name@1` .. `name@n`, with `one: k`), and a
     layer `one` beyond the backbone's n layer groups is an error now."""
-    from harness.layers import layer_group_count
 
     if settings is None:
         return [(variant, cfg)]

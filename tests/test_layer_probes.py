@@ -10,11 +10,11 @@ from suitekit import FE, TEXT_BB, run, suite
 from torch.utils.data import DataLoader
 
 from baselines.feature_extraction import FeatureSet, HeadOnFeatures, collate_features
-from harness.backbones import BackboneSpec, build_model
+from harness.backbones import BackboneSpec, build_model, layer_group_count
 from harness.encoders import Encoders
 from harness.errors import ConfigError
 from harness.heads import build_head
-from harness.layers import layer_features, layer_group_count
+from harness.layers import layer_features
 from harness.spec import Budget, RunSpec
 from harness.training import train_model
 
