@@ -298,7 +298,10 @@ class SuiteRunner(Workspace):
                 torch.cuda.empty_cache()
         finally:
             if self.report_to not in (None, "", "none"):
-                acc.end_training()
+                # the run's trackers only: `end_training` also destroys the process group,
+                # which the next run of a multi-process suite still needs
+                for tracker in acc.trackers:
+                    tracker.finish()
                 acc.trackers = []
         record.wall_seconds = round(time.perf_counter() - started, 3)
         record.peak_memory_mb = peak_memory_mb(acc.device, window)

@@ -9,6 +9,7 @@ use a Workspace directly.
 
 from __future__ import annotations
 
+import atexit
 import os
 from collections import defaultdict
 from contextlib import nullcontext
@@ -46,7 +47,7 @@ def make_accelerator(
         if report_to in (None, "", "none")
         else ("all" if report_to == "all" else report_to.split(","))
     )
-    return Accelerator(
+    acc = Accelerator(
         cpu=cpu,
         mixed_precision=mixed_precision,
         log_with=log_with,
@@ -56,6 +57,20 @@ def make_accelerator(
         # batches come from pinned memory on a GPU: copy them without waiting
         dataloader_config=DataLoaderConfiguration(non_blocking=torch.cuda.is_available()),
     )
+    if acc.num_processes > 1:
+        # once per process (atexit keeps one entry per function)
+        atexit.unregister(leave_process_group)
+        atexit.register(leave_process_group)
+    return acc
+
+
+def leave_process_group() -> None:
+    """Destroy the default process group while the interpreter is still whole. Left to
+    interpreter shutdown, gloo's worker threads can be torn down while joinable, and a process
+    that finished its work aborts ("terminate called without an active exception", SIGABRT):
+    seen on a 2-process CPU run under load (pytorch/pytorch#190489)."""
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        torch.distributed.destroy_process_group()
 
 
 class Workspace:

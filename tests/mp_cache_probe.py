@@ -100,8 +100,10 @@ def shared_scores(record: dict) -> dict:
 def main(out: Path) -> None:
     backbones._bert = _no_dropout(backbones._bert)  # the presets look it up when they build
     encoders.build_head = _no_head_dropout(encoders.build_head)  # the source's head
-    acc = runner_mod.make_accelerator()
-    runner = runner_mod.SuiteRunner(out / "suite", accelerator=acc)
+    # tracked: a run's trackers end with the run, the process group the next run needs does not
+    logs = out / "suite" / "logs"
+    acc = runner_mod.make_accelerator(report_to="tensorboard", project_dir=logs)
+    runner = runner_mod.SuiteRunner(out / "suite", accelerator=acc, report_to="tensorboard")
     outcome = runner.run(specs(acc.num_processes))
     acc.wait_for_everyone()  # the main process has written every record
     scores = {}

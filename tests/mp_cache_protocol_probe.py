@@ -1,21 +1,34 @@
 """Run by tests/test_multiprocess_cache.py under `accelerate launch --num_processes 2`: the
 cache's protocol without any model. Each process writes OUT/rank<r>.json with what each call
-gave it (a value, or the error it raised)."""
+gave it (a value, or the error it raised), and OUT/rank<r>.exit.json whether the process group
+was still up when the interpreter began to shut down (it must not be: see
+harness.workspace.leave_process_group)."""
 
 from __future__ import annotations
 
+import atexit
 import json
+import os
 import sys
 import time
 from pathlib import Path
 
-from accelerate import Accelerator
+import torch
 
 from harness.cache import Cache
+from harness.workspace import make_accelerator
+
+
+def _report_exit(out: Path) -> None:
+    """Registered before the accelerator, so it runs after the harness's own exit hooks."""
+    up = torch.distributed.is_initialized()
+    rank = os.environ.get("RANK", "0")
+    (out / f"rank{rank}.exit.json").write_text(json.dumps({"process_group_up": up}))
 
 
 def main(out: Path) -> None:
-    acc = Accelerator(cpu=True)
+    atexit.register(_report_exit, out)
+    acc = make_accelerator()
     rank = acc.process_index
     cache = Cache(out / "cache", acc)
     seen: dict = {"rank": rank, "calls": [], "computed": []}

@@ -79,6 +79,9 @@ def test_two_processes_on_an_empty_cache_score_as_one_process_does(cold):
     for run in (one, r0):
         failed = {k: v["error"] for k, v in run["scores"].items() if v["status"] != "ok"}
         assert not failed and not run["failed"], failed
+    for name in ("one", "two"):  # every run tracked, by the main process only
+        runs = [p for p in (cold["root"] / name / "suite" / "logs").iterdir() if p.is_dir()]
+        assert len(runs) == 4 and all(list(p.rglob("events.out.tfevents.*")) for p in runs), runs
     for what, want in one["scores"].items():
         got = r0["scores"][what]
         assert got["score"] == pytest.approx(want["score"], abs=1e-6), what
@@ -135,3 +138,6 @@ def test_the_cache_keeps_two_processes_in_step(tmp_path):
     entries = list((tmp_path / "cache" / "k").iterdir())
     assert not [e for e in entries if e.name.startswith(".")]  # no temporary folder left
     assert all((e / ".done").exists() for e in entries)
+    for r in (0, 1):  # left before shutdown, where gloo's threads could abort a finished process
+        exit_state = json.loads((tmp_path / f"rank{r}.exit.json").read_text())
+        assert exit_state == {"process_group_up": False}, r
