@@ -84,3 +84,11 @@ def test_each_view_draws_the_numbers_of_its_files(report):
     row = domains.iloc[0]
     assert row["proxy_a_distance"] == pytest.approx(float(pad.loc[row["source"], row["target"]]))
     assert {"mmd", "logme", "gain"} <= set(domains.columns)
+    from harness.similarity.label_overlap import label_overlap
+    from harness.taskregistry import TaskRegistry
+
+    cards = TaskRegistry()
+    for _, r in domains.iterrows():  # read from the cards, written by `similarity`
+        want = label_overlap(cards.get(r["source"]), cards.get(r["target"]))
+        assert r["label_overlap"] == pytest.approx(want, nan_ok=True), (r["source"], r["target"])
+    assert list(domains.columns[:3]) == ["source", "target", "label_overlap"]

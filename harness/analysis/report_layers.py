@@ -100,7 +100,8 @@ def _layer_cka(similarity: Path, out, page, table, figure) -> list[str]:
 
 
 def domain_table(similarity: Path) -> pd.DataFrame:
-    """Per (source, target) pair with a realised gain: the domain divergences first, then the
+    """Per (source, target) pair with a realised gain: the share of the target's labels the
+    source has (`label_overlap`: above 0 for a domain pair), the domain divergences, then the
     task measures, then the gain, from the matrices `transferbench similarity` writes (a
     failed score reads `failed: <reason>`)."""
     gain_file = similarity / "gain.csv"
@@ -121,6 +122,9 @@ def domain_table(similarity: Path) -> pd.DataFrame:
         for n in (*DOMAIN_MEASURES, *others)
         if (similarity / f"{n}.csv").exists()
     ]
+    overlap = similarity / "label_overlap.csv"
+    if overlap.exists():  # first: which pairs share labels (domain pairs) and which do not
+        columns.insert(0, long(overlap, "label_overlap"))
     return pd.concat(columns, axis=1).join(gain, how="inner").reset_index()
 
 
@@ -132,7 +136,9 @@ def _domains(similarity: Path, table) -> list[str]:
         "<h2 id='domains'>Domains</h2>",
         "<p class='note'>"
         + html.escape(
-            "each pair's domain divergences as similarities (proxy_a_distance = −PAD, PAD = "
+            "label_overlap: the share of the target's labels the source has (a domain pair shares "
+            "labels, a task pair none); each pair's domain divergences as similarities "
+            "(proxy_a_distance = −PAD, PAD = "
             "2(1 − 2ε) for the held-out error ε of a classifier telling the two inputs apart; "
             "mmd = −MMD², Gaussian kernel at the median distance; 0 = indistinguishable) beside "
             "the task measures and the realised gain"

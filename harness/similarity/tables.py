@@ -144,6 +144,7 @@ def write_similarity(
     `transferbench similarity` goes to `echo`. Returns the files written."""
     from harness.folders import writable_folder
     from harness.records import load_records
+    from harness.similarity.label_overlap import label_overlap_matrix
     from harness.similarity.registry import discover_measures
     from harness.spec import Budget
     from harness.taskregistry import TaskRegistry
@@ -183,6 +184,8 @@ def write_similarity(
             else:
                 frames[name] = frame
     written = drawn + write_matrices(frames, out)
+    written.append(out / "label_overlap.csv")  # a card fact, read beside the divergences
+    label_overlap_matrix(tasks, registry).to_csv(written[-1])
     say(f"{len(frames)} measure(s) on {len(tasks)} task(s) -> {out}")
     written += report_failures(frames, out, say)
     _write_truth(frames, tasks, registry, records, results, out, say)
