@@ -222,3 +222,25 @@ def test_every_readme_command_runs(tmp_path, run_main, monkeypatch):
                     f"{printed}\n  as {' '.join(argv)}: exit {proc.returncode}\n{proc.stderr[-800:]}"
                 )
     assert not failures, "\n\n".join(failures)
+
+
+def readme_suite_runs() -> list[str]:
+    """Every `transferbench run --suite ...` the README's prose prints in backticks (the
+    results sections' commands, which train for minutes to hours)."""
+    text = (REPO / "README.md").read_text(encoding="utf-8")
+    return sorted(set(re.findall(r"`(transferbench run --suite [^`]+)`", text.replace("\n", " "))))
+
+
+def test_every_suite_run_the_readme_prints_expands(run_main, monkeypatch):
+    """Each as printed, with `--dry_run`: its suite exists and expands on the data folder."""
+    monkeypatch.chdir(REPO)
+    if not (REPO / DATA).is_dir():
+        pytest.skip(f"{DATA} is not beside the checkout")
+    printed = readme_suite_runs()
+    assert {"domains-text", "depth-text", "yosinski"} <= {c.split()[3] for c in printed}
+    failures = []
+    for command in printed:
+        proc = run_main(*command.split()[1:], "--dry_run")
+        if proc.returncode != 0:
+            failures.append(f"{command}: exit {proc.returncode}\n{proc.stderr[-800:]}")
+    assert not failures, "\n\n".join(failures)

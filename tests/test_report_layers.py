@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 import yaml
@@ -92,3 +93,27 @@ def test_each_view_draws_the_numbers_of_its_files(report):
         want = label_overlap(cards.get(r["source"]), cards.get(r["target"]))
         assert r["label_overlap"] == pytest.approx(want, nan_ok=True), (r["source"], r["target"])
     assert list(domains.columns[:3]) == ["source", "target", "label_overlap"]
+    # the gain's interval, by hand from the records: each fine-tuning run (similarity's default
+    # --method) against the no-source run of its variant (layers kept) and seed, t over those
+    from scipy import stats
+
+    from harness.records import load_records
+
+    runs = [r for r in load_records(results)[0] if r["spec"]["method"] == "finetune"]
+    score = {
+        (tuple(r["spec"]["sources"]), r["spec"]["variant"], r["spec"]["seed"]): r["primary_score"]
+        for r in runs
+    }
+    row = domains[domains["source"] == "graded_text_r100"].iloc[0]
+    diffs = np.array(
+        [
+            v - score[((), var, seed)]
+            for (src, var, seed), v in score.items()
+            if src == (row["source"],)
+        ]
+    )
+    half = stats.t.ppf(0.975, len(diffs) - 1) * diffs.std(ddof=1) / np.sqrt(len(diffs))
+    assert row["gain_runs"] == len(diffs) == 6  # 3 layers x 2 seeds
+    assert row["gain"] == pytest.approx(diffs.mean())
+    assert row["gain_ci_low"] == pytest.approx(diffs.mean() - half)
+    assert row["gain_ci_high"] == pytest.approx(diffs.mean() + half)

@@ -102,8 +102,8 @@ def _layer_cka(similarity: Path, out, page, table, figure) -> list[str]:
 def domain_table(similarity: Path) -> pd.DataFrame:
     """Per (source, target) pair with a realised gain: the share of the target's labels the
     source has (`label_overlap`: above 0 for a domain pair), the domain divergences, then the
-    task measures, then the gain, from the matrices `transferbench similarity` writes (a
-    failed score reads `failed: <reason>`)."""
+    task measures, then the gain with its 95 % interval over the pair's runs, from the files
+    `transferbench similarity` writes (a failed score reads `failed: <reason>`)."""
     gain_file = similarity / "gain.csv"
     files = {m: similarity / f"{m}.csv" for m in DOMAIN_MEASURES}
     if not gain_file.exists() or not any(f.exists() for f in files.values()):
@@ -125,7 +125,13 @@ def domain_table(similarity: Path) -> pd.DataFrame:
     overlap = similarity / "label_overlap.csv"
     if overlap.exists():  # first: which pairs share labels (domain pairs) and which do not
         columns.insert(0, long(overlap, "label_overlap"))
-    return pd.concat(columns, axis=1).join(gain, how="inner").reset_index()
+    frame = pd.concat(columns, axis=1).join(gain, how="inner")
+    intervals = similarity / "gain_intervals.csv"
+    if intervals.exists():  # the gain's 95 % interval over the pair's runs
+        iv = pd.read_csv(intervals).set_index(["source", "target"])
+        iv = iv[["ci_low", "ci_high", "runs"]].add_prefix("gain_")
+        frame = frame.join(iv, how="left")
+    return frame.reset_index()
 
 
 def _domains(similarity: Path, table) -> list[str]:

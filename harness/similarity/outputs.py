@@ -187,14 +187,31 @@ def write_gain_pictures(
     gains: pd.DataFrame, frames: dict[str, pd.DataFrame], out: Path, method: str = ""
 ) -> list[Path]:
     """The gain matrix (mean over the runs of each pair: seeds and fractions) as `gain.csv` and
-    a Hinton diagram, and gain against each measure."""
+    a Hinton diagram, each pair's 95 % interval of that mean as `gain_intervals.csv`, and gain
+    against each measure."""
+    from harness.analysis.intervals import mean_interval
     from harness.analysis.plots import draw_hinton, draw_scatter
 
     mean = gains.groupby(["source", "target"])["gain"].mean().reset_index()
     matrix = mean.pivot(index="source", columns="target", values="gain")
     matrix.to_csv(out / "gain.csv")  # what the picture draws
+    intervals = [
+        {
+            "source": s,
+            "target": t,
+            "gain": g.mean(),
+            "ci_low": iv.low,
+            "ci_high": iv.high,
+            "ci_kind": iv.kind,
+            "runs": iv.n,
+        }
+        for (s, t), g in gains.groupby(["source", "target"])["gain"]
+        for iv in [mean_interval(g.to_numpy())]
+    ]
+    pd.DataFrame(intervals).to_csv(out / "gain_intervals.csv", index=False)
     what = f"realised gain{f' of {method}' if method else ''} (mean over seeds and fractions)"
-    written = [out / "gain.csv", *draw_hinton(matrix, out / "hinton_gain", title=what)]
+    written = [out / "gain.csv", out / "gain_intervals.csv"]
+    written += draw_hinton(matrix, out / "hinton_gain", title=what)
     for name, frame in frames.items():
         both = frame.merge(mean, on=["source", "target"]).dropna()
         if len(both) >= 2:
