@@ -263,6 +263,10 @@ def test_write_depth_writes_its_tables_and_one_figure_per_target(tmp_path):
     # no record reads a layer: nothing written
     assert write_depth([{**records[0], "extra": {}}], tmp_path / "none") == []
     assert not (tmp_path / "none").exists()
+    # default probes only (each setting read at its last layer): no curve, nothing written
+    last = [r for r in records if r["extra"]["layer"] == 3]
+    assert len(last) == 9 and write_depth(last, tmp_path / "last") == []
+    assert not (tmp_path / "last").exists()
 
 
 def test_a_tiny_suite_of_every_layer_gives_one_row_per_layer(tmp_path):

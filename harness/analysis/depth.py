@@ -350,11 +350,12 @@ def depth_markdown(table: pd.DataFrame, best: pd.DataFrame) -> str:
 def write_depth(records: list[dict[str, Any]], out_dir: Path) -> list[Path]:
     """depth.csv (`depth_table`), depth_best.csv (`best_layers`), depth.md and one figure per
     (backbone, target, fraction, family) in `out_dir`; the paths written, [] (and nothing
-    written) when no record reads a layer."""
+    written) when no setting was probed at more than one layer (default probes read the last
+    layer only: no curve to draw, no layer to pick)."""
     from harness.analysis.depth_plot import draw_depth
 
     table = depth_table(records)
-    if table.empty:
+    if table.empty or table.groupby(GROUP)["layer"].nunique().max() < 2:
         return []
     out_dir = Path(out_dir)
     if out_dir.exists() and not out_dir.is_dir():
