@@ -90,6 +90,22 @@ def test_the_figure_carries_what_it_draws(tmp_path):
     assert data["base"] == pytest.approx(0.61)
     assert data["curves"]["BnB"]["mean"] == pytest.approx([0.61, 0.515, 0.61])
     assert data["curves"]["AnB (A = a)"]["n"] == [1, 2, 3]
+    # every seed as a dot (n, score); no 95 % band over 2 seeds (t = 12.7 would swamp the curves)
+    flat = lambda runs: [v for run in runs for v in run]  # noqa: E731
+    bnb = [[1, 0.61], [1, 0.61], [2, 0.50], [2, 0.53], [3, 0.60], [3, 0.62]]
+    assert flat(data["curves"]["BnB"]["runs"]) == pytest.approx(flat(bnb))
+    assert flat(data["curves"]["AnB+ (A = a)"]["runs"][-2:]) == pytest.approx([3, 0.64, 3, 0.66])
+    assert not any(c["band"] for c in data["curves"].values())
+    three = _figure_records() + [
+        _record("finetune", 2, 0.6, source, n, tuned)
+        for source in "ab"
+        for tuned in (False, True)
+        for n in (1, 2, 3)
+    ]
+    banded = read_data(
+        next(p for p in write_layer_transfer(three, tmp_path / "3")[0] if p.suffix == ".png")
+    )
+    assert all(c["band"] and len(c["runs"]) == 9 for c in banded["curves"].values())
     assert (tmp_path / "layer_transfer_effects.csv").exists() and len(effects) == 4
     assert write_layer_transfer([_record("scratch", 0, 0.6)], tmp_path / "none")[0] == []
 

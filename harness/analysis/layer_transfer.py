@@ -148,9 +148,15 @@ def layer_transfer_effects(frame: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(out)
 
 
-def draw_layer_transfer(table: pd.DataFrame, path: Path, title: str = "") -> list[Path]:
-    """The figure: score against n for the four curves (mean line, 95 % band), the base (n = 0,
-    `scratch`) as a dashed line, every seed's score as a dot."""
+BAND_FROM_SEEDS = 3  # with 2 seeds t(0.975, 1) = 12.7: a band that wide hides the curves
+
+
+def draw_layer_transfer(
+    table: pd.DataFrame, path: Path, title: str = "", frame: pd.DataFrame | None = None
+) -> list[Path]:
+    """The figure: score against n for the four curves (mean line; the 95 % band from
+    `BAND_FROM_SEEDS` seeds on), the base (n = 0, `scratch`) as a dashed line, and every seed's
+    score in `frame` (`layer_transfer_frame`'s rows) as a dot."""
     from harness.analysis.plots import _plain, _pyplot, _save
 
     plt = _pyplot()
@@ -165,12 +171,20 @@ def draw_layer_transfer(table: pd.DataFrame, path: Path, title: str = "") -> lis
         label = curve if curve.startswith("B") else f"{curve} (A = {source})"
         colour = COLOURS.get(curve, None)
         ax.plot(g["n"], g["mean"], marker="o", color=colour, label=label)
-        if g["ci_low"].notna().any():
+        if g["ci_low"].notna().any() and g["seeds"].min() >= BAND_FROM_SEEDS:
             ax.fill_between(g["n"], g["ci_low"], g["ci_high"], color=colour, alpha=0.12)
         data["curves"][label] = {
             "n": [int(v) for v in g["n"]],
             "mean": [_plain(v) for v in g["mean"]],
+            "band": bool(g["seeds"].min() >= BAND_FROM_SEEDS),
         }
+        if frame is not None:
+            runs = frame[(frame["curve"] == curve) & (frame["source"] == source)]
+            runs = runs.sort_values(["n", "seed"])
+            ax.scatter(runs["n"], runs["score"], color=colour, s=10, alpha=0.5, linewidths=0)
+            data["curves"][label]["runs"] = [
+                [int(n), _plain(v)] for n, v in zip(runs["n"], runs["score"])
+            ]
     ax.set_xlabel("n: layer groups copied from the base network (1 = stem)")
     ax.set_ylabel("score on the target's test split")
     ax.set_title(title or "Yosinski et al. 2014, Figure 2")
@@ -196,5 +210,10 @@ def write_layer_transfer(
     for (bb, target, fraction), g in table.groupby(["backbone", "target", "fraction"]):
         name = f"layer_transfer__{bb}__{target}__f{fraction}".replace("/", "_")
         title = f"{target}, {bb}: layers copied from a base network"
-        written += draw_layer_transfer(g, out / name, title)
+        runs = frame[
+            (frame["backbone"] == bb)
+            & (frame["target"] == target)
+            & (frame["fraction"] == fraction)
+        ]
+        written += draw_layer_transfer(g, out / name, title, runs)
     return written, table, effects
