@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import atexit
 import os
+import sys
 from collections import defaultdict
 from contextlib import nullcontext
 from pathlib import Path
@@ -69,8 +70,15 @@ def leave_process_group() -> None:
     interpreter shutdown, gloo's worker threads can be torn down while joinable, and a process
     that finished its work aborts ("terminate called without an active exception", SIGABRT):
     seen on a 2-process CPU run under load (pytorch/pytorch#190489)."""
+    if getattr(sys, "last_value", None) is not None:
+        # leaving on an uncaught exception: another process may be inside a collective, and
+        # tearing the group down with it (NCCL) can block; let the launcher see this one fail
+        return
     if torch.distributed.is_available() and torch.distributed.is_initialized():
-        torch.distributed.destroy_process_group()
+        try:
+            torch.distributed.destroy_process_group()
+        except Exception as exc:  # noqa: BLE001 - at exit: say it, do not mask the exit status
+            print(f"warning: leaving the process group failed: {exc}", file=sys.stderr)
 
 
 class Workspace:

@@ -36,9 +36,17 @@ def test_no_label_space_is_not_defined_and_names_are_compared_case_blind(cards):
     assert math.isnan(label_overlap(cards.get("rte"), cards.get("stsb")))
     choice = SimpleNamespace(problem="multiple_choice", label_names=("a", "b"))
     assert math.isnan(label_overlap(choice, choice))  # a choice's name is not a class
-    a = SimpleNamespace(problem="classification", label_names=("Positive", " negative"))
-    b = SimpleNamespace(problem="classification", label_names=("positive", "neutral", "NEGATIVE"))
+    a = SimpleNamespace(
+        problem="classification", modality="text", label_names=("Positive", " negative")
+    )
+    b = SimpleNamespace(
+        problem="classification", modality="text", label_names=("positive", "neutral", "NEGATIVE")
+    )
     assert label_overlap(a, b) == pytest.approx(2 / 3) and label_overlap(b, a) == 1.0
+    digits_as_text = SimpleNamespace(
+        problem="classification", modality="text", label_names=tuple("0123456789")
+    )
+    assert math.isnan(label_overlap(digits_as_text, cards.get("digits")))  # across modalities
 
 
 def test_the_matrix_is_source_by_target_with_the_diagonal(cards):

@@ -112,7 +112,7 @@ def test_the_cache_keeps_two_processes_in_step(tmp_path):
     """No model: an entry the main process is slow to write is waited for, not read half
     written; a compute or a load that fails on one process fails the call on both (with the
     process named), a failed compute is not run again, and the processes stay in step."""
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "CUDA_VISIBLE_DEVICES": ""}  # two CPU processes
     proc = _run(two_process_launch(str(PROTOCOL), str(tmp_path)), env, timeout=180)
     assert proc.returncode == 0, proc.stderr[-3000:]
     r0, r1 = (json.loads((tmp_path / f"rank{r}.json").read_text()) for r in (0, 1))
@@ -141,3 +141,29 @@ def test_the_cache_keeps_two_processes_in_step(tmp_path):
     for r in (0, 1):  # left before shutdown, where gloo's threads could abort a finished process
         exit_state = json.loads((tmp_path / f"rank{r}.exit.json").read_text())
         assert exit_state == {"process_group_up": False}, r
+
+
+def test_leaving_the_process_group_at_exit(monkeypatch, capsys):
+    """Left on a normal exit; not on an uncaught exception (another process may sit in a
+    collective); a failure to leave is said, not raised."""
+    import torch
+
+    from harness.workspace import leave_process_group
+
+    calls = []
+    monkeypatch.setattr(torch.distributed, "is_initialized", lambda: True)
+    monkeypatch.setattr(torch.distributed, "destroy_process_group", lambda: calls.append(1))
+    monkeypatch.delattr(sys, "last_value", raising=False)
+    leave_process_group()
+    assert calls == [1]
+    monkeypatch.setattr(sys, "last_value", RuntimeError("a rank failed"), raising=False)
+    leave_process_group()
+    assert calls == [1]
+    monkeypatch.delattr(sys, "last_value")
+
+    def refuse():
+        raise RuntimeError("store gone")
+
+    monkeypatch.setattr(torch.distributed, "destroy_process_group", refuse)
+    leave_process_group()
+    assert "leaving the process group failed: store gone" in capsys.readouterr().err

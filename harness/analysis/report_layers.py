@@ -102,7 +102,7 @@ def _layer_cka(similarity: Path, out, page, table, figure) -> list[str]:
 def domain_table(similarity: Path) -> pd.DataFrame:
     """Per (source, target) pair with a realised gain: the share of the target's labels the
     source has (`label_overlap`: above 0 for a domain pair), the domain divergences, then the
-    task measures, then the gain with its 95 % interval over the pair's runs, from the files
+    task measures, then the gain with its 95 % interval over seeds, from the files
     `transferbench similarity` writes (a failed score reads `failed: <reason>`)."""
     gain_file = similarity / "gain.csv"
     files = {m: similarity / f"{m}.csv" for m in DOMAIN_MEASURES}
@@ -127,9 +127,9 @@ def domain_table(similarity: Path) -> pd.DataFrame:
         columns.insert(0, long(overlap, "label_overlap"))
     frame = pd.concat(columns, axis=1).join(gain, how="inner")
     intervals = similarity / "gain_intervals.csv"
-    if intervals.exists():  # the gain's 95 % interval over the pair's runs
+    if intervals.exists():  # the gain's 95 % interval over seeds
         iv = pd.read_csv(intervals).set_index(["source", "target"])
-        iv = iv[["ci_low", "ci_high", "runs"]].add_prefix("gain_")
+        iv = iv[["ci_low", "ci_high", "seeds"]].add_prefix("gain_")
         frame = frame.join(iv, how="left")
     return frame.reset_index()
 
@@ -142,8 +142,9 @@ def _domains(similarity: Path, table) -> list[str]:
         "<h2 id='domains'>Domains</h2>",
         "<p class='note'>"
         + html.escape(
-            "label_overlap: the share of the target's labels the source has (a domain pair shares "
-            "labels, a task pair none); each pair's domain divergences as similarities "
+            "label_overlap: the share of the target's label names the source uses too, within one "
+            "modality (a domain pair shares them; equal names do not make two tasks one); each "
+            "pair's domain divergences as similarities "
             "(proxy_a_distance = −PAD, PAD = "
             "2(1 − 2ε) for the held-out error ε of a classifier telling the two inputs apart; "
             "mmd = −MMD², Gaussian kernel at the median distance; 0 = indistinguishable) beside "

@@ -2,10 +2,11 @@
 
 A domain pair has the same labels in another domain (movie reviews of two lengths, digits at
 two resolutions); a task pair shares none. `label_overlap(source, target)` is the fraction of
-the target's label names that the source also has (names compared case-blind), so 1 means
-every target class exists in the source, 0 means none; it is not defined (NaN) for a card
-without label names (regression, multiple choice). It is read from the cards, not measured,
-and is written beside the divergences so they can be read against it.
+the target's label names that the source also has (names compared case-blind, within one
+modality), so 1 means every target class name exists in the source, 0 means none; it is not
+defined (NaN) for a card without label names (regression, multiple choice) or across
+modalities. It is read from the cards, not measured: equal names are a mark of a domain pair,
+not proof (two synthetic tasks may both call their classes "negative" and "positive").
 """
 
 from __future__ import annotations
@@ -25,9 +26,10 @@ def _labels(card: Any) -> set[str] | None:
 
 
 def label_overlap(source: Any, target: Any) -> float:
-    """|labels(source) ∩ labels(target)| / |labels(target)|, or NaN without label names."""
+    """|labels(source) ∩ labels(target)| / |labels(target)|; NaN without label names or across
+    modalities (an image class "0" and a text class "0" are not one label)."""
     s, t = _labels(source), _labels(target)
-    if not s or not t:
+    if not s or not t or getattr(source, "modality", None) != getattr(target, "modality", None):
         return float("nan")
     return len(s & t) / len(t)
 

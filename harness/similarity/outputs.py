@@ -187,14 +187,17 @@ def write_gain_pictures(
     gains: pd.DataFrame, frames: dict[str, pd.DataFrame], out: Path, method: str = ""
 ) -> list[Path]:
     """The gain matrix (mean over the runs of each pair: seeds and fractions) as `gain.csv` and
-    a Hinton diagram, each pair's 95 % interval of that mean as `gain_intervals.csv`, and gain
-    against each measure."""
+    a Hinton diagram, each pair's mean over seeds with its 95 % interval as `gain_intervals.csv`
+    (a seed's runs of the pair averaged first: one replicate each), and gain against each
+    measure."""
     from harness.analysis.intervals import mean_interval
     from harness.analysis.plots import draw_hinton, draw_scatter
 
     mean = gains.groupby(["source", "target"])["gain"].mean().reset_index()
     matrix = mean.pivot(index="source", columns="target", values="gain")
     matrix.to_csv(out / "gain.csv")  # what the picture draws
+    # a seed's runs of one pair (layers, fractions, variants) are one replicate: averaged first
+    per_seed = gains.dropna(subset=["gain"]).groupby(["source", "target", "seed"])["gain"].mean()
     intervals = [
         {
             "source": s,
@@ -203,12 +206,13 @@ def write_gain_pictures(
             "ci_low": iv.low,
             "ci_high": iv.high,
             "ci_kind": iv.kind,
-            "runs": iv.n,
+            "seeds": iv.n,
         }
-        for (s, t), g in gains.groupby(["source", "target"])["gain"]
+        for (s, t), g in per_seed.groupby(level=["source", "target"])
         for iv in [mean_interval(g.to_numpy())]
     ]
-    pd.DataFrame(intervals).to_csv(out / "gain_intervals.csv", index=False)
+    columns = ["source", "target", "gain", "ci_low", "ci_high", "ci_kind", "seeds"]
+    pd.DataFrame(intervals, columns=columns).to_csv(out / "gain_intervals.csv", index=False)
     what = f"realised gain{f' of {method}' if method else ''} (mean over seeds and fractions)"
     written = [out / "gain.csv", out / "gain_intervals.csv"]
     written += draw_hinton(matrix, out / "hinton_gain", title=what)
