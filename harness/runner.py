@@ -25,7 +25,7 @@ from harness.hostmemory import release_free_memory
 from harness.methods import get_method
 from harness.plugins import method_source
 from harness.predictions import predictions_file_name, write_predictions
-from harness.progress import bar, interactive, quiet_libraries, step_line
+from harness.progress import bar, interactive, step_line
 from harness.records import (
     RUNS_DIR,
     already_recorded,
@@ -142,7 +142,6 @@ class SuiteRunner(Workspace):
     def run(self, specs: list[RunSpec]) -> SuiteOutcome:
         acc = self.accelerator
         outcome = SuiteOutcome()
-        quiet_libraries()
         for spec in specs:  # the tokenizer of a preset is trained on every task its backbone sees
             self.register_corpus(spec.backbone, [spec.target, *spec.sources, *spec.task_set])
         todo = []

@@ -24,6 +24,7 @@ from harness.cache import Cache, main_process_first
 from harness.context import RunContext, default_cache_dir
 from harness.hostmemory import tune_allocator
 from harness.preprocess import InputPipeline, build_pipeline
+from harness.progress import quiet_libraries
 from harness.spec import Budget, RunSpec
 from harness.splits import TaskStore
 from harness.taskregistry import TaskRegistry
@@ -96,6 +97,7 @@ class Workspace:
         registry: TaskRegistry | None = None,
     ):
         tune_allocator()  # once per process (see harness.hostmemory)
+        quiet_libraries()  # outside a terminal, no datasets / transformers bars (harness.progress)
         self.registry = registry or TaskRegistry(include_paths or [], strict=False)
         self.cache_dir = Path(cache_dir) if cache_dir else default_cache_dir()
         self.accelerator = accelerator or make_accelerator(mixed_precision, report_to, logging_dir)
