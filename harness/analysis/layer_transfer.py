@@ -171,12 +171,13 @@ def draw_layer_transfer(
         label = curve if curve.startswith("B") else f"{curve} (A = {source})"
         colour = COLOURS.get(curve, None)
         ax.plot(g["n"], g["mean"], marker="o", color=colour, label=label)
-        if g["ci_low"].notna().any() and g["seeds"].min() >= BAND_FROM_SEEDS:
+        band = bool(g["ci_low"].notna().any() and g["seeds"].min() >= BAND_FROM_SEEDS)
+        if band:
             ax.fill_between(g["n"], g["ci_low"], g["ci_high"], color=colour, alpha=0.12)
         data["curves"][label] = {
             "n": [int(v) for v in g["n"]],
             "mean": [_plain(v) for v in g["mean"]],
-            "band": bool(g["seeds"].min() >= BAND_FROM_SEEDS),
+            "band": band,
         }
         if frame is not None:
             runs = frame[(frame["curve"] == curve) & (frame["source"] == source)]
@@ -207,13 +208,10 @@ def write_layer_transfer(
     table.to_csv(out / "layer_transfer.csv", index=False)
     effects.to_csv(out / "layer_transfer_effects.csv", index=False)
     written = [out / "layer_transfer.csv", out / "layer_transfer_effects.csv"]
-    for (bb, target, fraction), g in table.groupby(["backbone", "target", "fraction"]):
+    keys = ["backbone", "target", "fraction"]
+    runs = dict(tuple(frame.groupby(keys)))  # each figure's per-seed dots
+    for (bb, target, fraction), g in table.groupby(keys):
         name = f"layer_transfer__{bb}__{target}__f{fraction}".replace("/", "_")
         title = f"{target}, {bb}: layers copied from a base network"
-        runs = frame[
-            (frame["backbone"] == bb)
-            & (frame["target"] == target)
-            & (frame["fraction"] == fraction)
-        ]
-        written += draw_layer_transfer(g, out / name, title, runs)
+        written += draw_layer_transfer(g, out / name, title, runs[bb, target, fraction])
     return written, table, effects
