@@ -133,3 +133,51 @@ def test_loading_writes_nothing_under_the_data_folder(tmp_path):
     td = load_task(load_card(cards / "saved_task.yaml"))
     assert len(td.test) == 20  # the '-' rows dropped: a select and a flatten ran
     assert sorted(p.relative_to(data) for p in data.rglob("*")) == before
+
+
+def _csv_card(tmp_path, rows: list[str]):
+    from test_card_formats import write_card
+
+    folder = tmp_path / "data" / "toy"
+    folder.mkdir(parents=True, exist_ok=True)
+    for split in ("train", "test"):
+        (folder / f"{split}.csv").write_text("sentence,label\n" + "\n".join(rows) + "\n")
+    entry = {"format": "csv", "path": "toy", "files": {"train": "train.csv", "test": "test.csv"}}
+    return write_card(tmp_path / "cards", base_card(name="toy", data={"local": [entry]}))
+
+
+def _fingerprint(card_path, data_dir) -> str:
+    from harness.cards import load_card
+    from harness.data.loading import load_source_split
+
+    return load_source_split(load_card(card_path), "train", [data_dir]).fingerprint
+
+
+ROWS = [
+    f"{'nice fine' if i % 2 else 'awful poor'} {i},{'pos' if i % 2 else 'neg'}" for i in range(12)
+]
+
+
+def test_a_data_file_is_fingerprinted_by_its_content_not_its_time(tmp_path):
+    """The shared data folder is copied afresh for every session, with new modification times:
+    keyed on times, every cached multi-task phase and every record of the day before was taken
+    for changed data (the 3-seed GLUE run retrained its finished phases each session)."""
+    import os
+    import shutil
+
+    card = _csv_card(tmp_path, ROWS)
+    data = tmp_path / "data"
+    train = data / "toy" / "train.csv"
+    before = _fingerprint(card, data)
+    os.utime(train, ns=(10**18, 10**18))  # the same bytes, another time
+    assert _fingerprint(card, data) == before
+    copy = tmp_path / "copy"
+    shutil.copytree(data, copy)  # a copied data folder: same names and contents
+    assert _fingerprint(card, copy) == before
+    stat = train.stat()
+    text = train.read_text()
+    swapped = text.replace(",neg", ",tmp", 1).replace(",pos", ",neg", 1).replace(",tmp", ",pos", 1)
+    train.write_text(swapped)  # two rows' labels swapped
+    os.utime(train, ns=(stat.st_atime_ns, stat.st_mtime_ns))  # edited in place, size and time kept
+    assert train.stat().st_size == stat.st_size
+    assert _fingerprint(card, data) != before

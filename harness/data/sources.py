@@ -56,18 +56,30 @@ def content_fingerprint(ds: datasets.Dataset) -> str:
     return hashlib.sha256(sink.getvalue().to_pybytes()).hexdigest()[:16]
 
 
+def _file_digest(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()[:16]
+
+
 def _file_fingerprint(paths: list[Path]) -> str:
-    """Names, sizes and times of the files read; a folder (an image folder, a `save_to_disk`
-    folder) counts every file under it, so a file rewritten in place gives a new one."""
+    """Names, sizes and contents of the files read; a folder (an image folder, a `save_to_disk`
+    folder) counts every file under it. Contents, not modification times: a copy of the same
+    data (a re-provisioned or rsynced data folder) keeps every cache entry and record valid,
+    and a file rewritten in place with its old size and time still gets a new fingerprint."""
     entries = []
     for p in paths:
-        entries.append((p.name, p.stat().st_size, p.stat().st_mtime_ns))
         if p.is_dir():
+            entries.append((p.name, "dir"))
             entries.extend(
-                (str(f.relative_to(p)), f.stat().st_size, f.stat().st_mtime_ns)
+                (str(f.relative_to(p)), f.stat().st_size, _file_digest(f))
                 for f in sorted(p.rglob("*"))
                 if f.is_file()
             )
+        else:
+            entries.append((p.name, p.stat().st_size, _file_digest(p)))
     return _hash(entries)
 
 
