@@ -225,10 +225,12 @@ def test_every_readme_command_runs(tmp_path, run_main, monkeypatch):
 
 
 def readme_suite_runs() -> list[str]:
-    """Every `transferbench run --suite ...` the README's prose prints in backticks (the
-    results sections' commands, which train for minutes to hours)."""
-    text = (REPO / "README.md").read_text(encoding="utf-8")
-    return sorted(set(re.findall(r"`(transferbench run --suite [^`]+)`", text.replace("\n", " "))))
+    """Every `transferbench run --suite ...` and `transferbench run --config examples/...` the
+    README's prose prints in backticks (the results sections' commands, which train for
+    minutes to hours)."""
+    text = (REPO / "README.md").read_text(encoding="utf-8").replace("\n", " ")
+    found = re.findall(r"`(transferbench run --(?:suite|config\s+examples/)[^`]+)`", text)
+    return sorted(set(" ".join(c.split()) for c in found))
 
 
 def test_every_suite_run_the_readme_prints_expands(run_main, monkeypatch):
@@ -238,6 +240,7 @@ def test_every_suite_run_the_readme_prints_expands(run_main, monkeypatch):
         pytest.skip(f"{DATA} is not beside the checkout")
     printed = readme_suite_runs()
     assert {"domains-text", "depth-text", "yosinski"} <= {c.split()[3] for c in printed}
+    assert "examples/mtdnn-optimizer-check.yaml" in {c.split()[3] for c in printed}
     failures = []
     for command in printed:
         proc = run_main(*command.split()[1:], "--dry_run")
