@@ -221,12 +221,19 @@ def build_pipeline(spec: BackboneSpec, corpus: list[TaskData], cache: Cache) -> 
     """The input pipeline for a backbone. For text presets, a WordPiece tokenizer is trained on
     the training texts of `corpus` (every task the suite puts through this backbone) and cached,
     so sources and targets share one vocabulary."""
+    from harness.backbone_fingerprint import weights_fingerprint
+
     modality = resolve_modality(spec)
+
+    def identity(*parts: Any) -> str:
+        # the stored weights' fingerprint where the backbone has any (a model replaced under
+        # its name keys new caches); left out otherwise, so those identities stay as they were
+        weights = weights_fingerprint(spec)
+        return _hash([*parts, PREPROCESS_VERSION] + ([weights] if weights else []))
+
     if modality == "image":
         settings = image_settings(spec)
-        return InputPipeline(
-            spec, modality, _hash([spec.to_dict(), settings, PREPROCESS_VERSION]), image=settings
-        )
+        return InputPipeline(spec, modality, identity(spec.to_dict(), settings), image=settings)
     if spec.is_preset:
         from harness.tokenization import corpus_key, train_wordpiece
 
@@ -252,7 +259,7 @@ def build_pipeline(spec: BackboneSpec, corpus: list[TaskData], cache: Cache) -> 
     return InputPipeline(
         spec,
         modality,
-        _hash([spec.to_dict(), tok_id, PREPROCESS_VERSION]),
+        identity(spec.to_dict(), tok_id),
         tokenizer=tokenizer,
         tokenizer_corpus=trained_on,
     )

@@ -20,6 +20,8 @@ from typing import Any
 import torch
 
 from harness.analysis.floor import constant_baseline
+from harness.backbone_fingerprint import WEIGHTS_KEY, weights_fingerprint
+from harness.backbones import BackboneSpec
 from harness.context import RunContext
 from harness.hostmemory import release_free_memory
 from harness.methods import get_method
@@ -193,6 +195,10 @@ class SuiteRunner(Workspace):
                 return True
             if name in then and then[name] != now_fp:
                 changed.append(name)
+        if WEIGHTS_KEY in then:
+            backbone = BackboneSpec(**spec.backbone)
+            if then[WEIGHTS_KEY] != {"weights": weights_fingerprint(backbone)}:
+                changed.append(f"backbone {backbone.name} (its weights)")
         if changed:
             self.echo(
                 f"run {spec.id} ({spec.describe()}): the data of {', '.join(changed)} changed "
@@ -251,6 +257,9 @@ class SuiteRunner(Workspace):
             fingerprints = {spec.target: ctx.data.fingerprints}
             for s in (*spec.sources, *spec.task_set):
                 fingerprints[s] = self.store.data(s).fingerprints
+            weights = weights_fingerprint(ctx.pipeline.spec)
+            if weights:  # a model replaced under its name: the record is not taken as current
+                fingerprints[WEIGHTS_KEY] = {"weights": weights}
             method = get_method(spec.method).from_settings(
                 spec.method_config, f"method '{spec.variant}'"
             )

@@ -181,3 +181,79 @@ def test_a_data_file_is_fingerprinted_by_its_content_not_its_time(tmp_path):
     os.utime(train, ns=(stat.st_atime_ns, stat.st_mtime_ns))  # edited in place, size and time kept
     assert train.stat().st_size == stat.st_size
     assert _fingerprint(card, data) != before
+
+
+def _tiny_local_model(folder, real_data_dir, seed: int) -> None:
+    """A local model folder: MiniLM's tokenizer and a 1-layer, 16-wide BERT of `seed`."""
+    import shutil
+
+    import torch
+    from transformers import BertConfig, BertModel
+
+    folder.mkdir(parents=True, exist_ok=True)
+    minilm = real_data_dir / "models/all-MiniLM-L6-v2"
+    for name in ("vocab.txt", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json"):
+        shutil.copy(minilm / name, folder / name)
+    torch.manual_seed(seed)
+    config = BertConfig(
+        vocab_size=30522,
+        hidden_size=16,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        intermediate_size=32,
+        max_position_embeddings=64,
+    )
+    BertModel(config).save_pretrained(folder)
+
+
+@pytest.mark.realdata
+def test_a_model_replaced_under_its_name_is_never_served_from_the_cache(
+    tmp_path, run_main, real_data_dir
+):
+    """Cache keys and records named a local or Hub model only by its name: new weights in the
+    same folder (or a new Hub revision) got the encodings, sources and multi-task phases of the
+    old ones, and every record counted as current."""
+    from harness.backbones import BackboneSpec
+
+    model = tmp_path / "model"
+    _tiny_local_model(model, real_data_dir, seed=0)
+    card = _csv_card(tmp_path, ROWS)
+    suite = {
+        **SUITE,
+        "backbones": [{"name": str(model), "max_length": 16}],
+        "targets": ["toy"],
+        "budget": {**SUITE["budget"], "num_train_epochs": 1},
+    }
+    (tmp_path / "suite.yaml").write_text(yaml.safe_dump(suite))
+    argv = [
+        "run",
+        "--config",
+        tmp_path / "suite.yaml",
+        "--include_path",
+        card.parent,
+        "--data_dir",
+        tmp_path / "data",
+        "--output_dir",
+        tmp_path / "out",
+        "--cache_dir",
+        tmp_path / "cache",
+    ]
+    first = run_main(*argv)
+    assert first.returncode == 0, first.stderr[-2000:]
+    again = run_main(*argv)  # the same weights: recorded, nothing to run
+    assert "changed since it was recorded" not in again.stdout
+    _tiny_local_model(model, real_data_dir, seed=1)  # new weights under the same name
+    third = run_main(*argv)
+    assert third.returncode == 0, third.stderr[-2000:]
+    assert (
+        f"backbone {model} (its weights)" in third.stdout
+        and "changed since it was recorded" in third.stdout
+    )
+    # and the input pipeline, which keys every cache built on the backbone, moved with them
+    from harness.cache import Cache
+    from harness.preprocess import build_pipeline
+
+    spec = BackboneSpec(name=str(model), max_length=16)
+    now = build_pipeline(spec, [], Cache(tmp_path / "c2", None)).identity
+    _tiny_local_model(model, real_data_dir, seed=0)
+    assert build_pipeline(spec, [], Cache(tmp_path / "c2", None)).identity != now

@@ -56,15 +56,25 @@ def content_fingerprint(ds: datasets.Dataset) -> str:
     return hashlib.sha256(sink.getvalue().to_pybytes()).hexdigest()[:16]
 
 
+_DIGESTS: dict[tuple, str] = {}  # this process's digests by path and status
+
+
 def _file_digest(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()[:16]
+    """A file's content hash, computed once per process for each path, inode, size and
+    modification and change times (a write, or setting the times back, moves the change time,
+    as git's index relies on)."""
+    st = path.stat()
+    memo = (str(path.resolve()), st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+    if memo not in _DIGESTS:
+        h = hashlib.sha256()
+        with path.open("rb") as f:
+            for chunk in iter(lambda: f.read(1 << 20), b""):
+                h.update(chunk)
+        _DIGESTS[memo] = h.hexdigest()[:16]
+    return _DIGESTS[memo]
 
 
-def _file_fingerprint(paths: list[Path]) -> str:
+def files_fingerprint(paths: list[Path]) -> str:
     """Names, sizes and contents of the files read; a folder (an image folder, a `save_to_disk`
     folder) counts every file under it. Contents, not modification times: a copy of the same
     data (a re-provisioned or rsynced data folder) keeps every cache entry and record valid,
@@ -208,5 +218,5 @@ def _load_local(
             logger.info("loading %s/%s from %s", card.name, split, root)
             ds = reader(paths, spec, card)
             where = ", ".join(map(str, paths))
-            return ds, _hash([spec["format"], _file_fingerprint(paths)]), where
+            return ds, _hash([spec["format"], files_fingerprint(paths)]), where
     return None
