@@ -29,6 +29,7 @@ finds the entry done and loads it, so a source encoder is trained once for all o
 
 from __future__ import annotations
 
+import glob
 import hashlib
 import json
 import logging
@@ -236,6 +237,10 @@ class Cache:
         error: BaseException | None = None
         try:
             if main:
+                # the entry's lock is held: a temporary folder of the same entry is a killed
+                # process's half-written one (a multi-task phase is ~90 MB), never a live one
+                for stale in folder.parent.glob(f".{glob.escape(folder.name)}.*.tmp"):
+                    shutil.rmtree(stale, ignore_errors=True)
                 tmp.mkdir(parents=True)
             with preserved_random_state():
                 compute(tmp if main else None)

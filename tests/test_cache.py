@@ -72,3 +72,18 @@ def test_computing_an_entry_leaves_the_random_state_as_a_hit_would(cache):
     torch.manual_seed(0), random.seed(0), np.random.seed(0)
     cache.get_or_compute("k", ["a"], compute, lambda f: None)  # hit
     assert draw() == after_miss
+
+
+def test_a_killed_processs_half_written_entry_is_removed_when_the_entry_is_computed(cache):
+    """A process killed while computing (a session's end, Ctrl-C twice) left its temporary
+    folder beside the entry for good: one ~90 MB multi-task phase per kill."""
+    compute, load = _text_entry("x")
+    folder = cache.folder("k", ["a"], "t[1]")  # a name with glob characters
+    stale = folder.with_name(f".{folder.name}.999999-deadbeef.tmp")
+    stale.mkdir(parents=True)
+    (stale / "model.pt").write_text("half")
+    other = folder.with_name(f".{cache.folder('k', ['b'], 't').name}.999999-deadbeef.tmp")
+    other.mkdir()  # another entry's: not this computation's to remove
+    assert cache.get_or_compute("k", ["a"], compute, load, name="t[1]") == "x"
+    assert not stale.exists() and other.exists()
+    assert sorted(p.name for p in (cache.root / "k").iterdir()) == sorted([folder.name, other.name])
