@@ -48,6 +48,10 @@ class DistillConfig(MultiTaskConfig):
     teachers: int = 3  # K: teacher seeds per distilled task
     teacher_method: str = "finetune"  # any single-task method that trains through ctx.train
     teacher_settings: dict = field(default_factory=dict)
+    # sources the teachers start from (a method that uses sources, e.g. finetune): MT-DNN-KD's
+    # teachers are MT-DNN models, which have seen the set's large related task; a teacher
+    # trained from the base encoder on a small task may learn nothing worth distilling
+    teacher_sources: list = field(default_factory=list)
     # tasks with teachers; empty: every task of the set
     distill_tasks: list = field(default_factory=list)
     kd_temperature: float = 1.0
@@ -67,6 +71,12 @@ class DistillConfig(MultiTaskConfig):
         if not isinstance(self.teacher_settings, dict):
             raise ConfigError(
                 f"teacher_settings must be a mapping of the teacher method's settings, got {self.teacher_settings!r}"
+            )
+        if not isinstance(self.teacher_sources, list) or not all(
+            isinstance(t, str) for t in self.teacher_sources
+        ):
+            raise ConfigError(
+                f"teacher_sources must be a list of task names, got {self.teacher_sources!r}"
             )
         if self.teachers < 1:
             raise ConfigError(f"teachers must be >= 1, got {self.teachers}")
@@ -119,6 +129,13 @@ class Distill(Method):
             raise ConfigError(
                 f"distill: teacher_method '{cfg.teacher_method}' is multi-task; use a single-task method"
             )
+        if cfg.teacher_sources and not get_method(cfg.teacher_method).uses_sources:
+            raise ConfigError(
+                f"distill: teacher_sources {cfg.teacher_sources} given, and teacher_method "
+                f"'{cfg.teacher_method}' starts from no source; use one that does (finetune)"
+            )
+        for name in cfg.teacher_sources:
+            ctx.task_card(name)  # an unknown name fails here, before any teacher trains
         distilled = list(cfg.distill_tasks) or list(ctx.spec.task_set)
         unknown = [t for t in distilled if t not in ctx.spec.task_set]
         if unknown:
@@ -184,7 +201,13 @@ class Distill(Method):
         def compute(folder: Path | None) -> None:
             train_probs, test_probs, scores = [], [], []
             for k in range(cfg.teachers):
-                sub = ctx.for_task(task, seed=k, method=cfg.teacher_method, method_config=settings)
+                sub = ctx.for_task(
+                    task,
+                    seed=k,
+                    method=cfg.teacher_method,
+                    method_config=settings,
+                    sources=cfg.teacher_sources,
+                )
                 try:
                     result = teacher.run(sub)
                 except (
@@ -219,6 +242,7 @@ class Distill(Method):
                     "ensemble_metrics": ensemble,
                     "metric": card.primary_metric,
                     "teacher_method": cfg.teacher_method,
+                    "teacher_sources": list(cfg.teacher_sources),
                 }
                 (folder / "teachers.json").write_text(json.dumps(info, indent=1))
 
@@ -246,4 +270,6 @@ class Distill(Method):
             ctx.splits.caps,
             rows,
         ]
+        if cfg.teacher_sources:  # keys without them stay as they were
+            parts.append({"teacher_sources": list(cfg.teacher_sources)})
         return ctx.cache.get_or_compute("soft_targets", parts, compute, load, name=task)

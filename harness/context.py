@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -147,11 +148,17 @@ class RunContext:
         }
 
     def for_task(
-        self, target: str, seed: int, method: str, method_config: dict[str, Any]
+        self,
+        target: str,
+        seed: int,
+        method: str,
+        method_config: dict[str, Any],
+        sources: Sequence[str] = (),
     ) -> RunContext:
         """A context for a single-task run on another task of the set (a teacher): the task's
         rows in the multi-task phase (`RunSplits.task_train_rows`), the source budget, the
-        given seed and method; same caches."""
+        given seed, method and sources (trained once, shared with the suite's runs from the
+        same sources); same caches."""
         spec = replace(
             self.spec,
             target=target,
@@ -161,7 +168,7 @@ class RunContext:
             variant=method,
             method_config=method_config,
             budget=self.spec.source_budget,
-            sources=(),
+            sources=tuple(sources),
             task_set=(),
             fraction_tasks=(),
         )

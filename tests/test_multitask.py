@@ -682,6 +682,54 @@ def test_a_failed_teacher_fails_the_distill_runs_with_its_reason(tmp_path, monke
     assert "teacher 2/2 of 'synth_text_anchor'" in err and "loss is nan at step 2" in err, err
 
 
+def test_distill_teachers_start_from_the_teacher_sources_trained_once(tmp_path):
+    """`teacher_sources`: the teachers start from a source-trained encoder, the same cached one
+    the suite's sequential-transfer runs start from (nli-multitask's teachers, trained from the
+    base encoder on 62-300 rows, stayed below the majority floor on RTE)."""
+    far = "synth_text_far"
+    specs = suite(
+        targets=[NEAR],
+        task_set=TASK_SET,
+        sources=["none", far],
+        methods={"distill": {"teachers": 1, "teacher_sources": [far]}, "finetune": {}},
+        limit=64,
+        budget={**BUDGET, "num_train_epochs": 1},
+        source_budget={"num_train_epochs": 1},
+    )
+    runner, outcome, records = run(specs, tmp_path / "out", tmp_path / "cache")
+    assert all(r["status"] == "ok" for r in records.values())
+    (kd,) = [r for r in records.values() if r["spec"]["method"] == "distill"]
+    for task in TASK_SET:
+        assert kd["extra"]["teachers"][task]["teacher_sources"] == [far]
+    assert runner.cache.counts["sources_miss"] == 1  # one source for teachers and finetune
+
+
+@pytest.mark.parametrize(
+    ("config", "message"),
+    [
+        (
+            {"teacher_sources": ["synth_text_far"], "teacher_method": "scratch"},
+            "starts from no source",
+        ),
+        ({"teacher_sources": ["no_such_task"]}, "no_such_task"),
+    ],
+)
+def test_bad_teacher_sources_fail_before_any_teacher_trains(tmp_path, config, message):
+    specs = suite(
+        targets=[NEAR],
+        task_set=TASK_SET,
+        methods={"distill": {"teachers": 1, **config}},
+        limit=32,
+        budget={**BUDGET, "num_train_epochs": 1},
+        source_budget={"num_train_epochs": 1},
+    )
+    _, _, records = run(specs, tmp_path / "out", tmp_path / "cache")
+    (record,) = records.values()
+    assert record["status"] == "failed" and message in record["error"], record.get("error")
+    with pytest.raises(ConfigError, match="teacher_sources must be a list"):
+        suite(targets=[NEAR], task_set=TASK_SET, methods={"distill": {"teacher_sources": "x"}})
+
+
 def test_a_task_set_task_without_training_rows_is_a_recorded_failure(tmp_path):
     import yaml
 
