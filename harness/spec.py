@@ -29,6 +29,7 @@ ADDED_BUDGET_FIELDS = {"gradient_checkpointing": False}  # budget fields added l
 ADDED_METHOD_FIELDS = {
     "feature_extraction": {"layer": 0, "layers": ""},
     "finetune": {"copy_layers": ""},
+    "distill": {"teacher_sources": []},
 }
 
 
