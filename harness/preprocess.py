@@ -40,6 +40,7 @@ class InputPipeline:
     tokenizer: Any = None
     image: dict[str, Any] | None = None
     tokenizer_corpus: list[str] | None = None  # a preset's WordPiece was trained on these tasks
+    weights: str | None = None  # the stored weights' fingerprint (`harness.backbone_fingerprint`)
 
     @property
     def input_identity(self) -> str:
@@ -224,16 +225,18 @@ def build_pipeline(spec: BackboneSpec, corpus: list[TaskData], cache: Cache) -> 
     from harness.backbone_fingerprint import weights_fingerprint
 
     modality = resolve_modality(spec)
+    weights = weights_fingerprint(spec)
 
     def identity(*parts: Any) -> str:
         # the stored weights' fingerprint where the backbone has any (a model replaced under
         # its name keys new caches); left out otherwise, so those identities stay as they were
-        weights = weights_fingerprint(spec)
         return _hash([*parts, PREPROCESS_VERSION] + ([weights] if weights else []))
 
     if modality == "image":
         settings = image_settings(spec)
-        return InputPipeline(spec, modality, identity(spec.to_dict(), settings), image=settings)
+        return InputPipeline(
+            spec, modality, identity(spec.to_dict(), settings), image=settings, weights=weights
+        )
     if spec.is_preset:
         from harness.tokenization import corpus_key, train_wordpiece
 
@@ -262,6 +265,7 @@ def build_pipeline(spec: BackboneSpec, corpus: list[TaskData], cache: Cache) -> 
         identity(spec.to_dict(), tok_id),
         tokenizer=tokenizer,
         tokenizer_corpus=trained_on,
+        weights=weights,
     )
 
 

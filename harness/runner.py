@@ -257,9 +257,8 @@ class SuiteRunner(Workspace):
             fingerprints = {spec.target: ctx.data.fingerprints}
             for s in (*spec.sources, *spec.task_set):
                 fingerprints[s] = self.store.data(s).fingerprints
-            weights = weights_fingerprint(ctx.pipeline.spec)
-            if weights:  # a model replaced under its name: the record is not taken as current
-                fingerprints[WEIGHTS_KEY] = {"weights": weights}
+            if ctx.pipeline.weights:  # a model replaced under its name: not taken as current
+                fingerprints[WEIGHTS_KEY] = {"weights": ctx.pipeline.weights}
             method = get_method(spec.method).from_settings(
                 spec.method_config, f"method '{spec.variant}'"
             )

@@ -9,7 +9,8 @@ from __future__ import annotations
 import datasets
 import pytest
 import yaml
-from test_cards import base_card
+from test_card_formats import ROWS
+from test_cards import base_card, write_card
 
 SUITE = {
     "name": "changed",
@@ -136,14 +137,12 @@ def test_loading_writes_nothing_under_the_data_folder(tmp_path):
 
 
 def _csv_card(tmp_path, rows: list[str]):
-    from test_card_formats import write_card
-
+    """`base_card`'s toy task (it reads `<data_dir>/toy/{train,test}.csv`) over `rows`."""
     folder = tmp_path / "data" / "toy"
     folder.mkdir(parents=True, exist_ok=True)
     for split in ("train", "test"):
         (folder / f"{split}.csv").write_text("sentence,label\n" + "\n".join(rows) + "\n")
-    entry = {"format": "csv", "path": "toy", "files": {"train": "train.csv", "test": "test.csv"}}
-    return write_card(tmp_path / "cards", base_card(name="toy", data={"local": [entry]}))
+    return write_card(tmp_path / "cards", base_card())
 
 
 def _fingerprint(card_path, data_dir) -> str:
@@ -151,11 +150,6 @@ def _fingerprint(card_path, data_dir) -> str:
     from harness.data.loading import load_source_split
 
     return load_source_split(load_card(card_path), "train", [data_dir]).fingerprint
-
-
-ROWS = [
-    f"{'nice fine' if i % 2 else 'awful poor'} {i},{'pos' if i % 2 else 'neg'}" for i in range(12)
-]
 
 
 def test_a_data_file_is_fingerprinted_by_its_content_not_its_time(tmp_path):
