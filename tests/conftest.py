@@ -20,6 +20,9 @@ import pytest  # noqa: E402
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    from module_order import heaviest_first, load
+
+    items[:] = heaviest_first(items, load())  # the longest modules start first (module_order.py)
     data_dir = os.environ.get("TRANSFERBENCH_DATA_DIR")
     if data_dir and Path(data_dir).is_dir():
         return
