@@ -5,6 +5,7 @@ The fields a card may hold are in `card_schema`, their checks in `card_validatio
 from __future__ import annotations
 
 import copy
+import functools
 import hashlib
 import json
 from dataclasses import dataclass, field
@@ -156,6 +157,13 @@ def deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]
     return merged
 
 
+@functools.lru_cache(maxsize=4096)
+def _parsed(text: str) -> Any:
+    """YAML text's data, parsed once per process: every registry reads every card again, and
+    parsing is most of it. Keyed by the text itself, so an edited file is parsed afresh."""
+    return yaml.safe_load(text)
+
+
 def read_yaml(path: Path) -> dict[str, Any]:
     """Read a YAML mapping, turning parse errors into errors that name the file and line."""
     try:
@@ -163,7 +171,7 @@ def read_yaml(path: Path) -> dict[str, Any]:
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{path}: cannot read: {getattr(exc, 'strerror', None) or exc}") from exc
     try:
-        data = yaml.safe_load(text)
+        data = copy.deepcopy(_parsed(text))  # a copy: callers merge and edit what they read
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""

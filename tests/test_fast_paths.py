@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import gc
 import math
+from types import SimpleNamespace
 
 import datasets
 import numpy as np
@@ -14,7 +15,9 @@ import pytest
 from scipy import stats
 
 from harness.analysis.kendall import kendall_tau_b
-from harness.data.subsets import as_array, stratified_sample
+from harness.data.resplitting import holdout
+from harness.data.split_validation import validate_split
+from harness.data.subsets import as_array, column_values, stratified_sample
 from harness.runner import make_accelerator
 from harness.training import release_prepared
 
@@ -47,6 +50,63 @@ def test_a_datasets_column_is_read_whole_and_samples_alike():
     assert stratified_sample(column, 30, 0, True) == stratified_sample(list(column), 30, 0, True)
 
 
+def _labelled(labels: list, class_label: bool) -> datasets.Dataset:
+    ds = datasets.Dataset.from_dict(
+        {"labels": labels, "text": [f"row {i}" for i in range(len(labels))]}
+    )
+    if class_label:
+        ds = ds.cast_column("labels", datasets.ClassLabel(num_classes=max(labels) + 1))
+    return ds.select(range(len(ds) - 1, -1, -1))  # an indices mapping, as a capped split has
+
+
+@pytest.mark.parametrize(
+    "labels, class_label",
+    [
+        ([i % 3 for i in range(200)], True),  # stratified
+        ([0] * 150 + [1] * 49 + [2], True),  # a class of one row: not stratified
+        ([i % 3 for i in range(200)], False),  # labels that are no ClassLabel: not stratified
+        ([i % 7 for i in range(30)], True),  # 3 held-out rows for 7 classes: not stratified
+    ],
+)
+def test_the_held_out_validation_split_is_the_one_train_test_split_makes(labels, class_label):
+    """`holdout` reads the labels through Arrow and cuts the rows `datasets`' own
+    `train_test_split(stratify_by_column="labels")` cuts (or its unstratified split where that
+    one refuses), row for row."""
+    ds = _labelled(labels, class_label)
+    card = SimpleNamespace(
+        name="t", validation_fraction=0.1, has_classes=True, num_labels=len(set(labels))
+    )
+    for seed in (0, 3):
+        n_val = int(round(len(ds) * 0.1))
+        try:
+            parts = ds.train_test_split(test_size=n_val, seed=seed, stratify_by_column="labels")
+        except ValueError:
+            parts = ds.train_test_split(test_size=n_val, seed=seed)
+        train, validation = holdout(card, ds, seed)
+        assert (
+            train["text"] == parts["train"]["text"] and validation["text"] == parts["test"]["text"]
+        )
+
+
+def test_a_label_column_is_read_whole_with_the_values_a_row_read_gives():
+    ds = datasets.Dataset.from_dict(
+        {"label": ["b", None, "a", "1", "2"], "score": [0.5, None, 2.0, 3.25, -1.0]}
+    ).select([4, 3, 2, 1, 0])
+    for name in ("label", "score"):
+        assert column_values(ds, name) == [row[name] for row in ds]
+    card = SimpleNamespace(
+        name="t",
+        file_columns=["x"],
+        label="y",
+        has_classes=False,
+        input_joins={},
+        input_columns=["x"],
+    )
+    regression = datasets.Dataset.from_dict({"y": ["1.5", "2", None], "x": [0, 1, 2]})
+    with pytest.raises(Exception, match="row 2: label None is not a finite number"):
+        validate_split(card, regression, "train", "here")
+
+
 def test_a_cpu_training_ends_without_a_full_garbage_collection(monkeypatch):
     acc = make_accelerator()
     acc._models.append(object())
@@ -58,3 +118,15 @@ def test_a_cpu_training_ends_without_a_full_garbage_collection(monkeypatch):
     monkeypatch.setattr(gc, "collect", collect)
     release_prepared(acc)
     assert not acc._models and acc.step == 0
+
+
+def test_a_card_parsed_once_is_read_afresh_when_edited_and_never_shared(tmp_path):
+    from harness.cards import read_yaml
+
+    card = tmp_path / "t.yaml"
+    card.write_text("name: t\nlabel_names: [a, b]\n")
+    first = read_yaml(card)
+    first["label_names"].append("edited by a caller")
+    assert read_yaml(card) == {"name": "t", "label_names": ["a", "b"]}  # the caller's copy
+    card.write_text("name: t\nlabel_names: [a, c]\n")  # same size, edited in place
+    assert read_yaml(card)["label_names"] == ["a", "c"]

@@ -8,7 +8,7 @@ import logging
 import datasets
 
 from harness.cards import TaskCard
-from harness.data.subsets import largest_remainder
+from harness.data.subsets import as_array, largest_remainder
 from harness.errors import DataError
 
 logger = logging.getLogger("harness.data.loading")  # the name its messages have always carried
@@ -22,7 +22,7 @@ def _classes_without_training_rows(
     """The error when a class of the card has no training row: a model cannot learn it, and
     the usual cause is labels counted from 1 read as positions from 0 (class K's rows dropped
     as out of range, every other class shifted by one)."""
-    present = set(train["labels"])
+    present = set(as_array(train["labels"]).tolist())
     missing = [name for i, name in enumerate(card.label_names) if i not in present]
     if not missing:
         return None
@@ -49,8 +49,6 @@ def resplit(card: TaskCard, ds: datasets.Dataset) -> dict[str, datasets.Dataset]
     """Cut one split into the card's `resplit` fractions: seeded and stratified by class (each
     class is shuffled and cut at the same fractions, rounding by largest remainder)."""
     import numpy as np
-
-    from harness.data.subsets import as_array
 
     roles = [r for r in ("train", "validation", "test") if r in card.resplit]
     fractions = np.array([float(card.resplit[r]) for r in roles])
@@ -84,9 +82,21 @@ def holdout(
         raise DataError(
             f"task '{card.name}': train split has {len(train)} rows, too few to hold out a validation split"
         )
-    stratify = "labels" if card.has_classes and n_val >= card.num_labels else None
-    try:
-        parts = train.train_test_split(test_size=n_val, seed=seed, stratify_by_column=stratify)
-    except ValueError:  # a class with a single row can't be stratified
-        parts = train.train_test_split(test_size=n_val, seed=seed)
+    stratify = card.has_classes and n_val >= card.num_labels
+    if stratify and isinstance(train.features.get("labels"), datasets.ClassLabel):
+        import numpy as np
+        from datasets.arrow_dataset import stratified_shuffle_split_generate_indices
+
+        # `train_test_split(stratify_by_column=...)`'s own split, with the labels read through
+        # Arrow in one go (it reads them row by row); tests/test_fast_paths.py checks the rows
+        labels = as_array(train["labels"])
+        rng = np.random.default_rng(seed)
+        try:
+            kept, held = next(
+                stratified_shuffle_split_generate_indices(labels, len(train) - n_val, n_val, rng)
+            )
+            return train.select(kept), train.select(held)
+        except ValueError:  # a class with a single row can't be stratified
+            pass
+    parts = train.train_test_split(test_size=n_val, seed=seed)
     return parts["train"], parts["test"]

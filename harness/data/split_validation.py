@@ -9,6 +9,7 @@ from collections import Counter
 import datasets
 
 from harness.cards import TaskCard, _label_text
+from harness.data.subsets import column_values
 from harness.errors import DataError
 
 
@@ -32,7 +33,7 @@ def validate_split(
         target = datasets.ClassLabel(names=list(card.label_names))
     else:
         out, keep, skipped = [], None, Counter()
-        for row, value in enumerate(ds[card.label]):
+        for row, value in enumerate(column_values(ds, card.label)):
             try:
                 f = float(value)
             except (TypeError, ValueError):
@@ -59,7 +60,7 @@ def _labels_by_name(card: TaskCard, ds: datasets.Dataset, context: str) -> list:
     feature): its integers are positions in the data's own list, which need not be the card's
     order. A card whose names are not the data's is an error showing both lists."""
     feature = ds.features.get(card.label)
-    values = ds[card.label]
+    values = column_values(ds, card.label)
     if not isinstance(feature, datasets.ClassLabel) or card.label_map is not None:
         return values
     data_names, card_names = list(feature.names), list(card.label_names)

@@ -25,6 +25,13 @@ def as_array(values: Sequence) -> np.ndarray:
     return np.asarray(values)
 
 
+def column_values(ds, name: str) -> list:
+    """A `datasets` column's values as Python objects, read through Arrow in one go (iterating
+    `ds[name]` formats each row on its own)."""
+    column = ds.with_format("arrow")[name]
+    return column.to_pylist() if hasattr(column, "to_pylist") else list(ds[name])
+
+
 def _class_order(labels: np.ndarray, rng: np.random.Generator) -> dict:
     """Each class's rows in a seeded random order."""
     return {c: rng.permutation(np.flatnonzero(labels == c)) for c in np.unique(labels)}
