@@ -130,3 +130,41 @@ def test_a_card_parsed_once_is_read_afresh_when_edited_and_never_shared(tmp_path
     assert read_yaml(card) == {"name": "t", "label_names": ["a", "b"]}  # the caller's copy
     card.write_text("name: t\nlabel_names: [a, c]\n")  # same size, edited in place
     assert read_yaml(card)["label_names"] == ["a", "c"]
+
+
+def test_a_generator_runs_once_for_all_the_splits_of_a_task_load(tmp_path, monkeypatch):
+    import sys
+
+    from harness.cards import card_from_dict
+    from harness.data.loading import load_task
+
+    (tmp_path / "counted_gen.py").write_text(
+        "import datasets\nCALLS = []\n"
+        "def make(n):\n"
+        "    CALLS.append(n)\n"
+        "    rows = lambda k: datasets.Dataset.from_dict("
+        "{'text': [f'r{i}' for i in range(k)], 'label': [i % 2 for i in range(k)]})\n"
+        "    return {'train': rows(n), 'test': rows(8)}\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    card = card_from_dict(
+        {
+            "name": "counted",
+            "modality": "text",
+            "problem": "classification",
+            "inputs": {"text": "text"},
+            "label": "label",
+            "label_names": ["a", "b"],
+            "splits": {"train": "train", "test": "test"},
+            "metrics": ["accuracy"],
+            "primary_metric": "accuracy",
+            "direction": "max",
+            "version": 1,
+            "data": {"generator": {"function": "counted_gen:make", "kwargs": {"n": 40}}},
+        }
+    )
+    first = load_task(card)
+    assert sys.modules["counted_gen"].CALLS == [40]  # train, held-out validation and test
+    assert len(first.train) + len(first.validation) == 40 and len(first.test) == 8
+    load_task(card)
+    assert sys.modules["counted_gen"].CALLS == [40, 40]  # a new load calls it again

@@ -31,6 +31,7 @@ from harness.data.sources import (
     _load_generator,
     _load_local,
     content_fingerprint,
+    one_generation,
     resolve_data_dir,
     resolve_data_dirs,
 )
@@ -229,7 +230,8 @@ def load_task(
     was = datasets.is_caching_enabled()
     datasets.disable_caching()
     try:
-        return _load_task(card, data_dir, source, roles)
+        with one_generation():
+            return _load_task(card, data_dir, source, roles)
     finally:
         if was:
             datasets.enable_caching()

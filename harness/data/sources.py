@@ -3,10 +3,13 @@ helpers and the fingerprints that say what was read."""
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import hashlib
 import json
 import logging
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -36,6 +39,21 @@ def resolve_data_dir(data_dir: str | Path | None = None) -> Path | None:
     """The first data folder (None when none is set)."""
     dirs = resolve_data_dirs(data_dir)
     return dirs[0] if dirs else None
+
+
+# within `one_generation()`: (function, card, arguments) -> the splits its generator returned
+_GENERATED: contextvars.ContextVar[dict | None] = contextvars.ContextVar("generated", default=None)
+
+
+@contextlib.contextmanager
+def one_generation() -> Iterator[None]:
+    """Within it, a card's generator runs once for all the splits read (`load_task`): a
+    generator makes every split at each call, and one call keeps them from one draw."""
+    token = _GENERATED.set({})
+    try:
+        yield
+    finally:
+        _GENERATED.reset(token)
 
 
 def _hash(obj: Any) -> str:
@@ -125,8 +143,9 @@ def _load_generator(
         raise ConfigError(f"{where}.function': {exc}") from exc
     kwargs = dict(spec.get("kwargs") or {})  # as the card writes them: the fingerprint's
     called = _with_data_dir(kwargs, data_dirs or [], f"{where}.kwargs")
+    memo, key = _GENERATED.get(), (spec["function"], str(card.path), _hash(called))
     try:
-        splits = fn(**called)
+        splits = memo[key] if memo is not None and key in memo else fn(**called)
     except TypeError as exc:
         raise ConfigError(f"{where}.kwargs': {exc}") from exc
     except Exception as exc:  # noqa: BLE001 - user code: any failure is reported, with its type
@@ -141,6 +160,8 @@ def _load_generator(
             f"task '{card.name}' ({card.path}): generator {spec['function']} must return "
             f"{{split name: datasets.Dataset}}, got {type(splits).__name__}"
         )
+    if memo is not None:
+        memo[key] = splits
     if split not in splits:
         raise ConfigError(
             f"{card.path}: field 'splits': generator makes splits {sorted(splits)}, not '{split}'"
