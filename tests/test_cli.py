@@ -33,10 +33,10 @@ def _env() -> dict[str, str]:
     return env
 
 
-def cli(*args: object, cwd: Path | None = None) -> subprocess.CompletedProcess:
+def cli_process(*args: object) -> subprocess.CompletedProcess:
+    """The command in its own process, as a user runs it."""
     return subprocess.run(
         [sys.executable, "-m", "harness", *map(str, args)],
-        cwd=cwd,
         env=_env(),
         capture_output=True,
         text=True,
@@ -63,6 +63,27 @@ def run_main(capsys):
     return call
 
 
+@pytest.fixture
+def cli(capsys, monkeypatch):
+    """The command in this process (a subprocess pays ~4 s of imports; `cli_process` and
+    `test_python_m_harness_matches_the_entry_point` check that the two agree), with no data
+    folder set and `cwd` as its working folder; an argparse error's exit is its code."""
+
+    def call(*args: object, cwd: Path | None = None) -> subprocess.CompletedProcess:
+        monkeypatch.delenv("TRANSFERBENCH_DATA_DIR", raising=False)
+        if cwd is not None:
+            monkeypatch.chdir(cwd)
+        capsys.readouterr()
+        try:
+            code = main([str(a) for a in args])
+        except SystemExit as exc:
+            code = exc.code
+        out = capsys.readouterr()
+        return subprocess.CompletedProcess(args, code, out.out, out.err)
+
+    return call
+
+
 def assert_user_error(proc: subprocess.CompletedProcess, *expected: str, code: int = 2) -> None:
     assert proc.returncode == code, (proc.returncode, proc.stdout, proc.stderr)
     assert "Traceback" not in proc.stderr, proc.stderr
@@ -76,7 +97,7 @@ def assert_user_error(proc: subprocess.CompletedProcess, *expected: str, code: i
 
 @pytest.fixture(scope="module")
 def listed_tasks() -> subprocess.CompletedProcess:
-    return cli("list", "tasks")
+    return cli_process("list", "tasks")
 
 
 def test_list_tasks(listed_tasks):
@@ -102,7 +123,7 @@ def test_python_m_harness_matches_the_entry_point(listed_tasks, capsys):
     assert proc.returncode == 0 and proc.stdout == listed_tasks.stdout
 
 
-def test_list_tasks_by_tag():
+def test_list_tasks_by_tag(cli):
     proc = cli("list", "tasks", "--tag", "glue")
     assert proc.returncode == 0, proc.stderr
     assert sorted(table_names(proc.stdout)) == sorted(GLUE)
@@ -120,7 +141,7 @@ def test_list_tasks_unknown_tag_is_empty(capsys):
     assert capsys.readouterr().out.strip() == "(none)"
 
 
-def test_list_metrics():
+def test_list_metrics(cli):
     proc = cli("list", "metrics")
     assert proc.returncode == 0, proc.stderr
     names = table_names(proc.stdout)
@@ -155,7 +176,7 @@ def test_list_suites(run_main):
     assert "quick" in table_names(proc.stdout)
 
 
-def test_list_something_unknown_is_an_argparse_error():
+def test_list_something_unknown_is_an_argparse_error(cli):
     proc = cli("list", "widgets")
     assert proc.returncode == 2 and "invalid choice: 'widgets'" in proc.stderr
     assert "Traceback" not in proc.stderr
@@ -219,7 +240,7 @@ def extra(tmp_path) -> tuple[Path, Path]:
     return cards, data
 
 
-def test_include_path_lists_extra_cards(extra):
+def test_include_path_lists_extra_cards(extra, cli):
     cards, _ = extra
     proc = cli("list", "tasks", "--include_path", cards, "--tag", "extra")
     assert proc.returncode == 0, proc.stderr
@@ -228,7 +249,7 @@ def test_include_path_lists_extra_cards(extra):
     assert "my_csv_task" not in plain.stdout
 
 
-def test_inspect_an_include_path_csv_task(extra, tmp_path):
+def test_inspect_an_include_path_csv_task(extra, tmp_path, cli):
     cards, data = extra
     proc = cli("inspect", "my_csv_task", "--include_path", cards, "--data_dir", data, cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
@@ -267,13 +288,13 @@ def test_inspect_unknown_task(run_main):
     assert_user_error(proc, "unknown task 'sst3'", "Did you mean 'sst2'")
 
 
-def test_broken_include_path_card_is_reported(tmp_path):
+def test_broken_include_path_card_is_reported(tmp_path, cli):
     (tmp_path / "bad.yaml").write_text("name: bad\nversion: 1\n  modality: text\n")
     proc = cli("list", "tasks", "--include_path", tmp_path)
     assert_user_error(proc, "problem(s) in task cards", "bad.yaml", "line 3")
 
 
-def test_validate_a_missing_path():
+def test_validate_a_missing_path(cli):
     proc = cli("validate", "no/such/folder")
     assert proc.returncode == 1 and "no such file or folder" in proc.stderr
     assert "Traceback" not in proc.stderr
@@ -282,7 +303,7 @@ def test_validate_a_missing_path():
 # --- mistakes in `run` fail before anything trains --------------------------------------------
 
 
-def test_run_unknown_target(tmp_path):
+def test_run_unknown_target(tmp_path, cli):
     """The one `run` mistake checked in a real subprocess (the others run `main` in-process)."""
     proc = cli("run", "--targets", "sst3", "--backbone", "bert-tiny", "--dry_run", cwd=tmp_path)
     assert_user_error(proc, "unknown task 'sst3'", "Did you mean 'sst2'")

@@ -612,34 +612,19 @@ def test_capped_splits_are_encoded_only_where_used(tmp_path, monkeypatch):
     assert encoded == []  # the second run reads the cached features
 
 
-def test_a_suite_with_failed_runs_exits_non_zero_with_a_summary(tmp_path):
-    import os
-    import subprocess
-    import sys
-
+def test_a_suite_with_failed_runs_exits_non_zero_with_a_summary(tmp_path, run_main, monkeypatch):
     cfg = tmp_path / "suite.yaml"
     cfg.write_text(
         "name: f\nbackbones: [{name: bert-tiny, max_length: 32, vocab_size: 1000}]\ntargets: [synth_text_near]\n"
         "methods: {scratch: {}, broken: {method: finetune, freeze_first_n: 99}}\nfractions: [0.2]\n"
         "budget: {num_train_epochs: 1}\nlimit: 32\n"
     )
-    env = {**os.environ, "TRANSFERBENCH_CACHE": str(tmp_path / "cache")}
-    args = [
-        sys.executable,
-        "-m",
-        "harness",
-        "run",
-        "--config",
-        str(cfg),
-        "--output_dir",
-        str(tmp_path / "out"),
-    ]
-    first = subprocess.run(args, capture_output=True, text=True, env=env, timeout=600)
+    monkeypatch.setenv("TRANSFERBENCH_CACHE", str(tmp_path / "cache"))
+    args = ["run", "--config", cfg, "--output_dir", tmp_path / "out"]
+    first = run_main(*args)  # in this process: main catches what a user can get wrong
     assert first.returncode == 1 and "1 run(s) of this suite FAILED" in first.stdout
     assert "freeze_first_n=99" in first.stdout and "Traceback" not in first.stderr
-    again = subprocess.run(
-        args, capture_output=True, text=True, env=env, timeout=600
-    )  # nothing runs, still failed
+    again = run_main(*args)  # nothing runs, still failed
     assert again.returncode == 1 and "recorded earlier" in again.stdout
 
 

@@ -218,21 +218,7 @@ def test_limit_marks_records_not_comparable(tmp_path, cache_dir):
 ENV = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}
 
 
-def cli(*args, cwd=None, check=True):
-    out = subprocess.run(
-        [sys.executable, "-m", "harness", *args],
-        capture_output=True,
-        text=True,
-        env=ENV,
-        cwd=cwd,
-        timeout=600,
-    )
-    if check and out.returncode != 0:
-        raise AssertionError(out.stdout[-3000:] + out.stderr[-3000:])
-    return out
-
-
-def test_cli_run_overrides_yaml_and_saves_config(tmp_path):
+def test_cli_run_overrides_yaml_and_saves_config(tmp_path, run_main):
     cfg = tmp_path / "suite.yaml"
     cfg.write_text(
         "name: mine\nbackbones: [{name: bert-tiny, max_length: 32, vocab_size: 1000}]\n"
@@ -240,7 +226,7 @@ def test_cli_run_overrides_yaml_and_saves_config(tmp_path):
         "budget: {num_train_epochs: 5, learning_rate: 0.002}\n"
     )
     out = tmp_path / "out"
-    res = cli(
+    res = run_main(
         "run",
         "--config",
         str(cfg),
@@ -253,6 +239,7 @@ def test_cli_run_overrides_yaml_and_saves_config(tmp_path):
         "--limit",
         "64",
     )
+    assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
     saved = json.loads(json.dumps(__import__("yaml").safe_load((out / "config.yaml").read_text())))
     assert (
         saved["seeds"] == "3"
@@ -264,12 +251,13 @@ def test_cli_run_overrides_yaml_and_saves_config(tmp_path):
     assert "synth_text_near" in res.stdout and (out / "leaderboard.md").exists()
 
 
-def test_leaderboard_rejects_corrupt_record(tmp_path, cache_dir):
+def test_leaderboard_rejects_corrupt_record(tmp_path, cache_dir, run_main):
     run(suite(budget={**BUDGET, "num_train_epochs": 1}), tmp_path, cache_dir)
     (tmp_path / "runs" / "broken.json").write_text('{"schema_version": 1, "run_')
-    res = cli("leaderboard", "--results", str(tmp_path), check=False)
+    res = run_main("leaderboard", "--results", str(tmp_path))
     assert res.returncode == 2 and "broken.json" in res.stderr and "Traceback" not in res.stderr
-    res = cli("leaderboard", "--results", str(tmp_path), "--skip_corrupt", "--format", "latex")
+    res = run_main("leaderboard", "--results", str(tmp_path), "--skip_corrupt", "--format", "latex")
+    assert res.returncode == 0, res.stderr
     assert "synth\\_text\\_near" in res.stdout and "broken.json" in res.stdout  # LaTeX escapes _
 
 
