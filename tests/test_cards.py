@@ -9,8 +9,6 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 
 import copy  # noqa: E402
-import subprocess  # noqa: E402
-import sys  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import pytest  # noqa: E402
@@ -116,15 +114,9 @@ def test_every_builtin_card_validates(path):
     assert card.source_kinds, "a card needs at least one data source"
 
 
-def test_validate_command_accepts_the_tasks_folder():
-    proc = subprocess.run(
-        [sys.executable, "-m", "harness", "validate", "tasks/"],
-        cwd=REPO,
-        env=ENV,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+def test_validate_command_accepts_the_tasks_folder(run_main, monkeypatch):
+    monkeypatch.chdir(REPO)
+    proc = run_main("validate", "tasks/")
     assert proc.returncode == 0, proc.stderr
     assert f"ok: {len(BUILTIN_CARDS)} card(s) valid" in proc.stdout
 
@@ -394,7 +386,7 @@ def test_a_single_local_mapping_becomes_a_list():
     assert isinstance(card.data["local"], list) and card.data["local"][0]["format"] == "csv"
 
 
-def test_validate_lists_every_problem_in_every_file(tmp_path):
+def test_validate_lists_every_problem_in_every_file(tmp_path, run_main):
     broken = tmp_path / "broken"
     a = base_card("card_a", modality="audio")
     del a["label"]
@@ -405,13 +397,7 @@ def test_validate_lists_every_problem_in_every_file(tmp_path):
     path_b.write_text("name: card_b\nversion: 1\n  modality: text\n")
     write_card(broken, base_card("card_ok"))
 
-    proc = subprocess.run(
-        [sys.executable, "-m", "harness", "validate", str(broken)],
-        env=ENV,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    proc = run_main("validate", broken)
     assert proc.returncode != 0
     err = proc.stderr
     assert "Traceback" not in err

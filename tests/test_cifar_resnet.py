@@ -4,9 +4,6 @@ layer groups `copy_first_n` uses, and (`realdata`) ResNet-20's CIFAR-10 test acc
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -111,20 +108,15 @@ def test_the_registered_backbones_need_their_weights_or_init_random(monkeypatch,
     )
 
 
-def test_a_suite_naming_missing_weights_fails_before_any_run(tmp_path):
+def test_a_suite_naming_missing_weights_fails_before_any_run(tmp_path, run_main, monkeypatch):
     suite = tmp_path / "s.yaml"
     suite.write_text(
         "name: s\nbackbones: [{name: resnet20-cifar10}]\ntargets: [synth_image_near]\n"
         "sources: [none]\nmethods: {scratch: {}}\nfractions: [0.2]\nseeds: [0]\n"
     )
-    env = {**os.environ, "TRANSFERBENCH_DATA_DIR": str(tmp_path / "nowhere")}
-    proc = subprocess.run(
-        [sys.executable, "-m", "harness", "run", "--config", str(suite), "--dry_run"],
-        capture_output=True,
-        text=True,
-        env=env,
-        cwd=tmp_path,
-    )
+    monkeypatch.setenv("TRANSFERBENCH_DATA_DIR", str(tmp_path / "nowhere"))
+    monkeypatch.chdir(tmp_path)
+    proc = run_main("run", "--config", suite, "--dry_run")
     assert proc.returncode == 2, proc.stderr
     assert "resnet20-12fca82f.th" in proc.stderr and "Traceback" not in proc.stderr
 

@@ -208,34 +208,26 @@ def test_pair_measures_are_symmetric_and_transfer_measures_skip_the_diagonal(com
     assert runner.cache.counts["sources_miss"] == 4
 
 
-def test_similarity_command_writes_matrices_and_pictures(tmp_path):
+def test_similarity_command_writes_matrices_and_pictures(tmp_path, run_main):
     out = tmp_path / "sim"
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "harness",
-            "similarity",
-            "--tasks",
-            ",".join(GRADED[:3]),
-            "--measures",
-            "frechet,mean_embedding,knn_probe",
-            "--limit",
-            "64",
-            "--max_rows",
-            "64",
-            "--source_epochs",
-            "1",
-            "--output_dir",
-            out,
-            "--cache_dir",
-            tmp_path / "cache",
-            "--n_boot",
-            "50",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=600,
+    proc = run_main(
+        "similarity",
+        "--tasks",
+        ",".join(GRADED[:3]),
+        "--measures",
+        "frechet,mean_embedding,knn_probe",
+        "--limit",
+        "64",
+        "--max_rows",
+        "64",
+        "--source_epochs",
+        "1",
+        "--output_dir",
+        out,
+        "--cache_dir",
+        tmp_path / "cache",
+        "--n_boot",
+        "50",
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     for name in ("frechet", "mean_embedding", "knn_probe"):
