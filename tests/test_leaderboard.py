@@ -344,11 +344,25 @@ def test_delta_m_leaves_a_near_zero_reference_out_of_the_relative_mean():
     (r,) = delta_m(records_frame(_glue_like_delta_m_records())).itertuples()
     assert r.variant == "mtdnn" and r.seeds == 2 and r.tasks == 3 and r.tasks_in_mean == 2
     assert r.delta_m == pytest.approx(3.75) and r.std == pytest.approx(1.76777, abs=1e-4)
-    assert r.left_out == "cola: +0.012 abs (single-task -0.008, |M_st| < 0.05)"
+    assert r.left_out == "cola: +0.012 abs (single-task -0.008, |M_st| < 0.05 on every seed)"
     # the threshold is a parameter: below 0.008, CoLA counts, with its inflated relative gain
     # seed 0: mean(100, 20, −10) = 36.667 %; seed 1: mean(200, 10, −5) = 68.333 %
     (r,) = delta_m(records_frame(_glue_like_delta_m_records()), min_reference=0.005).itertuples()
     assert r.tasks_in_mean == 3 and r.left_out == "" and r.delta_m == pytest.approx(52.5)
+
+
+def test_a_task_left_out_for_one_near_zero_seed_names_that_seed():
+    """CoLA single-task 0.020 and 0.132 (mean 0.076, above 0.05): seed 0 alone puts it out of
+    the relative mean, and the note says so rather than "single-task +0.076, |M_st| < 0.05"."""
+    ts = ("cola", "rte")
+    cola = {"target": "cola", "metric": "mcc"}
+    records = runs([0.020, 0.132], variant="finetune", **cola)
+    records += runs([0.5, 0.5], variant="finetune", target="rte")
+    records += runs([0.030, 0.142], variant="mtdnn", task_set=ts, **cola)
+    records += runs([0.6, 0.55], variant="mtdnn", task_set=ts, target="rte")
+    (r,) = delta_m(records_frame(records)).itertuples()
+    assert r.tasks_in_mean == 1 and r.delta_m == pytest.approx(15.0)
+    assert r.left_out == "cola: +0.010 abs (single-task +0.076, |M_st| < 0.05 on seed 0: +0.020)"
 
 
 def test_the_left_out_task_is_shown_in_the_leaderboard_and_the_report(tmp_path):

@@ -25,8 +25,9 @@ def delta_m(
     any multi-task MCC near 0 into +100 %), so a target whose single-task score |M_st| is below
     `min_reference` (in the metric's units; 0.05 suits metrics in [0, 1] or [−1, 1]) on any
     seed is left out of the relative mean on every seed, and shown instead in `left_out` as its
-    absolute difference sign·(M_mt − M_st), mean over seeds ("cola: +0.008 abs (single-task
-    −0.008, |M_st| < 0.05)"). `tasks` counts the targets compared, `tasks_in_mean` those Δm
+    absolute difference sign·(M_mt − M_st), mean over seeds, with the seeds that put it there
+    ("cola: +0.008 abs (single-task −0.008, |M_st| < 0.05 on every seed)"; "... (single-task
+    +0.076, |M_st| < 0.05 on seed 0: +0.020)"). `tasks` counts the targets compared, `tasks_in_mean` those Δm
     averages; with none left, Δm is undefined (NaN)."""
     multi = df[df["task_set"] != ""]
     if multi.empty:
@@ -69,15 +70,25 @@ def delta_m(
 
 
 def _left_out(near: pd.DataFrame, keys: list[str], row: tuple, min_reference: float) -> str:
-    """The targets of one Δm row left out of its relative mean: their absolute difference."""
+    """The targets of one Δm row left out of its relative mean: their absolute difference, and
+    the seeds whose single-task score is near zero (a mean over seeds can be well above it)."""
     mine = near
     for k, v in zip(keys, row):
         mine = mine[mine[k] == v]
-    return "; ".join(
-        f"{target}: {g['diff'].mean():+.3f} abs (single-task {g['st'].mean():+.3f}, "
-        f"|M_st| < {min_reference:g})"
-        for target, g in mine.groupby("target", sort=True)
-    )
+    out = []
+    for target, g in mine.groupby("target", sort=True):
+        st = g.groupby("seed")["st"].first()
+        low = st[st.abs() < min_reference]
+        where = (
+            "on every seed"
+            if len(low) == len(st)
+            else "on seed " + ", ".join(f"{seed}: {v:+.3f}" for seed, v in low.items())
+        )
+        out.append(
+            f"{target}: {g['diff'].mean():+.3f} abs (single-task {st.mean():+.3f}, "
+            f"|M_st| < {min_reference:g} {where})"
+        )
+    return "; ".join(out)
 
 
 KEPT_MIN_GAIN = 0.01  # below this ensemble gain over its teachers, "kept" is a ratio of noise
