@@ -55,7 +55,12 @@ def run_main(capsys):
 
     def call(*args: object) -> subprocess.CompletedProcess:
         capsys.readouterr()  # drop whatever a fixture printed before
-        code = main([str(a) for a in args])
+        environ = dict(os.environ)  # the CLI exports --data_dir: not into the next tests
+        try:
+            code = main([str(a) for a in args])
+        finally:
+            os.environ.clear()
+            os.environ.update(environ)
         out = capsys.readouterr()
         return subprocess.CompletedProcess(args, code, out.out, out.err)
 

@@ -51,19 +51,6 @@ def table_names(stdout: str) -> list[str]:
 
 
 @pytest.fixture
-def run_main(capsys):
-    """`main(argv)` in this process (cheaper than a subprocess once torch is imported): it
-    catches user errors itself, so what it prints is what the command prints."""
-
-    def call(*args: object) -> subprocess.CompletedProcess:
-        code = main([str(a) for a in args])
-        out = capsys.readouterr()
-        return subprocess.CompletedProcess(args, code, out.out, out.err)
-
-    return call
-
-
-@pytest.fixture
 def cli(capsys, monkeypatch):
     """The command in this process (a subprocess pays ~4 s of imports; `cli_process` and
     `test_python_m_harness_matches_the_entry_point` check that the two agree), with no data
@@ -82,6 +69,15 @@ def cli(capsys, monkeypatch):
         return subprocess.CompletedProcess(args, code, out.out, out.err)
 
     return call
+
+
+def test_a_command_run_in_the_test_process_leaves_the_environment_as_it_was(run_main, tmp_path):
+    """`--data_dir` is exported by the CLI; a test's in-process command once left it set for
+    every later test of its worker, which then skipped the real MiniLM tests as missing."""
+    before = dict(os.environ)
+    proc = run_main("run", "--dry_run", "--data_dir", tmp_path / "elsewhere")
+    assert proc.returncode == 0, proc.stderr
+    assert dict(os.environ) == before
 
 
 def assert_user_error(proc: subprocess.CompletedProcess, *expected: str, code: int = 2) -> None:
