@@ -135,6 +135,8 @@ def test_a_card_parsed_once_is_read_afresh_when_edited_and_never_shared(tmp_path
 def test_a_generator_runs_once_for_all_the_splits_of_a_task_load(tmp_path, monkeypatch):
     import sys
 
+    from test_cards import base_card
+
     from harness.cards import card_from_dict
     from harness.data.loading import load_task
 
@@ -148,20 +150,11 @@ def test_a_generator_runs_once_for_all_the_splits_of_a_task_load(tmp_path, monke
     )
     monkeypatch.syspath_prepend(str(tmp_path))
     card = card_from_dict(
-        {
-            "name": "counted",
-            "modality": "text",
-            "problem": "classification",
-            "inputs": {"text": "text"},
-            "label": "label",
-            "label_names": ["a", "b"],
-            "splits": {"train": "train", "test": "test"},
-            "metrics": ["accuracy"],
-            "primary_metric": "accuracy",
-            "direction": "max",
-            "version": 1,
-            "data": {"generator": {"function": "counted_gen:make", "kwargs": {"n": 40}}},
-        }
+        base_card(
+            "counted",
+            inputs={"text": "text"},
+            data={"generator": {"function": "counted_gen:make", "kwargs": {"n": 40}}},
+        )
     )
     first = load_task(card)
     assert sys.modules["counted_gen"].CALLS == [40]  # train, held-out validation and test
