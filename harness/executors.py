@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.errors import ConfigError
-from harness.spec import RunSpec
+from harness.spec import RunSpec, content_hash
 
 SHARD = re.compile(r"^\s*(\d+)\s*/\s*(\d+)\s*$")
 RAY_CONNECT_TIMEOUT_S = 5.0  # a Ray head that does not answer a TCP connect in this is unreachable
@@ -51,6 +51,28 @@ def shard_specs(specs: list[RunSpec], shard: str) -> list[RunSpec]:
     ordered = sorted(specs, key=lambda s: s.id)
     mine = {s.id for s in ordered[i::n]}
     return [s for s in specs if s.id in mine]  # the suite's own order within the shard
+
+
+def preparation_order(specs: list[RunSpec], shard: str | None) -> list[RunSpec]:
+    """The order a shard prepares its runs' shared models in (sources, multi-task phases,
+    teachers). Shards of one suite need mostly the same shared models; walking their runs in
+    the suite's order they reached each at once and all but one waited on its lock (2 shards
+    then prepare at one process's pace). Here every run has a place in [0, 1), the hash of its
+    spec without the target (the runs that share a phase share it), and shard i walks them
+    from i/N on, wrapping round: the shards start on different shared models and later load
+    what the others made. The same place on every shard, whatever its runs."""
+    if not shard:
+        return list(specs)
+    i, n = parse_shard(shard)
+
+    def place(spec: RunSpec) -> float:
+        shared = {k: v for k, v in spec.to_dict().items() if k != "target"}
+        shared["task_versions"] = {
+            k: v for k, v in shared.get("task_versions", {}).items() if k != spec.target
+        }
+        return (int(content_hash(shared, 12), 16) / 16**12 - i / n) % 1.0
+
+    return sorted(specs, key=place)  # stable: the runs of one place keep the suite's order
 
 
 @dataclass

@@ -35,6 +35,7 @@ from harness.training import (
     TaskSchedule,
     TaskSplits,
     TrainResult,
+    adamw,
     one_pass,
     split_labels,
     supervised_loss,
@@ -82,13 +83,18 @@ class MultiTaskConfig(MethodConfig):
 
 
 def make_optimizer(kind: str) -> Callable[[list[dict[str, Any]], Budget], torch.optim.Optimizer]:
-    """An optimizer factory for the training loop: Adamax (MT-DNN) or AdamW."""
+    """An optimizer factory for the training loop: Adamax (MT-DNN) or AdamW (the single-task
+    loop's own: fused kernels where the parameters' device has them, five times faster a step
+    than torch's default on the CPU for MiniLM)."""
     if kind not in OPTIMIZERS:
         raise ConfigError(f"optimizer must be one of {', '.join(OPTIMIZERS)}, got {kind!r}")
+    if kind == "adamw":
+        return adamw
 
     def factory(param_groups: list[dict[str, Any]], budget: Budget) -> torch.optim.Optimizer:
-        cls = torch.optim.Adamax if kind == "adamax" else torch.optim.AdamW
-        return cls(param_groups, lr=budget.learning_rate, weight_decay=budget.weight_decay)
+        return torch.optim.Adamax(
+            param_groups, lr=budget.learning_rate, weight_decay=budget.weight_decay
+        )
 
     return factory
 

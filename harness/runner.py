@@ -160,7 +160,9 @@ class SuiteRunner(Workspace):
                 f"{len(outcome.skipped)} run(s) already recorded in {self.output_dir / 'runs'}: skipped"
             )
         started = time.perf_counter()
-        self._prepare_failed = self.prepare(todo)
+        from harness.executors import preparation_order
+
+        self._prepare_failed = self.prepare(preparation_order(todo, self.placement.get("shard")))
         outcome.prepare_seconds = round(time.perf_counter() - started, 3)
         log = not interactive() and acc.is_local_main_process
         for i, spec in enumerate(bar(todo, desc="runs", show=acc.is_local_main_process), 1):

@@ -16,7 +16,7 @@ import pytest
 from suitekit import suite
 
 from harness.errors import ConfigError
-from harness.executors import parse_shard, shard_specs
+from harness.executors import parse_shard, preparation_order, shard_specs
 
 SUITE = (
     "name: scale\nbackbones: [{name: bert-tiny, max_length: 32, vocab_size: 1000}]\n"
@@ -60,6 +60,49 @@ def test_shards_cover_the_suite_once_balanced_and_deterministic():
         s.id for s in reversed(shards[1])
     ]  # the same runs whatever the suite's order
     assert shard_specs(specs, "0/1") == specs
+
+
+def test_shards_prepare_from_different_places(tmp_path, monkeypatch):
+    """Two shards of one suite need mostly the same shared models (phases, sources, teachers);
+    walking their runs in the suite's order, they reached each at once and one waited on the
+    other's lock. Each shard now walks the runs' shared settings (the spec without its
+    target) in one cyclic order, shard i from i/N of the way round."""
+    from harness.runner import SuiteRunner
+
+    specs = suite(
+        targets=["synth_text_near", "synth_text_far"],
+        methods={"finetune": {}},
+        seeds=list(range(6)),
+    )
+    ids = [s.id for s in specs]
+    assert [s.id for s in preparation_order(specs, None)] == ids
+
+    def settings(order):  # the seed is what differs between shared settings here
+        out = [s.seed for s in order]
+        return [x for k, x in enumerate(out) if k == 0 or out[k - 1] != x]
+
+    orders = {k: preparation_order(specs, f"{k}/2") for k in (0, 1)}
+    for order in orders.values():
+        assert sorted(s.id for s in order) == sorted(ids)
+        assert len(settings(order)) == 6  # the runs of one setting (both targets) side by side
+    first, second = settings(orders[0]), settings(orders[1])
+    assert first[0] != second[0]  # started apart
+    k = first.index(second[0])
+    assert second == first[k:] + first[:k]  # one cyclic order
+    assert settings(preparation_order(list(reversed(specs)), "1/2")) == second  # whatever order
+
+    runner = SuiteRunner(tmp_path / "out", cache_dir=tmp_path / "cache")
+    runner.placement["shard"] = "1/2"
+    seen = []
+    monkeypatch.setattr(runner, "prepare", lambda todo: seen.extend(s.id for s in todo) or {})
+    monkeypatch.setattr(
+        runner,
+        "run_one",
+        lambda spec: {"status": "ok", "primary_metric": "accuracy", "primary_score": 0.5},
+    )
+    outcome = runner.run(specs)
+    assert seen == [s.id for s in orders[1]] != ids  # prepared in the shard's order
+    assert outcome.ran == ids  # and run in the suite's
 
 
 @pytest.mark.parametrize("value", ["4/4", "-1/4", "1/0", "one/4", "1-4", ""])
