@@ -83,3 +83,12 @@ def test_memory_bench_against_trainer_names_what_it_needs():
     """Without the MiniLM folder it stops with a message naming it (its real run is ~11 min)."""
     with pytest.raises(SystemExit, match="all-MiniLM-L6-v2"):
         _bench("bench_memory_vs_trainer").main(["--data_dir", "/nonexistent"])
+
+
+def test_multitask_optimizer_bench_updates_both_sides_alike(capsys):
+    out = _bench("bench_multitask_optimizer").main(
+        ["--backbone", "bert-tiny", "--steps", "2", "--repeats", "1", "--threads", "1"]
+    )
+    printed = capsys.readouterr().out
+    assert "ratio before / now" in printed and "bert-tiny" in printed
+    assert out["parameters"] > 0 and out["max_diff"] < 1e-5  # the same update on both sides
