@@ -25,6 +25,10 @@ barriers its collectives would meet).
 Several suite processes may share one cache (`--shard i/N`, the Ray executor): a missing entry
 is computed under a file lock (`<root>/.locks/<kind>/<entry>.lock`, `filelock`), and whoever takes the lock second
 finds the entry done and loads it, so a source encoder is trained once for all of them.
+With `skip_busy` set (a suite's preparation phase), a call that would wait on another
+process's lock raises `EntryBusy` instead, so the caller can prepare something else first;
+only an outermost call does, never one inside another entry's compute (which waits), so no
+half-made entry is left behind.
 """
 
 from __future__ import annotations
@@ -46,10 +50,15 @@ logger = logging.getLogger(__name__)
 T = TypeVar("T")
 DONE = ".done"
 HIT, WAITED, MISS, FAILED = "hit", "waited", "miss", "failed"  # what the main process found
+BUSY = "busy"  # another suite process holds the entry's lock (`skip_busy`)
 
 
 class CacheError(RuntimeError):
     """Another process of the run failed to compute or load a cache entry."""
+
+
+class EntryBusy(Exception):  # noqa: N818 - a state, not a failure
+    """Another suite process is computing the entry (raised only with `Cache.skip_busy`)."""
 
 
 @contextmanager
@@ -99,6 +108,8 @@ class Cache:
         self.accelerator = accelerator
         self.counts = counts if counts is not None else Counter()
         self.failed: dict[Path, BaseException] = {}  # entries whose compute failed in this process
+        self.skip_busy = False  # raise EntryBusy rather than wait on another process's lock
+        self._depth = 0  # computes under way in this process (nested calls always wait)
 
     def folder(self, kind: str, parts: Any, name: str = "") -> Path:
         return self.root / kind / f"{name + '-' if name else ''}{cache_key(parts)}"
@@ -121,7 +132,11 @@ class Cache:
             state, value = self._verdict(folder, kind, load, held, main)
             if state == MISS:
                 self.counts[f"{kind}_miss"] += 1
-                self._compute(folder, kind, parts, compute, main)
+                self._depth += 1
+                try:
+                    self._compute(folder, kind, parts, compute, main)
+                finally:
+                    self._depth -= 1
         if state != MISS:
             self.counts[f"{kind}_hit"] += 1
             if state == WAITED:  # another suite process computed it meanwhile
@@ -140,11 +155,16 @@ class Cache:
         if main:
             try:
                 state, value = self._look(folder, kind, load, held)
+            except EntryBusy as exc:
+                state, why = BUSY, exc
             except Exception as exc:  # noqa: BLE001 - told to every process below
                 state, why = FAILED, exc
         state, said = self._from_main(
             [state, None if why is None else f"{type(why).__name__}: {why}"]
         )
+        if state == BUSY:
+            self.counts[f"{kind}_busy"] += 1
+            raise why if why is not None else EntryBusy(said)
         if state == FAILED:
             if why is not None:
                 raise why
@@ -160,7 +180,7 @@ class Cache:
         corrupt = False
         for attempt in range(2):
             if attempt:
-                held.enter_context(self._lock(folder))
+                self._take_lock(folder, kind, held)
             if (folder / DONE).exists():
                 try:
                     return (WAITED if attempt else HIT), load(folder)
@@ -176,6 +196,23 @@ class Cache:
                     corrupt = True
         shutil.rmtree(folder, ignore_errors=True)
         return MISS, None
+
+    def _take_lock(self, folder: Path, kind: str, held: ExitStack) -> None:
+        """Wait for the entry's lock, or with `skip_busy` (outermost calls only) raise
+        `EntryBusy` when another process holds it."""
+        lock = self._lock(folder)
+        if not (self.skip_busy and self._depth == 0):
+            held.enter_context(lock)
+            return
+        from filelock import Timeout
+
+        try:
+            lock.acquire(timeout=0)
+        except Timeout:
+            raise EntryBusy(
+                f"{kind} cache entry {folder.name} is being computed by another process"
+            ) from None
+        held.callback(lock.release)
 
     def _lock(self, folder: Path):
         """An inter-process lock on one entry (taken by the main process of each suite process)."""

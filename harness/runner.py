@@ -22,6 +22,7 @@ import torch
 from harness.analysis.floor import constant_baseline
 from harness.backbone_fingerprint import WEIGHTS_KEY, weights_fingerprint
 from harness.backbones import BackboneSpec
+from harness.cache import EntryBusy
 from harness.context import RunContext
 from harness.hostmemory import release_free_memory
 from harness.methods import get_method
@@ -136,6 +137,7 @@ class SuiteRunner(Workspace):
         self.report_to = report_to
         self.rerun_failed = rerun_failed
         self._prepare_failed: dict[str, BaseException] = {}
+        self.deferred: set[str] = set()  # runs whose shared models another process was making
         self.placement: dict[str, str] = {}  # where runs ran (shard, executor), for provenance
         # what the loop says (progress lines, skipped and failed runs, warnings): the caller's
         # choice; by default printed by the main process
@@ -163,6 +165,10 @@ class SuiteRunner(Workspace):
         from harness.executors import preparation_order
 
         self._prepare_failed = self.prepare(preparation_order(todo, self.placement.get("shard")))
+        # runs whose shared models another process is still making go last
+        todo = [s for s in todo if s.id not in self.deferred] + [
+            s for s in todo if s.id in self.deferred
+        ]
         outcome.prepare_seconds = round(time.perf_counter() - started, 3)
         log = not interactive() and acc.is_local_main_process
         for i, spec in enumerate(bar(todo, desc="runs", show=acc.is_local_main_process), 1):
@@ -211,10 +217,29 @@ class SuiteRunner(Workspace):
     def prepare(self, specs: list[RunSpec]) -> dict[str, BaseException]:
         """The preparation phase: each method's `prepare` for each spec, so everything runs
         share is trained once before the first run. Returns the failures by run id (the runs
-        record them); a failed entry is not trained again for the next spec that needs it."""
+        record them); a failed entry is not trained again for the next spec that needs it.
+        What another suite process (a shard) is computing is not waited for: the spec is
+        tried again after the others, and if it is still being computed then, left to its
+        run (`deferred`, run last), which waits for it."""
         failed: dict[str, BaseException] = {}
+        self.deferred = set()
+        self.cache.skip_busy = True
+        try:
+            again = self._prepare_pass(specs, failed, len(specs))
+            if again:
+                self.deferred = {s.id for s in self._prepare_pass(again, failed, len(specs))}
+        finally:
+            self.cache.skip_busy = False
+        return failed
+
+    def _prepare_pass(
+        self, specs: list[RunSpec], failed: dict[str, BaseException], total: int
+    ) -> list[RunSpec]:
+        """One pass of `prepare`; returns the specs whose shared models another process is
+        computing."""
         main = self.accelerator.is_local_main_process
         log = not interactive() and main
+        busy: list[RunSpec] = []
         for i, spec in enumerate(bar(specs, desc="prepare", show=main), 1):
             t0 = time.perf_counter()
             try:
@@ -224,6 +249,11 @@ class SuiteRunner(Workspace):
                 method.prepare(self.context(spec))
             except KeyboardInterrupt:
                 raise
+            except EntryBusy as exc:
+                busy.append(spec)
+                if log:
+                    self.echo(f"[{i}/{len(specs)}] {spec.describe()}: later ({exc})", flush=True)
+                continue
             except RUN_ERRORS as exc:
                 failed[spec.id] = exc
             seconds = time.perf_counter() - t0
@@ -232,7 +262,7 @@ class SuiteRunner(Workspace):
             ):  # what was shared and already made is silent
                 what = "failed: " + str(failed[spec.id]) if spec.id in failed else "prepared"
                 self.echo(step_line(i, len(specs), spec.describe(), seconds, what), flush=True)
-        return failed
+        return busy
 
     def run_one(self, spec: RunSpec) -> dict[str, Any]:
         acc = self.accelerator

@@ -87,3 +87,55 @@ def test_a_killed_processs_half_written_entry_is_removed_when_the_entry_is_compu
     assert cache.get_or_compute("k", ["a"], compute, load, name="t[1]") == "x"
     assert not stale.exists() and other.exists()
     assert sorted(p.name for p in (cache.root / "k").iterdir()) == sorted([folder.name, other.name])
+
+
+def _hold_lock(cache, kind, parts, tmp_path, seconds):
+    """Another process holding an entry's lock (as a shard computing it) for `seconds`."""
+    import subprocess
+    import sys
+    import time
+
+    lock = cache.root / ".locks" / kind / f"{cache.folder(kind, parts).name}.lock"
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    ready = tmp_path / "ready"
+    code = (
+        "import sys, time, pathlib; from filelock import FileLock\n"
+        "l = FileLock(sys.argv[1]); l.acquire(); pathlib.Path(sys.argv[2]).touch()\n"
+        "time.sleep(float(sys.argv[3])); l.release()\n"
+    )
+    proc = subprocess.Popen([sys.executable, "-c", code, str(lock), str(ready), str(seconds)])
+    while not ready.exists():
+        time.sleep(0.02)
+    return proc
+
+
+def test_with_skip_busy_an_entry_another_process_computes_is_not_waited_for(cache, tmp_path):
+    from harness.cache import EntryBusy
+
+    compute, load = _text_entry("x")
+    holder = _hold_lock(cache, "k", ["a"], tmp_path, 1.5)
+    cache.skip_busy = True
+    with pytest.raises(EntryBusy, match="another process"):
+        cache.get_or_compute("k", ["a"], compute, load)
+    assert cache.counts["k_busy"] == 1 and not cache.failed  # not remembered as failed
+    cache.skip_busy = False
+    assert cache.get_or_compute("k", ["a"], compute, load) == "x"  # waits, then computes
+    assert holder.poll() == 0 and cache.counts["k_miss"] == 1
+
+
+def test_a_busy_entry_inside_another_entrys_compute_is_waited_for(cache, tmp_path):
+    """Only an outermost call skips: one inside a compute (a teacher's source inside the
+    teachers' entry) waits, so no half-made entry is given up."""
+    inner_compute, inner_load = _text_entry("inner")
+
+    def outer(folder):
+        value = cache.get_or_compute("inner", ["b"], inner_compute, inner_load)
+        if folder is not None:
+            (folder / "v.txt").write_text(value + "+outer")
+
+    holder = _hold_lock(cache, "inner", ["b"], tmp_path, 1.0)
+    cache.skip_busy = True
+    assert cache.get_or_compute("outer", ["a"], outer, lambda f: (f / "v.txt").read_text()) == (
+        "inner+outer"
+    )
+    assert holder.wait() == 0 and "inner_busy" not in cache.counts and not cache.failed

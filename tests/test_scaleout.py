@@ -105,6 +105,45 @@ def test_shards_prepare_from_different_places(tmp_path, monkeypatch):
     assert outcome.ran == ids  # and run in the suite's
 
 
+def test_a_run_whose_shared_model_another_shard_is_making_is_prepared_later(tmp_path, monkeypatch):
+    """A shard does not wait on a phase another shard is training: it prepares the rest,
+    tries again, and leaves what is still being made to its run, which goes last."""
+    from harness import runner as runner_mod
+    from harness.cache import EntryBusy
+
+    specs = suite(targets=["synth_text_near"], methods={"finetune": {}}, seeds=[0, 1, 2])
+    ids = [s.id for s in specs]
+    tries: dict[str, int] = {}
+    busy = {ids[0]: 1, ids[1]: 2}  # free on the second pass; still busy after it
+
+    class Probe:
+        @classmethod
+        def from_settings(cls, settings, where):
+            return cls()
+
+        def prepare(self, ctx):
+            tries[ctx.spec.id] = tries.get(ctx.spec.id, 0) + 1
+            if tries[ctx.spec.id] <= busy.get(ctx.spec.id, 0):
+                raise EntryBusy("task_sets cache entry x is being computed by another process")
+
+    monkeypatch.setattr(runner_mod, "get_method", lambda name: Probe)
+    runner = runner_mod.SuiteRunner(tmp_path / "out", cache_dir=tmp_path / "cache")
+    ran = []
+    monkeypatch.setattr(
+        runner,
+        "run_one",
+        lambda spec: (
+            ran.append(spec.id)
+            or {"status": "ok", "primary_metric": "accuracy", "primary_score": 0.5}
+        ),
+    )
+    outcome = runner.run(specs)
+    assert tries == {ids[0]: 2, ids[1]: 2, ids[2]: 1}
+    assert runner._prepare_failed == {} and runner.deferred == {ids[1]}
+    assert ran == [ids[0], ids[2], ids[1]] and outcome.ran == ran  # the deferred run last
+    assert runner.cache.skip_busy is False  # runs wait for what they need
+
+
 @pytest.mark.parametrize("value", ["4/4", "-1/4", "1/0", "one/4", "1-4", ""])
 def test_a_bad_shard_is_named(value):
     with pytest.raises(ConfigError, match=r"--shard"):
