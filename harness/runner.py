@@ -225,15 +225,15 @@ class SuiteRunner(Workspace):
         self.deferred = set()
         self.cache.skip_busy = True
         try:
-            again = self._prepare_pass(specs, failed, len(specs))
+            again = self._prepare_pass(specs, failed)
             if again:
-                self.deferred = {s.id for s in self._prepare_pass(again, failed, len(specs))}
+                self.deferred = {s.id for s in self._prepare_pass(again, failed)}
         finally:
             self.cache.skip_busy = False
         return failed
 
     def _prepare_pass(
-        self, specs: list[RunSpec], failed: dict[str, BaseException], total: int
+        self, specs: list[RunSpec], failed: dict[str, BaseException]
     ) -> list[RunSpec]:
         """One pass of `prepare`; returns the specs whose shared models another process is
         computing."""
