@@ -137,7 +137,6 @@ class SuiteRunner(Workspace):
         self.report_to = report_to
         self.rerun_failed = rerun_failed
         self._prepare_failed: dict[str, BaseException] = {}
-        self.deferred: set[str] = set()  # runs whose shared models another process was making
         self.placement: dict[str, str] = {}  # where runs ran (shard, executor), for provenance
         # what the loop says (progress lines, skipped and failed runs, warnings): the caller's
         # choice; by default printed by the main process
@@ -165,10 +164,6 @@ class SuiteRunner(Workspace):
         from harness.executors import preparation_order
 
         self._prepare_failed = self.prepare(preparation_order(todo, self.placement.get("shard")))
-        # runs whose shared models another process is still making go last
-        todo = [s for s in todo if s.id not in self.deferred] + [
-            s for s in todo if s.id in self.deferred
-        ]
         outcome.prepare_seconds = round(time.perf_counter() - started, 3)
         log = not interactive() and acc.is_local_main_process
         for i, spec in enumerate(bar(todo, desc="runs", show=acc.is_local_main_process), 1):
@@ -218,16 +213,21 @@ class SuiteRunner(Workspace):
         """The preparation phase: each method's `prepare` for each spec, so everything runs
         share is trained once before the first run. Returns the failures by run id (the runs
         record them); a failed entry is not trained again for the next spec that needs it.
-        What another suite process (a shard) is computing is not waited for: the spec is
-        tried again after the others, and if it is still being computed then, left to its
-        run (`deferred`, run last), which waits for it."""
+        What another suite process (a shard) is computing is not waited for while there is
+        something else to prepare: such specs are tried again after the others, pass after
+        pass, and only when a pass gets nowhere does it wait, for the first of them."""
         failed: dict[str, BaseException] = {}
-        self.deferred = set()
         self.cache.skip_busy = True
         try:
-            again = self._prepare_pass(specs, failed)
-            if again:
-                self.deferred = {s.id for s in self._prepare_pass(again, failed)}
+            todo = self._prepare_pass(specs, failed)
+            while todo:
+                busy = self._prepare_pass(todo, failed)
+                if len(busy) == len(todo):  # all of it is being made elsewhere: wait for one
+                    self.cache.skip_busy = False
+                    self._prepare_pass(busy[:1], failed)
+                    self.cache.skip_busy = True
+                    busy = busy[1:]
+                todo = busy
         finally:
             self.cache.skip_busy = False
         return failed
