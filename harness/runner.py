@@ -39,6 +39,7 @@ from harness.records import (
     write_record,
 )
 from harness.run_record import RunRecord
+from harness.shards import preparation_order
 from harness.spec import RunSpec
 from harness.taskregistry import TaskRegistry
 from harness.workspace import Workspace
@@ -161,8 +162,6 @@ class SuiteRunner(Workspace):
                 f"{len(outcome.skipped)} run(s) already recorded in {self.output_dir / 'runs'}: skipped"
             )
         started = time.perf_counter()
-        from harness.executors import preparation_order
-
         self._prepare_failed = self.prepare(preparation_order(todo, self.placement.get("shard")))
         outcome.prepare_seconds = round(time.perf_counter() - started, 3)
         log = not interactive() and acc.is_local_main_process

@@ -118,7 +118,7 @@ def plan_suite(options: RunOptions, data: dict[str, Any], where: str) -> SuitePl
     specs = expand(resolved, registry, where)  # every name checked once, here
     num_runs = len(specs)
     if options.shard:
-        from harness.executors import shard_specs
+        from harness.shards import shard_specs
 
         specs = shard_specs(specs, options.shard)
     output_dir = Path(options.output_dir or Path("results") / str(resolved.get("name", "cli")))
