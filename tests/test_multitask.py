@@ -531,6 +531,18 @@ def test_glue_mtdnn_local_suite_expands_on_the_local_data(tmp_path):
     assert "wnli" not in res.stdout
 
 
+def test_glue_mtdnn_local_trains_cola_on_2400_rows_and_the_rest_on_800():
+    from harness.suites import expand, load_suite, resolve_suite
+    from harness.taskregistry import TaskRegistry
+
+    data, where = load_suite("glue-mtdnn-local")
+    specs = expand(resolve_suite(data, {}, where), TaskRegistry(), where)
+    assert len(specs) == 60
+    # at 800 rows CoLA's head stayed at the constant in 3 of 6 multi-task phases
+    assert {s.train_cap("cola") for s in specs} == {2400}
+    assert {s.train_cap(t) for s in specs for t in ("sst2", "mrpc", "stsb", "rte")} == {800}
+
+
 def test_nli_multitask_suite_expands_with_its_targets_cut_in_the_task_set():
     from harness.suites import expand, load_suite, resolve_suite
     from harness.taskregistry import TaskRegistry
