@@ -249,6 +249,8 @@ def test_cli_run_overrides_yaml_and_saves_config(tmp_path, run_main):
     (rec,) = [read_record(p) for p in find_records(out)]
     assert rec["spec"]["seed"] == 3 and rec["spec"]["budget"]["num_train_epochs"] == 1.0
     assert "synth_text_near" in res.stdout and (out / "leaderboard.md").exists()
+    # which file the suite came from: `--suite NAME` reads the installed package's, not a clone's
+    assert saved["suite_file"] == str(cfg) and f"({cfg})" in res.stdout
 
 
 def test_leaderboard_rejects_corrupt_record(tmp_path, cache_dir, run_main):

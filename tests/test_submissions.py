@@ -122,7 +122,9 @@ def test_submit_packs_every_record_with_checksums(packed, results):
     assert doc["transferbench_version"] and doc["created"].endswith("+00:00")
     config = yaml.safe_load((results / "config.yaml").read_text())
     assert doc["suite"] == {
-        k: v for k, v in config.items() if k not in ("output_dir", "data_dir", "num_runs")
+        k: v
+        for k, v in config.items()
+        if k not in ("output_dir", "data_dir", "num_runs", "suite_file")
     }
     on_disk = {p.stem: json.loads(p.read_text()) for p in (results / "runs").glob("*.json")}
     assert [e["run_id"] for e in doc["runs"]] == sorted(on_disk)

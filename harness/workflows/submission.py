@@ -89,7 +89,12 @@ __all__ = [
     "write_submission",
 ]
 
-MACHINE_KEYS = ("output_dir", "data_dir", "num_runs")  # config.yaml keys that are not the suite
+MACHINE_KEYS = (
+    "output_dir",
+    "data_dir",
+    "num_runs",
+    "suite_file",
+)  # config.yaml keys that are not the suite
 
 
 def seal(doc: dict[str, Any]) -> dict[str, Any]:

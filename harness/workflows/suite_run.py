@@ -210,6 +210,7 @@ def _write_config(options: RunOptions, plan: SuitePlan) -> dict[str, Any]:
         "output_dir": str(output_dir),
         "data_dir": options.data_dir,
         "num_runs": plan.num_runs,
+        "suite_file": plan.where,
     }
     config = output_dir / f".config.yaml.{os.getpid()}.tmp"
     config.write_text(yaml.safe_dump(_plain(saved), sort_keys=False))
@@ -231,7 +232,9 @@ def run_suite(options: RunOptions, plan: SuitePlan, echo: Echo | None = None) ->
     saved = _write_config(options, plan) if acc.is_main_process else None
     shard = f" (shard {options.shard} of {plan.num_runs})" if options.shard else ""
     if acc.is_main_process:
-        say(f"suite '{plan.resolved.get('name')}': {len(specs)} run(s){shard} -> {output_dir}")
+        say(
+            f"suite '{plan.resolved.get('name')}' ({plan.where}): {len(specs)} run(s){shard} -> {output_dir}"
+        )
     if options.shard:
         runner.placement["shard"] = options.shard.replace(" ", "")
     if options.executor == "ray":
