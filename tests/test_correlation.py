@@ -202,3 +202,24 @@ def test_the_ceiling_says_which_seeds_vary_and_reaches_the_report(tmp_path):
     assert "<th>ceiling_kendall_tau</th>" in page and "<th>ceiling_per_target_tau</th>" in page
     assert "Noise ceiling, per family: text/classification: noise ceiling" in page
     assert "target run&#x27;s seed (0, 1, 2" in page and "+0.56 [" in page  # 5/9 per target
+
+
+def test_a_seeds_runs_of_a_pair_are_one_replicate_in_the_matrix_intervals_and_tau(tmp_path):
+    """a → t: seed 0 has two runs (0.1, 0.3: two fractions), seed 1 one (0.5); b → t: 0.32 on
+    both seeds. Per seed, a's gain is 0.2 and 0.5, mean 0.35 > 0.32; the mean over runs, 0.30,
+    ranks a below b. gain.csv used the runs' mean and gain_intervals.csv the seeds', so the
+    matrix and its intervals disagreed, and τ reversed."""
+    from harness.similarity.outputs import write_gain_pictures
+
+    rows = [("a", 0, 0.1), ("a", 0, 0.3), ("a", 1, 0.5), ("b", 0, 0.32), ("b", 1, 0.32)]
+    runs = pd.DataFrame([{"source": s, "target": "t", "seed": i, "gain": g} for s, i, g in rows])
+    scores = _scores({("a", "t"): 1.0, ("b", "t"): 0.0})
+    c = correlate(runs, scores, n_boot=20, n_perm=10)
+    assert c.value["kendall_tau"] == pytest.approx(1.0)
+    write_gain_pictures(runs, {}, tmp_path)
+    matrix = pd.read_csv(tmp_path / "gain.csv", index_col="source")
+    intervals = pd.read_csv(tmp_path / "gain_intervals.csv").set_index("source")
+    assert matrix.loc["a", "t"] == pytest.approx(0.35) == intervals.loc["a", "gain"]
+    assert intervals.loc["a", "seeds"] == 2 and matrix.loc["b", "t"] == pytest.approx(0.32)
+    ceiling = noise_ceiling(runs, n_boot=0)
+    assert ceiling.seeds == [0, 1]

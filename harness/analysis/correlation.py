@@ -41,7 +41,12 @@ from scipy import stats
 
 # the noise ceiling lives in `noise_ceiling`; its names are still importable from here
 from harness.analysis.kendall import kendall_tau_b
-from harness.analysis.noise_ceiling import CEILING_STATISTICS, _nan_to, noise_ceiling
+from harness.analysis.noise_ceiling import (
+    CEILING_STATISTICS,
+    _nan_to,
+    noise_ceiling,
+    seed_replicates,
+)
 from harness.analysis.noise_ceiling import NoiseCeiling as NoiseCeiling
 from harness.analysis.noise_ceiling import family_ceiling as family_ceiling
 from harness.analysis.noise_ceiling import replicate_description as replicate_description
@@ -146,9 +151,11 @@ def correlate(
     runs: pd.DataFrame, scores: pd.DataFrame, n_boot: int = 1000, n_perm: int = 1000, seed: int = 0
 ) -> Correlation:
     """Statistics of one measure. `runs`: columns source, target, seed, gain (one row per run);
-    `scores`: columns source, target, score (one row per pair)."""
+    `scores`: columns source, target, score (one row per pair). A seed's runs of a pair are
+    one replicate (`seed_replicates`): the bootstrap resamples seeds, not runs."""
     rng = np.random.default_rng(seed)
-    per_seed = runs.groupby(["source", "target"])["gain"].apply(lambda s: s.to_numpy(float))
+    replicates = seed_replicates(runs)
+    per_seed = replicates.groupby(["source", "target"])["gain"].apply(lambda s: s.to_numpy(float))
     pairs = scores.merge(
         per_seed.rename("gains").reset_index(), on=["source", "target"], how="inner"
     )

@@ -91,6 +91,18 @@ def _ceiling(gains: np.ndarray, groups: list[np.ndarray]) -> dict[str, float]:
     return {s: float(np.mean(v)) if v else math.nan for s, v in found.items()}
 
 
+def seed_replicates(runs: pd.DataFrame) -> pd.DataFrame:
+    """One row per (source, target, seed): the mean gain of that seed's runs of the pair (its
+    fractions, layers, variants), a seed being one replicate; runs without a gain left out.
+    The gain matrix, its intervals, every measure's correlation and the noise ceiling all
+    read a pair's gain as the mean of these rows, so they show the same number."""
+    columns = ["source", "target", "seed", "gain"]
+    kept = runs.dropna(subset=["gain"])
+    if kept.empty:
+        return pd.DataFrame(columns=columns)
+    return kept.groupby(["source", "target", "seed"], as_index=False)["gain"].mean()[columns]
+
+
 def noise_ceiling(
     runs: pd.DataFrame, pairs: Any = None, n_boot: int = 1000, seed: int = 0
 ) -> NoiseCeiling:
@@ -101,9 +113,8 @@ def noise_ceiling(
     if pairs is not None:
         wanted = set(map(tuple, pairs))
         runs = runs[[(s, t) in wanted for s, t in zip(runs["source"], runs["target"])]]
-    wide = runs.pivot_table(
-        index=["target", "source"], columns="seed", values="gain", aggfunc="mean"
-    ).sort_index()
+    wide = seed_replicates(runs).pivot(index=["target", "source"], columns="seed", values="gain")
+    wide = wide.sort_index()
     seeds = sorted(wide.columns.tolist())
     gains = wide[seeds].to_numpy(float)
     targets = wide.index.get_level_values("target")

@@ -186,18 +186,20 @@ def write_covariances(
 def write_gain_pictures(
     gains: pd.DataFrame, frames: dict[str, pd.DataFrame], out: Path, method: str = ""
 ) -> list[Path]:
-    """The gain matrix (mean over the runs of each pair: seeds and fractions) as `gain.csv` and
-    a Hinton diagram, each pair's mean over seeds with its 95 % interval as `gain_intervals.csv`
-    (a seed's runs of the pair averaged first: one replicate each), and gain against each
-    measure."""
+    """The gain matrix (each pair's mean over seeds, a seed's runs of the pair averaged first:
+    one replicate each) as `gain.csv` and a Hinton diagram, the same means with their 95 %
+    intervals as `gain_intervals.csv`, and gain against each measure."""
     from harness.analysis.intervals import mean_interval
+    from harness.analysis.noise_ceiling import seed_replicates
     from harness.analysis.plots import draw_hinton, draw_scatter
 
-    mean = gains.groupby(["source", "target"])["gain"].mean().reset_index()
+    # a seed's runs of one pair (layers, fractions, variants) are one replicate: averaged first,
+    # so the matrix, the intervals and the correlations show one number per pair
+    replicates = seed_replicates(gains)
+    mean = replicates.groupby(["source", "target"])["gain"].mean().reset_index()
     matrix = mean.pivot(index="source", columns="target", values="gain")
     matrix.to_csv(out / "gain.csv")  # what the picture draws
-    # a seed's runs of one pair (layers, fractions, variants) are one replicate: averaged first
-    per_seed = gains.dropna(subset=["gain"]).groupby(["source", "target", "seed"])["gain"].mean()
+    per_seed = replicates.set_index(["source", "target", "seed"])["gain"]
     intervals = [
         {
             "source": s,
