@@ -228,8 +228,21 @@ def readme_suite_runs() -> list[str]:
     """Every `transferbench run --suite ...` and `transferbench run --config examples/...` the
     README's prose prints in backticks (the results sections' commands, which train for
     minutes to hours)."""
-    text = (REPO / "README.md").read_text(encoding="utf-8").replace("\n", " ")
+    raw = (REPO / "README.md").read_text(encoding="utf-8")
+    text = raw.replace("\n", " ")
     found = re.findall(r"`(transferbench run --(?:suite|config\s+examples/)[^`]+)`", text)
+    # and the results sections' shell blocks (shards, then the whole suite): each command without
+    # its environment prefix, `&` and `wait;`
+    for block in re.findall(r"```bash\n(.*?)```", raw.split("## Commands", 1)[1], re.S)[1:]:
+        block = "\n".join(
+            re.split(r"(?:^|\s)#\s", line, maxsplit=1)[0] for line in block.splitlines()
+        )
+        for part in re.split(r"[;&\n]", block):
+            words = part.split()
+            while words and "=" in words[0]:
+                words = words[1:]
+            if words[:2] == ["transferbench", "run"]:
+                found.append(" ".join(words))
     return sorted(set(" ".join(c.split()) for c in found))
 
 
@@ -241,6 +254,7 @@ def test_every_suite_run_the_readme_prints_expands(run_main, monkeypatch):
     printed = readme_suite_runs()
     assert {"domains-text", "depth-text", "yosinski"} <= {c.split()[3] for c in printed}
     assert "examples/mtdnn-optimizer-check.yaml" in {c.split()[3] for c in printed}
+    assert any(c.endswith("--shard 1/2") and "glue-mtdnn-local" in c for c in printed)
     failures = []
     for command in printed:
         proc = run_main(*command.split()[1:], "--dry_run")
