@@ -131,7 +131,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.dry_run:
         for s in plan.specs:
             print(s.id, s.describe())
-        print(f"{len(plan.specs)} run(s) from {where}")
+        print(f"{len(plan.specs)} run(s)")
         return 0
     result = run_suite(options, plan, echo=print)
     if not result.main_process:
